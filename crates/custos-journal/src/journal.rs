@@ -1,0 +1,995 @@
+//! The journal: open, append with group commit, read, prove, sign, shred.
+
+use crate::entry::{Leaf, StoredEntry};
+use crate::error::{Error, IoContext, Result};
+use crate::frame;
+use crate::fsutil;
+use crate::head::{HeadLog, SignedTreeHead};
+use crate::keys::{ARCHIVE_SUBJECT, Kek, KeyId, KeyState, KeyStore, SigningKey};
+use crate::merkle::{self, Frontier, Hash};
+use crate::segment::{self, SEGMENT_HEADER};
+use custos_model::{Digest, Event, EventKind, SystemEvent, Timestamp};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The file naming the archive format, written by `init`.
+pub const FORMAT_FILE: &str = "FORMAT";
+const FORMAT_TEXT: &str = "custos archive format 1\n";
+/// Where the key-encryption key is kept when not supplied by the operator.
+pub const KEK_FILE: &str = "keys/kek";
+/// The hex public key that verifies signed heads.
+pub const PUBLIC_KEY_FILE: &str = "keys/signing.pub";
+const SIGNING_KEY_FILE: &str = "keys/signing.key";
+const SUBJECTS_FILE: &str = "keys/subjects";
+/// The heads file.
+pub const HEADS_FILE: &str = "heads";
+/// The segments' directory.
+pub const SEGMENTS_DIR: &str = "journal";
+const LOCK_FILE: &str = "custos.lock";
+/// The largest batch the writer commits with one fsync.
+const MAX_BATCH_BYTES: usize = 8 << 20;
+
+/// How to open an archive.
+#[derive(Debug)]
+pub struct Options {
+    /// The key-encryption key; `None` reads `keys/kek`.
+    pub kek: Option<Kek>,
+    /// Sign a tree head this often while entries arrive; `None`: only on demand.
+    pub head_every: Option<Duration>,
+    /// Start a new segment file past this size.
+    pub segment_bytes: u64,
+    /// Who opens the archive, as the lock file tells others.
+    pub holder: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            kek: None,
+            head_every: None,
+            segment_bytes: 64 << 20,
+            holder: std::env::args().take(2).collect::<Vec<_>>().join(" "),
+        }
+    }
+}
+
+/// What an append did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Appended {
+    /// The entry's sequence number; for a duplicate, the original's.
+    pub seq: u64,
+    /// The source had delivered this event before; nothing was added.
+    pub duplicate: bool,
+}
+
+/// An event to append, with the subject whose key encrypts it.
+#[derive(Clone, Debug)]
+pub struct NewEntry {
+    /// The event.
+    pub event: Event,
+    /// The external party whose data it is; `None` for the archive itself.
+    pub subject: Option<String>,
+}
+
+/// An entry opened with its data key.
+#[derive(Clone, Debug)]
+pub enum Opened {
+    /// The decrypted event.
+    Event(Event),
+    /// The subject's key was destroyed at this time; the content is gone.
+    Shredded(Timestamp),
+}
+
+/// A proof that an entry is in the tree of a given size.
+#[derive(Clone, Debug, Serialize)]
+pub struct InclusionProof {
+    /// The entry.
+    pub seq: u64,
+    /// The tree size the proof is for.
+    pub tree_size: u64,
+    /// The entry's leaf hash.
+    #[serde(serialize_with = "hex_hash")]
+    pub leaf_hash: Hash,
+    /// The audit path, leaf to root.
+    #[serde(serialize_with = "hex_hashes")]
+    pub path: Vec<Hash>,
+    /// The root of the tree of `tree_size` entries.
+    #[serde(serialize_with = "hex_hash")]
+    pub root: Hash,
+}
+
+/// A proof that the tree of `old_size` is a prefix of the tree of `new_size`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConsistencyProof {
+    /// The older size.
+    pub old_size: u64,
+    /// The newer size.
+    pub new_size: u64,
+    /// Root at the older size.
+    #[serde(serialize_with = "hex_hash")]
+    pub old_root: Hash,
+    /// Root at the newer size.
+    #[serde(serialize_with = "hex_hash")]
+    pub new_root: Hash,
+    /// The proof's hashes.
+    #[serde(serialize_with = "hex_hashes")]
+    pub path: Vec<Hash>,
+}
+
+fn hex_hash<S: serde::Serializer>(h: &Hash, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(h))
+}
+
+fn hex_hashes<S: serde::Serializer>(hs: &[Hash], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(hs.iter().map(hex::encode))
+}
+
+struct SegmentInfo {
+    first_seq: u64,
+    path: PathBuf,
+}
+
+/// In-memory indexes, rebuilt from the segments at open.
+struct State {
+    leaves: Vec<Hash>,
+    frontier: Frontier,
+    /// First 16 bytes of each de-duplication key, to its entry.
+    dedup: HashMap<u128, u64>,
+    /// Offset of each entry's frame within its segment.
+    offsets: Vec<u32>,
+    segments: Vec<SegmentInfo>,
+    /// Why the writer stopped, if it did.
+    failed: Option<String>,
+}
+
+impl State {
+    fn size(&self) -> u64 {
+        self.leaves.len() as u64
+    }
+}
+
+fn dedup_prefix(key: &[u8; 32]) -> u128 {
+    u128::from_le_bytes(key[..16].try_into().expect("16 bytes"))
+}
+
+/// An entry prepared (encrypted) by its appender, waiting for the writer.
+struct Prepared {
+    kind: EventKind,
+    key_id: KeyId,
+    dedup: Option<[u8; 32]>,
+    payload: Vec<u8>,
+}
+
+struct Request {
+    entries: Vec<Prepared>,
+    reply: SyncSender<Result<Vec<Appended>>>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    keys: KeyStore,
+    signer: SigningKey,
+    heads: Mutex<HeadLog>,
+    state: Arc<RwLock<State>>,
+    requests: Mutex<Option<Sender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    cadence_stop: Mutex<Option<Sender<()>>>,
+    _lock: File,
+}
+
+/// An open archive journal. Cloning shares it; the writer stops when the
+/// last clone is dropped.
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Journal({})", self.inner.dir.display())
+    }
+}
+
+/// The payload's additional authenticated data: it binds the ciphertext to
+/// its kind and key.
+fn payload_aad(kind: EventKind, key_id: KeyId) -> [u8; 17] {
+    let mut aad = [0u8; 17];
+    aad[0] = kind as u8;
+    aad[1..].copy_from_slice(key_id.as_bytes());
+    aad
+}
+
+/// Takes the archive's lock, or says who holds it.
+fn take_lock(dir: &Path, holder: &str) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .at(&path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            return Err(Error::Locked {
+                dir: dir.to_path_buf(),
+                holder: holder.trim().to_string(),
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(e).at(&path),
+    }
+    file.set_len(0).at(&path)?;
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    write!(
+        file,
+        "pid {} ({}) on {} since {}",
+        std::process::id(),
+        holder,
+        host.trim(),
+        Timestamp::now()
+    )
+    .at(&path)?;
+    Ok(file)
+}
+
+fn load_kek(dir: &Path, kek: Option<Kek>) -> Result<Kek> {
+    if let Some(kek) = kek {
+        return Ok(kek);
+    }
+    let path = dir.join(KEK_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => Kek::from_hex(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Kek(format!(
+            "{} does not exist and no key was supplied (CUSTOS_KEK)",
+            path.display()
+        ))),
+        Err(e) => Err(e).at(&path),
+    }
+}
+
+impl Journal {
+    /// Creates a new archive in `dir` (which may exist but must not hold
+    /// one): keys, an empty journal, and a first entry recording the
+    /// creation. With `kek` `None`, a new key-encryption key is written to
+    /// `keys/kek`; otherwise the caller keeps it.
+    pub fn init(dir: &Path, kek: Option<Kek>, actor: &str) -> Result<Journal> {
+        if dir.join(FORMAT_FILE).exists() || dir.join(SEGMENTS_DIR).exists() {
+            return Err(Error::AlreadyExists(dir.to_path_buf()));
+        }
+        fs::create_dir_all(dir.join("keys")).at(dir)?;
+        fs::create_dir_all(dir.join(SEGMENTS_DIR)).at(dir)?;
+        let lock = take_lock(dir, "custos init")?;
+        let kek = match kek {
+            Some(kek) => kek,
+            None => {
+                let (kek, text) = Kek::generate();
+                let path = dir.join(KEK_FILE);
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode_0600()
+                    .open(&path)
+                    .at(&path)?;
+                writeln!(file, "{text}").at(&path)?;
+                file.sync_all().at(&path)?;
+                kek
+            }
+        };
+        let signer = SigningKey::create(&dir.join(SIGNING_KEY_FILE), &kek)?;
+        drop(KeyStore::create(&dir.join(SUBJECTS_FILE), kek.clone())?);
+        fsutil::replace_durably(
+            &dir.join(PUBLIC_KEY_FILE),
+            format!("{}\n", hex::encode(signer.public_key())).as_bytes(),
+        )?;
+        HeadLog::create(&dir.join(HEADS_FILE))?;
+        let first = dir.join(SEGMENTS_DIR).join(segment::file_name(0));
+        fsutil::replace_durably(&first, &segment::header(0))?;
+        fsutil::sync_dir(&dir.join(SEGMENTS_DIR))?;
+        fsutil::replace_durably(&dir.join(FORMAT_FILE), FORMAT_TEXT.as_bytes())?;
+        drop(lock);
+        let journal = Journal::open(
+            dir,
+            Options {
+                kek: Some(kek),
+                ..Options::default()
+            },
+        )?;
+        journal.append_system(
+            actor,
+            "archive.init",
+            Some(&dir.display().to_string()),
+            Default::default(),
+        )?;
+        journal.sign_head()?;
+        Ok(journal)
+    }
+
+    /// Opens the archive in `dir`, recovering from a crash: a torn last
+    /// write is cut back to the last durable entry. Damage anywhere else is
+    /// an [`Error::Corrupt`], and nothing is changed.
+    pub fn open(dir: &Path, options: Options) -> Result<Journal> {
+        if !dir.join(FORMAT_FILE).exists() {
+            return Err(Error::NotAnArchive {
+                dir: dir.to_path_buf(),
+                problem: format!("no {FORMAT_FILE} file"),
+            });
+        }
+        let lock = take_lock(dir, &options.holder)?;
+        let kek = load_kek(dir, options.kek)?;
+        let signer = SigningKey::load(&dir.join(SIGNING_KEY_FILE), &kek)?;
+        let keys = KeyStore::open(&dir.join(SUBJECTS_FILE), kek)?;
+        let heads = HeadLog::open(&dir.join(HEADS_FILE))?;
+        let signed_size = heads.heads().last().map_or(0, |h| h.tree_size);
+
+        let mut state = State {
+            leaves: Vec::new(),
+            frontier: Frontier::new(),
+            dedup: HashMap::new(),
+            offsets: Vec::new(),
+            segments: Vec::new(),
+            failed: None,
+        };
+        let seg_dir = dir.join(SEGMENTS_DIR);
+        let listed = segment::list(&seg_dir)?;
+        if listed.is_empty() {
+            return Err(Error::NotAnArchive {
+                dir: dir.to_path_buf(),
+                problem: "no journal segment".into(),
+            });
+        }
+        let mut tail_len = 0u64;
+        for (i, (first_seq, path)) in listed.iter().enumerate() {
+            let bytes = fs::read(path).at(path)?;
+            let parsed = segment::parse(path, &bytes, state.size())?;
+            if *first_seq != state.size() {
+                return Err(Error::Corrupt {
+                    path: path.clone(),
+                    offset: 0,
+                    seq: Some(state.size()),
+                    problem: format!("segment is named for entry {first_seq}"),
+                });
+            }
+            for e in &parsed.entries {
+                let hash = merkle::leaf_hash(e.leaf_bytes);
+                state.leaves.push(hash);
+                state.frontier.push(hash);
+                state.offsets.push(e.offset as u32);
+                if let Some(d) = &e.leaf.dedup {
+                    state.dedup.insert(dedup_prefix(d), e.leaf.seq);
+                }
+            }
+            state.segments.push(SegmentInfo {
+                first_seq: *first_seq,
+                path: path.clone(),
+            });
+            tail_len = bytes.len() as u64;
+            if let Some(torn) = parsed.torn_at {
+                if i + 1 != listed.len() {
+                    return Err(Error::Corrupt {
+                        path: path.clone(),
+                        offset: torn as u64,
+                        seq: Some(state.size()),
+                        problem: "entry is cut short, but later segments follow".into(),
+                    });
+                }
+                if signed_size > state.size() {
+                    return Err(Error::Corrupt {
+                        path: path.clone(),
+                        offset: torn as u64,
+                        seq: Some(state.size()),
+                        problem: format!(
+                            "entry is cut short, but a signed head covers {signed_size} entries"
+                        ),
+                    });
+                }
+                tracing::warn!(path = %path.display(), offset = torn, seq = state.size(), "cutting torn tail left by a crash");
+                let file = OpenOptions::new().write(true).open(path).at(path)?;
+                file.set_len(torn as u64).at(path)?;
+                file.sync_all().at(path)?;
+                tail_len = torn as u64;
+            }
+        }
+        if signed_size > state.size() {
+            let last = &state.segments.last().expect("at least one segment").path;
+            return Err(Error::Corrupt {
+                path: last.clone(),
+                offset: tail_len,
+                seq: Some(state.size()),
+                problem: format!(
+                    "a signed head covers {signed_size} entries, but the journal ends here"
+                ),
+            });
+        }
+
+        let tail_path = state
+            .segments
+            .last()
+            .expect("at least one segment")
+            .path
+            .clone();
+        let tail = OpenOptions::new()
+            .append(true)
+            .open(&tail_path)
+            .at(&tail_path)?;
+        let state = Arc::new(RwLock::new(state));
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            seg_dir,
+            file: tail,
+            path: tail_path,
+            len: tail_len,
+            segment_bytes: options.segment_bytes,
+            state: state.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("custos-journal-writer".into())
+            .spawn(move || writer.run(rx))
+            .at(dir)?;
+        let journal = Journal {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                keys,
+                signer,
+                heads: Mutex::new(heads),
+                state,
+                requests: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(handle)),
+                cadence_stop: Mutex::new(None),
+                _lock: lock,
+            }),
+        };
+        if let Some(every) = options.head_every {
+            journal.start_cadence(every);
+        }
+        Ok(journal)
+    }
+
+    fn start_cadence(&self, every: Duration) {
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        std::thread::spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(every) {
+                let Some(inner) = weak.upgrade() else { return };
+                let journal = Journal { inner };
+                let signed = journal.latest_head().map_or(0, |h| h.tree_size);
+                if journal.size() > signed
+                    && let Err(e) = journal.sign_head()
+                {
+                    tracing::error!(error = %e, "signing the periodic tree head failed");
+                }
+            }
+        });
+        *lock(&self.inner.cadence_stop) = Some(stop_tx);
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// How many entries the journal holds (all durable).
+    pub fn size(&self) -> u64 {
+        read(&self.inner.state).size()
+    }
+
+    /// The current root of the tree.
+    pub fn root(&self) -> Hash {
+        read(&self.inner.state).frontier.root()
+    }
+
+    /// The public key that verifies this archive's signed heads.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.inner.signer.public_key()
+    }
+
+    /// Appends one event; returns once it is durable.
+    pub fn append(&self, event: &Event, subject: Option<&str>) -> Result<Appended> {
+        let prepared = self.prepare(event, subject)?;
+        Ok(self.submit(vec![prepared])?[0])
+    }
+
+    /// Appends many events as one request; returns once all are durable.
+    /// The results are in the order of `entries`.
+    pub fn append_all(&self, entries: &[NewEntry]) -> Result<Vec<Appended>> {
+        let prepared = entries
+            .iter()
+            .map(|e| self.prepare(&e.event, e.subject.as_deref()))
+            .collect::<Result<Vec<_>>>()?;
+        self.submit(prepared)
+    }
+
+    /// Records a system or audit event under the archive's own key.
+    pub fn append_system(
+        &self,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+        details: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Appended> {
+        let event = Event::System(SystemEvent {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.map(str::to_string),
+            at: Timestamp::now(),
+            details,
+        });
+        self.append(&event, None)
+    }
+
+    /// Encrypts an event in the caller's thread, so appenders encrypt in
+    /// parallel and the writer only writes.
+    fn prepare(&self, event: &Event, subject: Option<&str>) -> Result<Prepared> {
+        let key = self
+            .inner
+            .keys
+            .key_for(subject.unwrap_or(ARCHIVE_SUBJECT))?;
+        let kind = event.kind();
+        let payload = key.seal(&payload_aad(kind, key.id()), &event.encode());
+        Ok(Prepared {
+            kind,
+            key_id: key.id(),
+            dedup: event
+                .dedup_key()
+                .map(|k| *Digest::of(k.as_bytes()).as_bytes()),
+            payload,
+        })
+    }
+
+    fn submit(&self, entries: Vec<Prepared>) -> Result<Vec<Appended>> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        {
+            let requests = lock(&self.inner.requests);
+            let Some(tx) = requests.as_ref() else {
+                return Err(Error::WriterStopped("the journal is closed".into()));
+            };
+            tx.send(Request { entries, reply })
+                .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))?;
+        }
+        answer
+            .recv()
+            .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))?
+    }
+
+    /// Signs a head for the current tree and adds it to the chain.
+    pub fn sign_head(&self) -> Result<SignedTreeHead> {
+        let mut heads = lock(&self.inner.heads);
+        let (size, root) = {
+            let state = read(&self.inner.state);
+            (state.size(), state.frontier.root())
+        };
+        heads.append(&self.inner.signer, size, root)
+    }
+
+    /// The newest signed head.
+    pub fn latest_head(&self) -> Option<SignedTreeHead> {
+        lock(&self.inner.heads).heads().last().cloned()
+    }
+
+    /// Every signed head, oldest first.
+    pub fn heads(&self) -> Vec<SignedTreeHead> {
+        lock(&self.inner.heads).heads().to_vec()
+    }
+
+    /// Proves that entry `seq` is in the tree of `tree_size` entries.
+    pub fn inclusion_proof(&self, seq: u64, tree_size: u64) -> Result<InclusionProof> {
+        let state = read(&self.inner.state);
+        if tree_size > state.size() {
+            return Err(Error::TreeSize {
+                asked: tree_size,
+                size: state.size(),
+            });
+        }
+        if seq >= tree_size {
+            return Err(Error::NoSuchEntry {
+                seq,
+                size: tree_size,
+            });
+        }
+        let leaves = &state.leaves[..tree_size as usize];
+        Ok(InclusionProof {
+            seq,
+            tree_size,
+            leaf_hash: leaves[seq as usize],
+            path: merkle::inclusion_proof(leaves, seq)?,
+            root: merkle::root(leaves),
+        })
+    }
+
+    /// Proves that the tree of `old_size` entries is a prefix of the tree
+    /// of `new_size` entries.
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<ConsistencyProof> {
+        let state = read(&self.inner.state);
+        if new_size > state.size() {
+            return Err(Error::TreeSize {
+                asked: new_size,
+                size: state.size(),
+            });
+        }
+        let leaves = &state.leaves[..new_size as usize];
+        Ok(ConsistencyProof {
+            old_size,
+            new_size,
+            path: merkle::consistency_proof(leaves, old_size)?,
+            old_root: merkle::root(&leaves[..old_size.min(new_size) as usize]),
+            new_root: merkle::root(leaves),
+        })
+    }
+
+    /// Reads entry `seq`.
+    pub fn entry(&self, seq: u64) -> Result<StoredEntry> {
+        let (path, offset) = {
+            let state = read(&self.inner.state);
+            if seq >= state.size() {
+                return Err(Error::NoSuchEntry {
+                    seq,
+                    size: state.size(),
+                });
+            }
+            let seg = state.segments.partition_point(|s| s.first_seq <= seq) - 1;
+            (
+                state.segments[seg].path.clone(),
+                state.offsets[seq as usize] as u64,
+            )
+        };
+        let file = File::open(&path).at(&path)?;
+        let mut header = [0u8; frame::FRAME_HEADER];
+        file.read_exact_at(&mut header, offset).at(&path)?;
+        let len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
+        let mut buf = vec![0u8; frame::framed_len(len)];
+        file.read_exact_at(&mut buf, offset).at(&path)?;
+        let mut frames = frame::Frames::new(&buf, 0);
+        let corrupt = |problem: String| Error::Corrupt {
+            path: path.clone(),
+            offset,
+            seq: Some(seq),
+            problem,
+        };
+        let body = frames
+            .next()
+            .ok_or_else(|| corrupt("entry does not check out".into()))?
+            .body;
+        let (leaf_bytes, payload) = body.split_at(crate::entry::LEAF_LEN.min(body.len()));
+        let leaf = Leaf::decode(leaf_bytes).map_err(|e| corrupt(e.to_string()))?;
+        Ok(StoredEntry {
+            leaf,
+            payload: payload.to_vec(),
+            segment: path.clone(),
+            offset,
+        })
+    }
+
+    /// Every entry from `from` to the current end, in order, read segment
+    /// by segment.
+    pub fn entries(&self, from: u64) -> Entries {
+        let state = read(&self.inner.state);
+        Entries {
+            segments: state
+                .segments
+                .iter()
+                .map(|s| (s.first_seq, s.path.clone()))
+                .collect(),
+            next: from,
+            end: state.size(),
+            buffered: Vec::new().into_iter(),
+        }
+    }
+
+    /// Decrypts an entry's event, unless its subject's key was shredded.
+    pub fn open_entry(&self, entry: &StoredEntry) -> Result<Opened> {
+        let seq = entry.leaf.seq;
+        let key = match self.inner.keys.state(entry.leaf.key_id) {
+            KeyState::Present(key) => key,
+            KeyState::Shredded(at) => return Ok(Opened::Shredded(at)),
+            KeyState::Unknown => {
+                return Err(Error::Corrupt {
+                    path: self.inner.dir.join(SUBJECTS_FILE),
+                    offset: 0,
+                    seq: Some(seq),
+                    problem: format!(
+                        "data key {} is missing from the key store",
+                        entry.leaf.key_id
+                    ),
+                });
+            }
+        };
+        let plain = key
+            .open(&payload_aad(entry.leaf.kind, key.id()), &entry.payload)
+            .ok_or(Error::Decrypt { seq })?;
+        let event = Event::decode(&plain).map_err(|source| Error::Decode { seq, source })?;
+        Ok(Opened::Event(event))
+    }
+
+    /// Destroys `subject`'s data key (crypto-shredding): every entry
+    /// encrypted under it can no longer be opened, and the tree still
+    /// verifies. The erasure is recorded first as a `key.shred` event
+    /// naming the key id (never the subject), so a crash in between leaves
+    /// a record and a shred that can simply be run again.
+    pub fn shred(&self, subject: &str, actor: &str, reason: &str) -> Result<Option<KeyId>> {
+        if subject == ARCHIVE_SUBJECT {
+            return Err(Error::Refused(
+                "the archive's own key cannot be shredded".into(),
+            ));
+        }
+        let Some(id) = self.inner.keys.key_id_of(subject) else {
+            return Ok(None);
+        };
+        let mut details = serde_json::Map::new();
+        details.insert("key_id".into(), id.to_string().into());
+        details.insert("reason".into(), reason.into());
+        self.append_system(actor, "key.shred", Some(&id.to_string()), details)?;
+        self.inner.keys.shred(subject, Timestamp::now())
+    }
+
+    /// Signs a final head if entries arrived since the last one, and stops
+    /// the writer. Other clones can no longer append.
+    pub fn close(self) -> Result<()> {
+        if self.size() > self.latest_head().map_or(0, |h| h.tree_size) {
+            self.sign_head()?;
+        }
+        self.inner.stop();
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn stop(&self) {
+        lock(&self.cadence_stop).take();
+        lock(&self.requests).take();
+        if let Some(handle) = lock(&self.writer).take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The group-commit writer: it owns the tail segment, takes every request
+/// waiting, writes them with one `write` and one `fdatasync`, and only then
+/// answers them.
+struct Writer {
+    seg_dir: PathBuf,
+    file: File,
+    path: PathBuf,
+    len: u64,
+    segment_bytes: u64,
+    state: Arc<RwLock<State>>,
+}
+
+impl Writer {
+    fn run(mut self, requests: Receiver<Request>) {
+        let mut buf = Vec::with_capacity(1 << 20);
+        while let Ok(first) = requests.recv() {
+            let mut batch = vec![first];
+            let mut bytes: usize = batch[0].entries.iter().map(|e| e.payload.len()).sum();
+            while bytes < MAX_BATCH_BYTES {
+                match requests.try_recv() {
+                    Ok(r) => {
+                        bytes += r.entries.iter().map(|e| e.payload.len()).sum::<usize>();
+                        batch.push(r);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch, &mut buf);
+        }
+    }
+
+    fn commit(&mut self, batch: Vec<Request>, buf: &mut Vec<u8>) {
+        if let Some(why) = read(&self.state).failed.clone() {
+            for r in batch {
+                let _ = r.reply.send(Err(Error::WriterStopped(why.clone())));
+            }
+            return;
+        }
+        buf.clear();
+        let recorded_at = Timestamp::now();
+        let mut results: Vec<Vec<Appended>> = Vec::with_capacity(batch.len());
+        let mut new_leaves = Vec::new();
+        let mut new_offsets = Vec::new();
+        let mut new_dedup: HashMap<u128, u64> = HashMap::new();
+        let first_seq;
+        {
+            let state = read(&self.state);
+            first_seq = state.size();
+            let mut next = first_seq;
+            for request in &batch {
+                let mut answers = Vec::with_capacity(request.entries.len());
+                for e in &request.entries {
+                    if let Some(d) = &e.dedup {
+                        let k = dedup_prefix(d);
+                        if let Some(&seq) = state.dedup.get(&k).or_else(|| new_dedup.get(&k)) {
+                            answers.push(Appended {
+                                seq,
+                                duplicate: true,
+                            });
+                            continue;
+                        }
+                        new_dedup.insert(k, next);
+                    }
+                    let leaf = Leaf {
+                        seq: next,
+                        recorded_at,
+                        kind: e.kind,
+                        key_id: e.key_id,
+                        dedup: e.dedup,
+                        payload_digest: Digest::of(&e.payload),
+                        payload_len: e.payload.len() as u32,
+                    }
+                    .encode();
+                    new_offsets.push(buf.len());
+                    frame::write_parts(buf, &[&leaf, &e.payload]);
+                    new_leaves.push(merkle::leaf_hash(&leaf));
+                    answers.push(Appended {
+                        seq: next,
+                        duplicate: false,
+                    });
+                    next += 1;
+                }
+                results.push(answers);
+            }
+        }
+        let outcome = if buf.is_empty() {
+            Ok(None)
+        } else {
+            self.write_durably(buf, first_seq)
+        };
+        match outcome {
+            Ok(new_segment) => {
+                let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+                if let Some(info) = new_segment {
+                    state.segments.push(info);
+                }
+                let base = self.len - buf.len() as u64;
+                for (hash, offset) in new_leaves.into_iter().zip(new_offsets) {
+                    state.leaves.push(hash);
+                    state.frontier.push(hash);
+                    state.offsets.push((base + offset as u64) as u32);
+                }
+                state.dedup.extend(new_dedup);
+                drop(state);
+                for (r, answers) in batch.into_iter().zip(results) {
+                    let _ = r.reply.send(Ok(answers));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::error!(error = %message, "journal append failed");
+                for r in batch {
+                    let _ = r.reply.send(Err(Error::WriterStopped(message.clone())));
+                }
+            }
+        }
+    }
+
+    /// Writes `buf` at the tail, starting a new segment first if the tail
+    /// is full, and makes it durable. On failure the tail is cut back so
+    /// nothing of the rejected batch remains; if even that fails, the
+    /// writer stops (the next open cuts the torn tail).
+    fn write_durably(&mut self, buf: &[u8], first_seq: u64) -> Result<Option<SegmentInfo>> {
+        let mut new_segment = None;
+        if self.len + buf.len() as u64 > self.segment_bytes && self.len > SEGMENT_HEADER as u64 {
+            let path = self.seg_dir.join(segment::file_name(first_seq));
+            fsutil::replace_durably(&path, &segment::header(first_seq))?;
+            self.file = OpenOptions::new().append(true).open(&path).at(&path)?;
+            self.path = path.clone();
+            self.len = SEGMENT_HEADER as u64;
+            new_segment = Some(SegmentInfo { first_seq, path });
+        }
+        let written = self
+            .file
+            .write_all(buf)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            let cut = self
+                .file
+                .set_len(self.len)
+                .and_then(|()| self.file.sync_all());
+            if let Err(cut_error) = cut {
+                let why = format!(
+                    "{}: {e}; cutting the failed write back failed: {cut_error}",
+                    self.path.display()
+                );
+                self.state.write().unwrap_or_else(|e| e.into_inner()).failed = Some(why);
+            }
+            if let Some(info) = new_segment {
+                // The new segment holds no entry: remove it so the next
+                // attempt starts it again.
+                let _ = fs::remove_file(&info.path);
+            }
+            return Err(e).at(&self.path);
+        }
+        self.len += buf.len() as u64;
+        Ok(new_segment)
+    }
+}
+
+/// Iterator over stored entries; see [`Journal::entries`].
+pub struct Entries {
+    segments: Vec<(u64, PathBuf)>,
+    next: u64,
+    end: u64,
+    buffered: std::vec::IntoIter<StoredEntry>,
+}
+
+impl Iterator for Entries {
+    type Item = Result<StoredEntry>;
+
+    fn next(&mut self) -> Option<Result<StoredEntry>> {
+        loop {
+            if let Some(e) = self.buffered.next() {
+                return Some(Ok(e));
+            }
+            if self.next >= self.end {
+                return None;
+            }
+            let i = self
+                .segments
+                .partition_point(|(first, _)| *first <= self.next)
+                - 1;
+            let (first, path) = self.segments[i].clone();
+            let bytes = match fs::read(&path).at(&path) {
+                Ok(b) => b,
+                Err(e) => return Some(Err(e)),
+            };
+            let parsed = match segment::parse(&path, &bytes, first) {
+                Ok(p) => p,
+                Err(e) => return Some(Err(e)),
+            };
+            let mut out = Vec::new();
+            for e in parsed.entries {
+                if e.leaf.seq >= self.next && e.leaf.seq < self.end {
+                    out.push(StoredEntry {
+                        leaf: e.leaf,
+                        payload: e.payload.to_vec(),
+                        segment: path.clone(),
+                        offset: e.offset as u64,
+                    });
+                }
+            }
+            let Some(last) = out.last() else {
+                return Some(Err(Error::Corrupt {
+                    path,
+                    offset: 0,
+                    seq: Some(self.next),
+                    problem: "entry is missing from its segment".into(),
+                }));
+            };
+            self.next = last.leaf.seq + 1;
+            self.buffered = out.into_iter();
+        }
+    }
+}
+
+/// Opens files with mode 0600 on Unix.
+trait Mode0600 {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+
+impl Mode0600 for OpenOptions {
+    fn mode_0600(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.mode(0o600)
+    }
+}

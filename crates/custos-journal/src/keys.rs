@@ -1,0 +1,549 @@
+//! Keys: the key-encryption key, per-subject data keys, the signing key.
+//!
+//! Content is encrypted with AES-256-GCM (ring) under a data key scoped to a
+//! data subject, the external party whose data it is. Data keys are kept in
+//! `keys/subjects`, each wrapped (AES-256-GCM) by the key-encryption key
+//! (KEK), which comes from `keys/kek` (written by `init`) or from the
+//! operator (an environment variable). Destroying a subject's data key
+//! (crypto-shredding) rewrites the key store without it and leaves a
+//! tombstone, so the subject's content can never be opened again while the
+//! journal, which only commits to ciphertext digests, still verifies.
+//!
+//! The archive's own events (system and audit events) use the data key of
+//! the reserved empty subject, which cannot be shredded.
+//!
+//! Note: a rewrite replaces the file, but flash storage may keep old blocks
+//! for a while; an archive that must guarantee physical erasure keeps its
+//! KEK in a KMS and rotates it.
+
+use crate::error::{Error, IoContext, Result};
+use crate::frame;
+use crate::fsutil;
+use custos_model::Timestamp;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// File header of `keys/subjects`.
+pub const KEYSTORE_MAGIC: &[u8; 8] = b"CSTKEY\x00\x01";
+/// File header of `keys/signing.key`.
+pub const SIGNING_MAGIC: &[u8; 8] = b"CSTSIG\x00\x01";
+/// The subject whose key encrypts the archive's own events.
+pub const ARCHIVE_SUBJECT: &str = "";
+
+const DEK_AAD: &[u8] = b"custos-dek-v1";
+const SIGNING_AAD: &[u8] = b"custos-signing-v1";
+const RECORD_KEY: u8 = 1;
+const RECORD_TOMBSTONE: u8 = 2;
+
+/// Fills `buf` with cryptographically secure random bytes.
+pub fn random(buf: &mut [u8]) {
+    SystemRandom::new()
+        .fill(buf)
+        .expect("the operating system's random source failed");
+}
+
+/// The id of a data key: 16 random bytes, shown as hex. It names no one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId([u8; 16]);
+
+impl KeyId {
+    /// Wraps 16 bytes.
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+/// Seals `plaintext` under `key`: a random 96-bit nonce, then the
+/// ciphertext and its tag.
+fn seal(key: &LessSafeKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    random(&mut nonce);
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + AES_256_GCM.tag_len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    let mut body = out.split_off(NONCE_LEN);
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad),
+        &mut body,
+    )
+    .expect("AES-GCM sealing of in-memory data");
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Opens what [`seal`] made; `None` if it does not authenticate.
+fn open(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+        return None;
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut body = body.to_vec();
+    let plain_len = key
+        .open_in_place(nonce, Aad::from(aad), &mut body)
+        .ok()?
+        .len();
+    body.truncate(plain_len);
+    Some(body)
+}
+
+fn aes_key(bytes: &[u8; 32]) -> LessSafeKey {
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("32-byte AES-256 key"))
+}
+
+/// The key-encryption key. Its `Debug` never shows the key.
+#[derive(Clone)]
+pub struct Kek([u8; 32]);
+
+impl Kek {
+    /// Parses 64 hex digits.
+    pub fn from_hex(text: &str) -> Result<Kek> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut bytes)
+            .map_err(|_| Error::Kek("expected 64 hex digits (32 bytes)".into()))?;
+        Ok(Kek(bytes))
+    }
+
+    /// A new random key, with its hex form to store.
+    pub fn generate() -> (Kek, String) {
+        let mut bytes = [0u8; 32];
+        random(&mut bytes);
+        let text = hex::encode(bytes);
+        (Kek(bytes), text)
+    }
+
+    fn wrap(&self, aad: &[u8], secret: &[u8]) -> Vec<u8> {
+        seal(&aes_key(&self.0), aad, secret)
+    }
+
+    fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Option<Vec<u8>> {
+        open(&aes_key(&self.0), aad, wrapped)
+    }
+}
+
+impl fmt::Debug for Kek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Kek(<redacted>)")
+    }
+}
+
+/// A subject's data key. Its `Debug` never shows the key.
+pub struct DataKey {
+    id: KeyId,
+    key: LessSafeKey,
+}
+
+impl DataKey {
+    /// The key's id.
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+
+    /// Encrypts `plaintext`, binding it to `aad`.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        seal(&self.key, aad, plaintext)
+    }
+
+    /// Decrypts what [`DataKey::seal`] made; `None` if it does not authenticate.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        open(&self.key, aad, sealed)
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DataKey({}, <redacted>)", self.id)
+    }
+}
+
+/// What the key store knows about a key id.
+#[derive(Clone, Debug)]
+pub enum KeyState {
+    /// The key is present.
+    Present(Arc<DataKey>),
+    /// The key was destroyed at this time.
+    Shredded(Timestamp),
+    /// The key store never held it.
+    Unknown,
+}
+
+struct Store {
+    file: File,
+    by_subject: HashMap<String, Arc<DataKey>>,
+    by_id: HashMap<KeyId, Arc<DataKey>>,
+    /// The wrapped record of each key, to rewrite the file on shredding.
+    records: HashMap<KeyId, Vec<u8>>,
+    tombstones: HashMap<KeyId, Timestamp>,
+}
+
+/// The durable set of data keys, one per subject.
+pub struct KeyStore {
+    path: PathBuf,
+    kek: Kek,
+    store: Mutex<Store>,
+}
+
+impl fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyStore({})", self.path.display())
+    }
+}
+
+impl KeyStore {
+    /// Creates an empty key store at `path`, with the archive's own key.
+    pub fn create(path: &Path, kek: Kek) -> Result<KeyStore> {
+        fsutil::replace_durably(path, KEYSTORE_MAGIC)?;
+        let store = KeyStore::open(path, kek)?;
+        store.key_for(ARCHIVE_SUBJECT)?;
+        Ok(store)
+    }
+
+    /// Opens the key store at `path`, unwrapping every key with `kek`.
+    ///
+    /// A torn last record (a key whose write a crash cut short) is cut
+    /// away: no entry was acknowledged under it, since a key is durable
+    /// before any entry uses it.
+    pub fn open(path: &Path, kek: Kek) -> Result<KeyStore> {
+        let bytes = fsutil::read_with_magic(path, KEYSTORE_MAGIC)?;
+        let mut by_subject = HashMap::new();
+        let mut by_id = HashMap::new();
+        let mut records = HashMap::new();
+        let mut tombstones = HashMap::new();
+        let mut frames = frame::Frames::new(&bytes, KEYSTORE_MAGIC.len());
+        for f in frames.by_ref() {
+            let corrupt = |problem: &str| Error::Corrupt {
+                path: path.to_path_buf(),
+                offset: f.offset as u64,
+                seq: None,
+                problem: problem.to_string(),
+            };
+            let (&kind, rest) = f
+                .body
+                .split_first()
+                .ok_or_else(|| corrupt("empty record"))?;
+            let id: [u8; 16] = rest
+                .get(..16)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| corrupt("record too short"))?;
+            let id = KeyId(id);
+            match kind {
+                RECORD_KEY => {
+                    let plain = kek
+                        .unwrap(&[DEK_AAD, id.as_bytes()].concat(), &rest[16..])
+                        .ok_or_else(|| {
+                            Error::Kek(format!(
+                                "it does not open the data keys in {}: wrong key-encryption key?",
+                                path.display()
+                            ))
+                        })?;
+                    if plain.len() < 32 {
+                        return Err(corrupt("wrapped key too short"));
+                    }
+                    let subject = String::from_utf8(plain[32..].to_vec())
+                        .map_err(|_| corrupt("subject is not UTF-8"))?;
+                    let key = Arc::new(DataKey {
+                        id,
+                        key: aes_key(plain[..32].try_into().expect("32 bytes")),
+                    });
+                    by_subject.insert(subject, key.clone());
+                    by_id.insert(id, key);
+                    records.insert(id, f.body.to_vec());
+                }
+                RECORD_TOMBSTONE => {
+                    let at = rest
+                        .get(16..24)
+                        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+                        .ok_or_else(|| corrupt("tombstone too short"))?;
+                    tombstones.insert(id, Timestamp::from_micros(at));
+                    records.insert(id, f.body.to_vec());
+                }
+                _ => return Err(corrupt("unknown record kind")),
+            }
+        }
+        let good_len = match frames.end() {
+            Some(frame::End::Torn { offset }) => *offset,
+            Some(frame::End::Corrupt { offset, problem }) => {
+                return Err(Error::Corrupt {
+                    path: path.to_path_buf(),
+                    offset: *offset as u64,
+                    seq: None,
+                    problem: (*problem).to_string(),
+                });
+            }
+            _ => bytes.len(),
+        };
+        let file = OpenOptions::new().append(true).open(path).at(path)?;
+        if good_len < bytes.len() {
+            tracing::warn!(path = %path.display(), offset = good_len, "cutting torn key store record");
+            file.set_len(good_len as u64).at(path)?;
+            file.sync_all().at(path)?;
+        }
+        Ok(KeyStore {
+            path: path.to_path_buf(),
+            kek,
+            store: Mutex::new(Store {
+                file,
+                by_subject,
+                by_id,
+                records,
+                tombstones,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The data key of `subject`, created (and made durable) if it has none.
+    pub fn key_for(&self, subject: &str) -> Result<Arc<DataKey>> {
+        let mut store = self.lock();
+        if let Some(key) = store.by_subject.get(subject) {
+            return Ok(key.clone());
+        }
+        let mut id = [0u8; 16];
+        random(&mut id);
+        let id = KeyId(id);
+        let mut secret = [0u8; 32];
+        random(&mut secret);
+        let wrapped = self.kek.wrap(
+            &[DEK_AAD, id.as_bytes()].concat(),
+            &[&secret[..], subject.as_bytes()].concat(),
+        );
+        let body = [&[RECORD_KEY][..], id.as_bytes(), &wrapped].concat();
+        let mut framed = Vec::new();
+        frame::write(&mut framed, &body);
+        store.file.write_all(&framed).at(&self.path)?;
+        store.file.sync_data().at(&self.path)?;
+        let key = Arc::new(DataKey {
+            id,
+            key: aes_key(&secret),
+        });
+        store.by_subject.insert(subject.to_string(), key.clone());
+        store.by_id.insert(id, key.clone());
+        store.records.insert(id, body);
+        Ok(key)
+    }
+
+    /// What the store knows of key `id`.
+    pub fn state(&self, id: KeyId) -> KeyState {
+        let store = self.lock();
+        if let Some(key) = store.by_id.get(&id) {
+            KeyState::Present(key.clone())
+        } else if let Some(at) = store.tombstones.get(&id) {
+            KeyState::Shredded(*at)
+        } else {
+            KeyState::Unknown
+        }
+    }
+
+    /// The key id of `subject`, if it has a live key.
+    pub fn key_id_of(&self, subject: &str) -> Option<KeyId> {
+        self.lock().by_subject.get(subject).map(|k| k.id)
+    }
+
+    /// Destroys `subject`'s data key: the store file is rewritten without
+    /// it, with a tombstone in its place. Returns the destroyed key's id,
+    /// or `None` if the subject had no key.
+    pub fn shred(&self, subject: &str, at: Timestamp) -> Result<Option<KeyId>> {
+        if subject == ARCHIVE_SUBJECT {
+            return Err(Error::Refused(
+                "the archive's own key cannot be shredded".into(),
+            ));
+        }
+        let mut store = self.lock();
+        let Some(id) = store.by_subject.get(subject).map(|k| k.id) else {
+            return Ok(None);
+        };
+        let tombstone = [
+            &[RECORD_TOMBSTONE][..],
+            id.as_bytes(),
+            &at.as_micros().to_le_bytes(),
+        ]
+        .concat();
+        let mut bytes = KEYSTORE_MAGIC.to_vec();
+        let mut ids: Vec<&KeyId> = store.records.keys().collect();
+        ids.sort();
+        for other in ids {
+            let body = if *other == id {
+                &tombstone
+            } else {
+                &store.records[other]
+            };
+            frame::write(&mut bytes, body);
+        }
+        fsutil::replace_durably(&self.path, &bytes)?;
+        store.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .at(&self.path)?;
+        store.by_subject.remove(subject);
+        store.by_id.remove(&id);
+        store.records.insert(id, tombstone);
+        store.tombstones.insert(id, at);
+        Ok(Some(id))
+    }
+}
+
+/// The Ed25519 key that signs tree heads. Its `Debug` never shows it.
+pub struct SigningKey(ring::signature::Ed25519KeyPair);
+
+impl SigningKey {
+    /// Makes a new key and stores it at `path`, wrapped by `kek`.
+    pub fn create(path: &Path, kek: &Kek) -> Result<SigningKey> {
+        let mut seed = [0u8; 32];
+        random(&mut seed);
+        let mut bytes = SIGNING_MAGIC.to_vec();
+        frame::write(&mut bytes, &kek.wrap(SIGNING_AAD, &seed));
+        fsutil::replace_durably(path, &bytes)?;
+        SigningKey::from_seed(&seed)
+    }
+
+    /// Loads the key stored at `path`.
+    pub fn load(path: &Path, kek: &Kek) -> Result<SigningKey> {
+        let bytes = fsutil::read_with_magic(path, SIGNING_MAGIC)?;
+        let wrapped = frame::Frames::new(&bytes, SIGNING_MAGIC.len())
+            .next()
+            .ok_or_else(|| Error::Corrupt {
+                path: path.to_path_buf(),
+                offset: SIGNING_MAGIC.len() as u64,
+                seq: None,
+                problem: "no key record".into(),
+            })?;
+        let seed = kek.unwrap(SIGNING_AAD, wrapped.body).ok_or_else(|| {
+            Error::Kek(format!(
+                "it does not open {}: wrong key-encryption key?",
+                path.display()
+            ))
+        })?;
+        SigningKey::from_seed(&seed)
+    }
+
+    fn from_seed(seed: &[u8]) -> Result<SigningKey> {
+        ring::signature::Ed25519KeyPair::from_seed_unchecked(seed)
+            .map(SigningKey)
+            .map_err(|_| Error::Kek("signing key seed is invalid".into()))
+    }
+
+    /// Signs `message`.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.0
+            .sign(message)
+            .as_ref()
+            .try_into()
+            .expect("64-byte signature")
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        use ring::signature::KeyPair;
+        self.0
+            .public_key()
+            .as_ref()
+            .try_into()
+            .expect("32-byte public key")
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SigningKey(public {})", hex::encode(self.public_key()))
+    }
+}
+
+/// Checks an Ed25519 signature.
+pub fn verify_signature(public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public_key)
+        .verify(message, signature)
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_survive_reopen_and_shredding_destroys_only_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("subjects");
+        let (kek, hex) = Kek::generate();
+        let store = KeyStore::create(&path, kek).unwrap();
+        let alice = store.key_for("+447700900001").unwrap();
+        let bob = store.key_for("+5511988887777").unwrap();
+        assert_eq!(store.key_for("+447700900001").unwrap().id(), alice.id());
+        let sealed = alice.seal(b"aad", b"hello");
+        let bob_sealed = bob.seal(b"aad", b"ola");
+        drop(store);
+
+        let store = KeyStore::open(&path, Kek::from_hex(&hex).unwrap()).unwrap();
+        let KeyState::Present(key) = store.state(alice.id()) else {
+            panic!("key lost")
+        };
+        assert_eq!(key.open(b"aad", &sealed).unwrap(), b"hello");
+        assert!(key.open(b"other aad", &sealed).is_none());
+
+        let at = Timestamp::from_micros(42);
+        assert_eq!(store.shred("+447700900001", at).unwrap(), Some(alice.id()));
+        assert_eq!(store.shred("+447700900001", at).unwrap(), None);
+        drop(store);
+
+        let raw = std::fs::read(&path).unwrap();
+        let store = KeyStore::open(&path, Kek::from_hex(&hex).unwrap()).unwrap();
+        assert!(matches!(store.state(alice.id()), KeyState::Shredded(t) if t == at));
+        let KeyState::Present(bob_key) = store.state(bob.id()) else {
+            panic!("bob lost")
+        };
+        assert_eq!(bob_key.open(b"aad", &bob_sealed).unwrap(), b"ola");
+        // The wrapped key bytes are gone from the file.
+        let alice_record = raw.windows(16).any(|w| w == alice.id().as_bytes());
+        assert!(alice_record, "tombstone keeps the id");
+        assert!(store.key_id_of("+447700900001").is_none());
+        assert!(matches!(
+            store.shred(ARCHIVE_SUBJECT, at),
+            Err(Error::Refused(_))
+        ));
+    }
+
+    #[test]
+    fn a_wrong_kek_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("subjects");
+        KeyStore::create(&path, Kek::generate().0).unwrap();
+        let err = KeyStore::open(&path, Kek::generate().0).unwrap_err();
+        assert!(
+            err.to_string().contains("wrong key-encryption key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let (kek, hex) = Kek::generate();
+        assert!(!format!("{kek:?}").contains(&hex));
+        assert_eq!(format!("{kek:?}"), "Kek(<redacted>)");
+    }
+}

@@ -1,0 +1,56 @@
+//! The journal: custos's single source of truth.
+//!
+//! Every event is appended to an append-only, tamper-evident, encrypted
+//! journal in the archive's data directory:
+//!
+//! - **Segments** ([`segment`]) hold checksummed [frames](frame), one per
+//!   entry; a crash can only leave a torn tail, which [`Journal::open`] cuts
+//!   back to the last durable entry; any other damage is refused.
+//! - **Group commit**: any number of threads call [`Journal::append`]; one
+//!   writer thread commits everything waiting with one `fdatasync` and only
+//!   then answers, so an acknowledged entry is durable.
+//! - **Merkle tree** ([`merkle`], RFC 9162): inclusion and consistency
+//!   proofs, and Ed25519 [signed tree heads](head) kept as a chain.
+//! - **Encryption** ([`keys`]): each event is sealed with AES-256-GCM under
+//!   its subject's data key; the tree commits to ciphertext digests, so
+//!   [crypto-shredding](Journal::shred) a subject leaves a tree that verifies.
+//! - **Verification** ([`verify()`]) recomputes everything from the files
+//!   alone, with no key but the public one.
+//!
+//! ```
+//! use custos_journal::{Journal, Opened};
+//! use custos_model::{Event, SystemEvent, Timestamp};
+//! let dir = tempfile::tempdir().unwrap();
+//! let journal = Journal::init(dir.path(), None, "doc").unwrap();
+//! let event = Event::System(SystemEvent {
+//!     actor: "doc".into(), action: "example".into(), target: None,
+//!     at: Timestamp::now(), details: Default::default(),
+//! });
+//! let appended = journal.append(&event, None).unwrap();
+//! let entry = journal.entry(appended.seq).unwrap();
+//! assert!(matches!(journal.open_entry(&entry).unwrap(), Opened::Event(e) if e == event));
+//! journal.close().unwrap();
+//! let report = custos_journal::verify(dir.path(), None).unwrap();
+//! assert_eq!(report.entries, 2);
+//! ```
+
+pub mod entry;
+mod error;
+pub mod frame;
+mod fsutil;
+pub mod head;
+mod journal;
+pub mod keys;
+pub mod merkle;
+pub mod segment;
+mod verify;
+
+pub use entry::{Leaf, StoredEntry};
+pub use error::{Error, Result};
+pub use head::SignedTreeHead;
+pub use journal::{
+    Appended, ConsistencyProof, Entries, FORMAT_FILE, HEADS_FILE, InclusionProof, Journal,
+    KEK_FILE, NewEntry, Opened, Options, PUBLIC_KEY_FILE, SEGMENTS_DIR,
+};
+pub use keys::{Kek, KeyId};
+pub use verify::{VerifyReport, verify};

@@ -1,0 +1,336 @@
+//! The canonical event types: one struct per kind of fact, one enum over them.
+//!
+//! A message is identified by its channel and the id its source gave it
+//! (`source_id`); edits, deletions, reactions and statuses point at it by
+//! that id (`target`) and never change it. Its place in the archive is the
+//! journal sequence number, which the journal assigns.
+
+use crate::{Digest, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// Free-form fields a source sent that the canonical model has no place for.
+pub type Extra = serde_json::Map<String, serde_json::Value>;
+
+/// Which way a message travelled, seen from the firm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From an external party to the firm.
+    Inbound,
+    /// From the firm to an external party.
+    Outbound,
+    /// Between people of the firm.
+    Internal,
+    /// The source did not say.
+    Unknown,
+}
+
+/// An attachment, kept by digest; its bytes live in the blob store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// File name as the sender gave it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// IANA media type, e.g. `application/pdf`.
+    pub media_type: String,
+    /// SHA-256 of the attachment's bytes.
+    pub sha256: Digest,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A message: text and/or attachments sent by one party to others.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The channel it travelled on: `whatsapp`, `sms`, `email`, ...
+    pub channel: String,
+    /// The id the source gave it; with `channel`, the de-duplication key.
+    pub source_id: String,
+    /// The conversation (chat, thread) it belongs to.
+    pub conversation: String,
+    /// The sender's address (phone number, e-mail address, user id).
+    pub sender: String,
+    /// The recipients' addresses.
+    pub recipients: Vec<String>,
+    /// Inbound, outbound or internal.
+    pub direction: Direction,
+    /// When the source says it was sent.
+    pub sent_at: Timestamp,
+    /// When custos captured it.
+    pub captured_at: Timestamp,
+    /// The text, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Attachments by digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+    /// The source id of the message this one replies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// SHA-256 of the raw payload the source delivered.
+    pub raw_digest: Digest,
+    /// Source fields the model has no place for, kept as they came.
+    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
+}
+
+impl Message {
+    /// The external party whose data this message is: the sender of an
+    /// inbound message, the first recipient of an outbound one, none for
+    /// internal ones. Its data key is the one crypto-shredding destroys.
+    pub fn external_party(&self) -> Option<&str> {
+        match self.direction {
+            Direction::Inbound => Some(&self.sender),
+            Direction::Outbound => self.recipients.first().map(String::as_str),
+            Direction::Internal | Direction::Unknown => None,
+        }
+    }
+}
+
+/// A new version of a message's text; the original is kept untouched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edit {
+    /// Channel of the edited message.
+    pub channel: String,
+    /// The id the source gave the edit itself.
+    pub source_id: String,
+    /// Source id of the message edited.
+    pub target: String,
+    /// Who edited it.
+    pub editor: String,
+    /// When the source says it was edited.
+    pub edited_at: Timestamp,
+    /// When custos captured the edit.
+    pub captured_at: Timestamp,
+    /// The new text.
+    pub text: String,
+    /// SHA-256 of the raw payload.
+    pub raw_digest: Digest,
+}
+
+/// A message deleted (revoked) at the source; the archive keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    /// Channel of the deleted message.
+    pub channel: String,
+    /// The id the source gave the deletion itself.
+    pub source_id: String,
+    /// Source id of the message deleted.
+    pub target: String,
+    /// Who deleted it.
+    pub deleted_by: String,
+    /// When the source says it was deleted.
+    pub deleted_at: Timestamp,
+    /// When custos captured the deletion.
+    pub captured_at: Timestamp,
+    /// SHA-256 of the raw payload.
+    pub raw_digest: Digest,
+}
+
+/// A reaction to a message, or its removal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// Channel of the message reacted to.
+    pub channel: String,
+    /// The id the source gave the reaction itself.
+    pub source_id: String,
+    /// Source id of the message reacted to.
+    pub target: String,
+    /// Who reacted.
+    pub sender: String,
+    /// The emoji; `None` when a reaction was removed.
+    pub emoji: Option<String>,
+    /// When the source says it happened.
+    pub reacted_at: Timestamp,
+    /// When custos captured it.
+    pub captured_at: Timestamp,
+    /// SHA-256 of the raw payload.
+    pub raw_digest: Digest,
+}
+
+/// A delivery state a source reported for a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Accepted by the carrier.
+    Sent,
+    /// Delivered to the recipient's device.
+    Delivered,
+    /// Read by the recipient.
+    Read,
+    /// A voice message was played.
+    Played,
+    /// Delivery failed.
+    Failed,
+}
+
+/// A delivery status report for a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryStatus {
+    /// Channel of the message.
+    pub channel: String,
+    /// Source id of the message.
+    pub target: String,
+    /// The recipient the status is about.
+    pub recipient: String,
+    /// The state reached.
+    pub state: DeliveryState,
+    /// When the source says the state was reached.
+    pub at: Timestamp,
+    /// When custos captured it.
+    pub captured_at: Timestamp,
+    /// The source's error text for a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// SHA-256 of the raw payload.
+    pub raw_digest: Digest,
+}
+
+/// Whether a party agreed to be messaged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentState {
+    /// The party agreed.
+    OptIn,
+    /// The party withdrew (e.g. replied STOP).
+    OptOut,
+}
+
+/// A change in a party's consent to be messaged on a channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentChange {
+    /// The channel the consent is for.
+    pub channel: String,
+    /// The party (phone number, address).
+    pub party: String,
+    /// The new state.
+    pub state: ConsentState,
+    /// Evidence: what was shown, what the party replied, where.
+    pub evidence: String,
+    /// When the change happened.
+    pub at: Timestamp,
+    /// Who or what recorded it (a user, `webhook`, `import`).
+    pub recorded_by: String,
+}
+
+/// A generic system or audit event: who did what to what, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemEvent {
+    /// The person or component acting.
+    pub actor: String,
+    /// A dotted action name, e.g. `archive.init`, `key.shred`.
+    pub action: String,
+    /// What the action was about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// When it happened.
+    pub at: Timestamp,
+    /// Further details.
+    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    pub details: Extra,
+}
+
+/// Every kind of fact the archive holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A message.
+    Message(Message),
+    /// An edit of a message.
+    Edit(Edit),
+    /// A deletion of a message at the source.
+    Deletion(Deletion),
+    /// A reaction or its removal.
+    Reaction(Reaction),
+    /// A delivery status.
+    Status(DeliveryStatus),
+    /// A consent change.
+    Consent(ConsentChange),
+    /// A system or audit event.
+    System(SystemEvent),
+}
+
+/// The kind of an event, as the journal records it in clear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum EventKind {
+    /// [`Message`]
+    Message = 1,
+    /// [`Edit`]
+    Edit = 2,
+    /// [`Deletion`]
+    Deletion = 3,
+    /// [`Reaction`]
+    Reaction = 4,
+    /// [`DeliveryStatus`]
+    Status = 5,
+    /// [`ConsentChange`]
+    Consent = 6,
+    /// [`SystemEvent`]
+    System = 7,
+}
+
+impl EventKind {
+    /// The kind for its stable byte, if known.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        Some(match byte {
+            1 => Self::Message,
+            2 => Self::Edit,
+            3 => Self::Deletion,
+            4 => Self::Reaction,
+            5 => Self::Status,
+            6 => Self::Consent,
+            7 => Self::System,
+            _ => return None,
+        })
+    }
+
+    /// The stable lowercase name, as `log` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::Edit => "edit",
+            Self::Deletion => "deletion",
+            Self::Reaction => "reaction",
+            Self::Status => "status",
+            Self::Consent => "consent",
+            Self::System => "system",
+        }
+    }
+}
+
+impl Event {
+    /// This event's kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Self::Message(_) => EventKind::Message,
+            Self::Edit(_) => EventKind::Edit,
+            Self::Deletion(_) => EventKind::Deletion,
+            Self::Reaction(_) => EventKind::Reaction,
+            Self::Status(_) => EventKind::Status,
+            Self::Consent(_) => EventKind::Consent,
+            Self::System(_) => EventKind::System,
+        }
+    }
+
+    /// The key under which a source delivering the same fact twice is
+    /// recognised, or `None` for events that are never de-duplicated.
+    ///
+    /// Messages, edits, deletions and reactions are keyed by channel and
+    /// source id; a status by its message, recipient and state, since
+    /// sources resend statuses.
+    pub fn dedup_key(&self) -> Option<String> {
+        let key = match self {
+            Self::Message(m) => format!("message\0{}\0{}", m.channel, m.source_id),
+            Self::Edit(e) => format!("edit\0{}\0{}", e.channel, e.source_id),
+            Self::Deletion(d) => format!("deletion\0{}\0{}", d.channel, d.source_id),
+            Self::Reaction(r) => format!("reaction\0{}\0{}", r.channel, r.source_id),
+            Self::Status(s) => format!(
+                "status\0{}\0{}\0{}\0{:?}",
+                s.channel, s.target, s.recipient, s.state
+            ),
+            Self::Consent(_) | Self::System(_) => return None,
+        };
+        Some(key)
+    }
+}
