@@ -80,6 +80,9 @@ pub struct NewEntry {
 }
 
 /// An entry opened with its data key.
+// Returned by value once per read and matched at once: boxing the event
+// would cost an allocation per read and buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Opened {
     /// The decrypted event.
@@ -166,6 +169,7 @@ struct Prepared {
     key_id: KeyId,
     dedup: Option<[u8; 32]>,
     payload: Vec<u8>,
+    payload_digest: Digest,
 }
 
 struct Request {
@@ -541,6 +545,7 @@ impl Journal {
             dedup: event
                 .dedup_key()
                 .map(|k| *Digest::of(k.as_bytes()).as_bytes()),
+            payload_digest: Digest::of(&payload),
             payload,
         })
     }
@@ -834,7 +839,7 @@ impl Writer {
                         kind: e.kind,
                         key_id: e.key_id,
                         dedup: e.dedup,
-                        payload_digest: Digest::of(&e.payload),
+                        payload_digest: e.payload_digest,
                         payload_len: e.payload.len() as u32,
                     }
                     .encode();
@@ -889,11 +894,16 @@ impl Writer {
     /// writer stops (the next open cuts the torn tail).
     fn write_durably(&mut self, buf: &[u8], first_seq: u64) -> Result<Option<SegmentInfo>> {
         let mut new_segment = None;
+        let mut previous_tail = None;
         if self.len + buf.len() as u64 > self.segment_bytes && self.len > SEGMENT_HEADER as u64 {
             let path = self.seg_dir.join(segment::file_name(first_seq));
             fsutil::replace_durably(&path, &segment::header(first_seq))?;
-            self.file = OpenOptions::new().append(true).open(&path).at(&path)?;
-            self.path = path.clone();
+            let file = OpenOptions::new().append(true).open(&path).at(&path)?;
+            previous_tail = Some((
+                std::mem::replace(&mut self.file, file),
+                std::mem::replace(&mut self.path, path.clone()),
+                self.len,
+            ));
             self.len = SEGMENT_HEADER as u64;
             new_segment = Some(SegmentInfo { first_seq, path });
         }
@@ -913,12 +923,22 @@ impl Writer {
                 );
                 self.state.write().unwrap_or_else(|e| e.into_inner()).failed = Some(why);
             }
-            if let Some(info) = new_segment {
-                // The new segment holds no entry: remove it so the next
-                // attempt starts it again.
-                let _ = fs::remove_file(&info.path);
+            let error = Err(e).at(&self.path);
+            if let (Some(info), Some((file, path, len))) = (new_segment, previous_tail) {
+                // The new segment holds no entry: remove it (durably, or a
+                // crash could bring it back behind later entries of the
+                // previous segment) and go back to the previous tail, so
+                // the next attempt starts it again.
+                let removed = fs::remove_file(&info.path)
+                    .at(&info.path)
+                    .and_then(|()| fsutil::sync_dir(&self.seg_dir));
+                if let Err(remove_error) = removed {
+                    let why = format!("removing the unused segment failed: {remove_error}");
+                    self.state.write().unwrap_or_else(|e| e.into_inner()).failed = Some(why);
+                }
+                (self.file, self.path, self.len) = (file, path, len);
             }
-            return Err(e).at(&self.path);
+            return error;
         }
         self.len += buf.len() as u64;
         Ok(new_segment)

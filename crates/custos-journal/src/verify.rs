@@ -74,7 +74,7 @@ pub fn verify(dir: &Path, public_key: Option<[u8; 32]>) -> Result<VerifyReport> 
     let mut bytes_read = 0u64;
     let mut torn_tail = None;
     let mut end_of_journal = (seg_dir.clone(), 0u64);
-    check_heads_at(&heads, &mut next_head, &frontier, &last_good)?;
+    check_heads_at(&heads, &mut next_head, &frontier, &mut last_good)?;
     for (i, (first_seq, path)) in listed.iter().enumerate() {
         if *first_seq != frontier.size() {
             return Err(Error::Corrupt {
@@ -101,7 +101,7 @@ pub fn verify(dir: &Path, public_key: Option<[u8; 32]>) -> Result<VerifyReport> 
                 last_good = (e.leaf.seq, path.clone(), e.offset as u64);
             }
             frontier.push(leaf_hash);
-            check_heads_at(&heads, &mut next_head, &frontier, &last_good)?;
+            check_heads_at(&heads, &mut next_head, &frontier, &mut last_good)?;
         }
         end_of_journal = (path.clone(), parsed.torn_at.unwrap_or(bytes.len()) as u64);
         if let Some(torn) = parsed.torn_at {
@@ -174,7 +174,7 @@ fn check_heads_at(
     heads: &[SignedTreeHead],
     next: &mut usize,
     frontier: &Frontier,
-    last_good: &(u64, PathBuf, u64),
+    last_good: &mut (u64, PathBuf, u64),
 ) -> Result<()> {
     while let Some(h) = heads.get(*next) {
         if h.tree_size != frontier.size() {
@@ -192,6 +192,9 @@ fn check_heads_at(
             });
         }
         *next += 1;
+        // A forged range begins after this head at the earliest; the
+        // caller fills in that entry's place when it reads it.
+        last_good.0 = h.tree_size;
     }
     Ok(())
 }

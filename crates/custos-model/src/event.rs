@@ -45,12 +45,15 @@ pub struct Message {
     /// The channel it travelled on: `whatsapp`, `sms`, `email`, ...
     pub channel: String,
     /// The id the source gave it; with `channel`, the de-duplication key.
+    #[serde(rename = "id")]
     pub source_id: String,
     /// The conversation (chat, thread) it belongs to.
     pub conversation: String,
     /// The sender's address (phone number, e-mail address, user id).
+    #[serde(rename = "from")]
     pub sender: String,
     /// The recipients' addresses.
+    #[serde(rename = "to")]
     pub recipients: Vec<String>,
     /// Inbound, outbound or internal.
     pub direction: Direction,
@@ -69,8 +72,9 @@ pub struct Message {
     pub reply_to: Option<String>,
     /// SHA-256 of the raw payload the source delivered.
     pub raw_digest: Digest,
-    /// Source fields the model has no place for, kept as they came.
-    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    /// Source fields the model has no place for, kept as they came; in
+    /// JSON they stand beside the others, as in the import format.
+    #[serde(flatten)]
     pub extra: Extra,
 }
 
@@ -332,5 +336,64 @@ impl Event {
             Self::Consent(_) | Self::System(_) => return None,
         };
         Some(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_json_mirrors_the_import_format() {
+        let mut extra = Extra::new();
+        extra.insert("desk".into(), "fx".into());
+        let event = Event::Message(Message {
+            channel: "whatsapp".into(),
+            source_id: "src-1".into(),
+            conversation: "c-1".into(),
+            sender: "+447700900001".into(),
+            recipients: vec!["+5511988887777".into()],
+            direction: Direction::Outbound,
+            sent_at: Timestamp::from_micros(0),
+            captured_at: Timestamp::from_micros(1),
+            text: Some("hi".into()),
+            attachments: vec![],
+            reply_to: None,
+            raw_digest: Digest::of(b"raw"),
+            extra,
+        });
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["kind"], "message");
+        assert_eq!(json["id"], "src-1");
+        assert_eq!(json["from"], "+447700900001");
+        assert_eq!(json["to"][0], "+5511988887777");
+        assert_eq!(json["direction"], "outbound");
+        assert_eq!(json["sent_at"], "1970-01-01T00:00:00Z");
+        assert_eq!(json["desk"], "fx");
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
+    }
+
+    #[test]
+    fn the_external_party_depends_on_direction() {
+        let mut m = Message {
+            channel: "sms".into(),
+            source_id: "1".into(),
+            conversation: "c".into(),
+            sender: "+1".into(),
+            recipients: vec!["+2".into(), "+3".into()],
+            direction: Direction::Inbound,
+            sent_at: Timestamp::from_micros(0),
+            captured_at: Timestamp::from_micros(0),
+            text: None,
+            attachments: vec![],
+            reply_to: None,
+            raw_digest: Digest::default(),
+            extra: Extra::new(),
+        };
+        assert_eq!(m.external_party(), Some("+1"));
+        m.direction = Direction::Outbound;
+        assert_eq!(m.external_party(), Some("+2"));
+        m.direction = Direction::Internal;
+        assert_eq!(m.external_party(), None);
     }
 }

@@ -1,0 +1,465 @@
+//! `custos bench`: measures the archive's speed against peers run on the
+//! same input in the same run (see DESIGN.md, "Speed we hold ourselves to").
+//!
+//! - **Durable ingest**: WhatsApp-like messages (~200 characters of text,
+//!   ~390 encoded bytes, 1,000 customers as subjects) appended one
+//!   [`Journal::append`](custos_journal::Journal::append) each from 1, 8 and
+//!   64 threads; every acknowledged message is fsync-covered (group commit).
+//!   Peer: SQLite in WAL mode with `synchronous=FULL` (so each commit is
+//!   durable too) storing the same records from one connection, as many
+//!   rows per commit as custos has writers (1 writer: one row per commit),
+//!   and in 1,000-row transactions, SQLite's best case.
+//! - **Verify**: [`custos_journal::verify`] over a freshly built archive
+//!   (256 MiB of segments, written with `append_all` batches), against
+//!   SHA-256 of the same files' bytes with `sha2` on one thread, and the
+//!   `sha256sum` and `openssl dgst -sha256` commands when present. All of
+//!   them read the files from the page cache on the clock.
+//! - **Peak memory** of the process (VmHWM).
+//!
+//! ```no_run
+//! let figures = custos_bench::run(&Default::default(), &mut |line| eprintln!("{line}"))?;
+//! print!("{}", custos_bench::render_table(&figures));
+//! # anyhow::Ok(())
+//! ```
+
+mod ingest;
+mod verify;
+pub mod workload;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What to measure, and where.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Where to put the archives and databases (in a temporary directory
+    /// made inside it and removed at the end); `None`: the current
+    /// directory, so the disk measured is the one custos would use.
+    pub dir: Option<PathBuf>,
+    /// Messages offered to each ingest run (custos per writer count, SQLite
+    /// per batch size). A run also stops after [`RUN_LIMIT`].
+    pub messages: usize,
+    /// The writer-thread counts to measure custos with.
+    pub writers: Vec<usize>,
+    /// Tiny sizes, for a smoke test that finishes in seconds.
+    pub quick: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            dir: None,
+            messages: 50_000,
+            writers: vec![1, 8, 64],
+            quick: false,
+        }
+    }
+}
+
+/// The longest one ingest run may take: a run that has not stored all its
+/// messages by then stops and reports the rate so far (one fsync per
+/// message, as with one writer, may cap the rate at a few hundred per
+/// second on a slow disk).
+pub const RUN_LIMIT: Duration = Duration::from_secs(10);
+/// [`RUN_LIMIT`] with `quick`.
+const QUICK_RUN_LIMIT: Duration = Duration::from_secs(2);
+/// Messages per ingest run with `quick`, at most.
+const QUICK_MESSAGES: usize = 200;
+/// Segment bytes of the archive verification is measured on.
+const VERIFY_BYTES: u64 = 256 << 20;
+/// The same with `quick`.
+const QUICK_VERIFY_BYTES: u64 = 1 << 20;
+/// Rows per transaction of SQLite's best case.
+const SQLITE_BEST_BATCH: usize = 1_000;
+
+/// One measured figure, with the peer it is set against.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Figure {
+    /// What was measured.
+    pub name: String,
+    /// The measurement.
+    pub value: f64,
+    /// Its unit; a rate (`.../s`) is better higher, anything else lower.
+    pub unit: String,
+    /// The peer's name and its measurement in the same unit, in the same run.
+    pub peer: Option<(String, f64)>,
+}
+
+impl Figure {
+    /// Whether a higher value is better: rates are, sizes are not.
+    pub fn higher_is_better(&self) -> bool {
+        self.unit.ends_with("/s")
+    }
+
+    /// `value / peer`, if there is a peer.
+    pub fn ratio(&self) -> Option<f64> {
+        self.peer.as_ref().map(|(_, p)| self.value / p)
+    }
+}
+
+fn rate_figure(name: String, value: f64, unit: &str, peer: Option<(String, f64)>) -> Figure {
+    Figure {
+        name,
+        value,
+        unit: unit.into(),
+        peer,
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn sqlite_label(batch: usize) -> String {
+    format!("SQLite WAL, {}/commit", plural(batch, "row", "rows"))
+}
+
+/// Runs every benchmark and returns the figures, telling `progress` what
+/// it is doing and what each step measured.
+pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
+    let began = Instant::now();
+    let (messages, limit, verify_bytes, rounds) = if options.quick {
+        (
+            options.messages.clamp(1, QUICK_MESSAGES),
+            QUICK_RUN_LIMIT,
+            QUICK_VERIFY_BYTES,
+            1,
+        )
+    } else {
+        (options.messages.max(1), RUN_LIMIT, VERIFY_BYTES, 3)
+    };
+    let mut writers = options.writers.clone();
+    writers.retain(|&w| w > 0);
+    anyhow::ensure!(!writers.is_empty(), "no writer count to measure");
+    let parent = match &options.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| d.display().to_string())?;
+            d.clone()
+        }
+        None => std::env::current_dir().context("finding the current directory")?,
+    };
+    let work = tempfile::Builder::new()
+        .prefix(".custos-bench-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("making a temporary directory in {}", parent.display()))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    progress(&format!(
+        "working in {} on {} ({} per ingest run, at most {} s each)",
+        work.path().display(),
+        plural(cores, "core", "cores"),
+        plural(messages, "message", "messages"),
+        limit.as_secs()
+    ));
+
+    let records: Vec<workload::Record> = (0..messages as u64).map(workload::record).collect();
+    let mean = records
+        .iter()
+        .map(|r| r.event.encode().len())
+        .sum::<usize>()
+        / records.len();
+    progress(&format!(
+        "{} WhatsApp-like messages ready, {mean} encoded bytes on average",
+        records.len()
+    ));
+
+    let describe = |who: &str, run: &ingest::Run| {
+        format!(
+            "{who}: {} in {:.2} s = {:.0}/s{}",
+            plural(run.stored, "message", "messages"),
+            run.elapsed.as_secs_f64(),
+            run.rate(),
+            if run.capped {
+                " (stopped at the time limit)"
+            } else {
+                ""
+            }
+        )
+    };
+
+    let mut figures = Vec::new();
+    let mut custos_rates = Vec::new();
+    for &w in &writers {
+        let dir = work.path().join(format!("custos-{w}"));
+        let run = ingest::custos(&dir, &records, w, limit)?;
+        let who = format!("custos, {}", plural(w, "writer", "writers"));
+        progress(&describe(&who, &run));
+        std::fs::remove_dir_all(&dir).ok();
+
+        let db = work.path().join(format!("sqlite-{w}.db"));
+        let peer = ingest::sqlite(&db, &records, w, limit)?;
+        progress(&describe(&sqlite_label(w), &peer));
+        custos_rates.push((w, run.rate()));
+        figures.push(rate_figure(
+            format!("durable appends, {}", plural(w, "writer", "writers")),
+            run.rate(),
+            "messages/s",
+            Some((sqlite_label(w), peer.rate())),
+        ));
+    }
+    let db = work.path().join(format!("sqlite-{SQLITE_BEST_BATCH}.db"));
+    let best = ingest::sqlite(&db, &records, SQLITE_BEST_BATCH, limit)?;
+    progress(&describe(&sqlite_label(SQLITE_BEST_BATCH), &best));
+    let (most, most_rate) = *custos_rates
+        .iter()
+        .max_by_key(|(w, _)| *w)
+        .expect("at least one writer count");
+    figures.push(rate_figure(
+        format!(
+            "durable appends, {} vs SQLite's best case",
+            plural(most, "writer", "writers")
+        ),
+        most_rate,
+        "messages/s",
+        Some((sqlite_label(SQLITE_BEST_BATCH), best.rate())),
+    ));
+    for entry in std::fs::read_dir(work.path())? {
+        let path = entry?.path();
+        if path.is_file() {
+            std::fs::remove_file(&path).ok();
+        }
+    }
+
+    let dir = work.path().join("verify");
+    progress(&format!(
+        "building a {} MiB archive for verification with append_all batches",
+        verify_bytes >> 20
+    ));
+    let build = Instant::now();
+    verify::build_archive(&dir, messages as u64, verify_bytes)?;
+    progress(&format!(
+        "built in {:.1} s; timing verify and SHA-256 of the same files",
+        build.elapsed().as_secs_f64()
+    ));
+    let t = verify::measure(&dir, rounds)?;
+    let mb = |rate: f64| rate / 1e6;
+    progress(&format!(
+        "verify: {} entries, {:.1} MB: {:.0} MB/s; sha2 SHA-256, 1 thread: {:.0} MB/s \
+         (in memory, without reading: {:.0} MB/s){}{}",
+        t.entries,
+        mb(t.bytes as f64),
+        mb(t.verify),
+        mb(t.sha256),
+        mb(t.sha256_in_memory),
+        t.sha256sum
+            .map_or(String::new(), |r| format!("; sha256sum: {:.0} MB/s", mb(r))),
+        t.openssl
+            .map_or(String::new(), |r| format!("; openssl: {:.0} MB/s", mb(r))),
+    ));
+    figures.push(rate_figure(
+        "verify".into(),
+        mb(t.verify),
+        "MB/s",
+        Some(("SHA-256 (sha2, 1 thread, streamed)".into(), mb(t.sha256))),
+    ));
+    if let Some(r) = t.sha256sum {
+        figures.push(rate_figure(
+            "verify vs sha256sum".into(),
+            mb(t.verify),
+            "MB/s",
+            Some(("sha256sum command".into(), mb(r))),
+        ));
+    }
+    if let Some(r) = t.openssl {
+        figures.push(rate_figure(
+            "verify vs openssl".into(),
+            mb(t.verify),
+            "MB/s",
+            Some(("openssl dgst -sha256".into(), mb(r))),
+        ));
+    }
+    drop(work);
+
+    if let Some(kib) = peak_memory_kib() {
+        figures.push(Figure {
+            name: "peak memory (VmHWM)".into(),
+            value: kib as f64 / 1024.0,
+            unit: "MiB".into(),
+            peer: None,
+        });
+    }
+    progress(&format!("done in {:.1} s", began.elapsed().as_secs_f64()));
+    Ok(figures)
+}
+
+/// The process's peak resident set (VmHWM), in KiB, where /proc tells it.
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A number for people: thousands separated, few decimals.
+fn human(value: f64) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    if value.abs() >= 1_000.0 {
+        let digits = format!("{:.0}", value.abs());
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        if value < 0.0 {
+            out.insert(0, '-');
+        }
+        out
+    } else if value.abs() >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+/// The figures as an aligned text table: figure, value, unit, which way is
+/// better, peer, peer value and the ratio value / peer.
+pub fn render_table(figures: &[Figure]) -> String {
+    let header = [
+        "figure",
+        "value",
+        "unit",
+        "better",
+        "peer",
+        "peer value",
+        "ratio",
+    ];
+    let rows: Vec<[String; 7]> = figures
+        .iter()
+        .map(|f| {
+            let (peer, peer_value) = f
+                .peer
+                .as_ref()
+                .map_or((String::new(), String::new()), |(n, v)| {
+                    (n.clone(), human(*v))
+                });
+            [
+                f.name.clone(),
+                human(f.value),
+                f.unit.clone(),
+                if f.higher_is_better() {
+                    "higher"
+                } else {
+                    "lower"
+                }
+                .into(),
+                peer,
+                peer_value,
+                f.ratio().map_or(String::new(), |r| format!("{r:.2}x")),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    // Numbers align right, text left.
+    let right = [false, true, false, false, false, true, true];
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            let pad = widths[i] - cell.chars().count();
+            if right[i] {
+                out.push_str(&" ".repeat(pad));
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                if i + 1 < cells.len() {
+                    out.push_str(&" ".repeat(pad));
+                }
+            }
+        }
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+        out
+    };
+    let mut out = line(&header.map(String::from));
+    let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+    out.push_str(&"-".repeat(total));
+    out.push('\n');
+    for row in &rows {
+        out.push_str(&line(row));
+    }
+    out.push_str(
+        "ratio = value / peer value. For figures where higher is better (rates), a ratio \
+         above 1.00x means custos is ahead; where lower is better, below 1.00x.\n",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_run_measures_everything() {
+        let options = BenchOptions {
+            quick: true,
+            ..BenchOptions::default()
+        };
+        let mut lines = Vec::new();
+        let figures = run(&options, &mut |l| lines.push(l.to_string())).unwrap();
+        assert!(figures.len() >= 6, "{figures:?}");
+        assert!(!lines.is_empty());
+        for f in &figures {
+            assert!(f.value.is_finite() && f.value > 0.0, "{f:?}");
+            if let Some((_, p)) = &f.peer {
+                assert!(p.is_finite() && *p > 0.0, "{f:?}");
+            }
+        }
+        for name in [
+            "durable appends, 1 writer",
+            "durable appends, 8 writers",
+            "durable appends, 64 writers",
+            "verify",
+            "peak memory (VmHWM)",
+        ] {
+            assert!(figures.iter().any(|f| f.name == name), "{name} missing");
+        }
+        let table = render_table(&figures);
+        for f in &figures {
+            assert!(table.contains(&f.name), "{} missing from\n{table}", f.name);
+        }
+    }
+
+    #[test]
+    fn table_aligns_and_computes_ratios() {
+        let figures = vec![
+            Figure {
+                name: "a".into(),
+                value: 12_345.6,
+                unit: "messages/s".into(),
+                peer: Some(("p".into(), 1_000.0)),
+            },
+            Figure {
+                name: "memory".into(),
+                value: 20.0,
+                unit: "MiB".into(),
+                peer: None,
+            },
+        ];
+        let table = render_table(&figures);
+        assert!(table.contains("12,346"), "{table}");
+        assert!(table.contains("12.35x"), "{table}");
+        assert!(
+            table.contains("higher") && table.contains("lower"),
+            "{table}"
+        );
+        assert_eq!(human(999.94), "1000");
+        assert_eq!(human(1_234_567.0), "1,234,567");
+    }
+}

@@ -1,0 +1,10 @@
+//! Capture: turning what sources deliver into canonical events.
+//!
+//! One module per source. Each parses outside input without I/O of its own
+//! into [`custos_model`] events, reporting bad input with its place (line,
+//! field), and hands them to the journal, which acknowledges only what is
+//! durable.
+//!
+//! - [`jsonl`]: the generic JSON-lines message format of `custos ingest`.
+
+pub mod jsonl;

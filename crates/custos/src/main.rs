@@ -1,0 +1,547 @@
+//! The `custos` command: wiring of the library crates behind a CLI.
+//!
+//! Every command takes `--data DIR` (env `CUSTOS_DATA`, default
+//! `./custos-data`). The key-encryption key comes from `CUSTOS_KEK` (64 hex
+//! digits) when set, else from the archive's `keys/kek` file.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use custos_journal::{Journal, Kek, Opened, Options, StoredEntry, merkle};
+use custos_model::Event;
+use std::fs::File;
+use std::io::{BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// custos: a self-hosted, tamper-evident communications-compliance archive.
+#[derive(Parser, Debug)]
+#[command(name = "custos", version, about, max_term_width = 100)]
+struct Cli {
+    /// The archive's data directory.
+    #[arg(
+        long,
+        global = true,
+        env = "CUSTOS_DATA",
+        default_value = "custos-data"
+    )]
+    data: PathBuf,
+    /// Key-encryption key, 64 hex digits; by default read from DATA/keys/kek.
+    #[arg(
+        long = "kek",
+        global = true,
+        env = "CUSTOS_KEK",
+        hide_env_values = true,
+        hide = true
+    )]
+    kek: Option<String>,
+    /// Who is acting, as audit events record it.
+    #[arg(long, global = true, env = "CUSTOS_ACTOR", default_value_t = default_actor())]
+    actor: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create an archive: data directory, keys, journal, first signed head.
+    Init,
+    /// Import messages from a JSON-lines file (one message per line).
+    Ingest {
+        /// The file; `-` reads standard input.
+        file: PathBuf,
+    },
+    /// Print entries, decrypted for the local operator (an audited read).
+    Log {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// First entry to print.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Print at most this many entries.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Recompute every entry, the tree and every signed head.
+    Verify {
+        /// The archive's public key (64 hex digits), if held apart from it.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the latest signed tree head.
+    Head {
+        /// Sign a new head for the current tree first.
+        #[arg(long)]
+        sign: bool,
+    },
+    /// Print an inclusion proof for entry SEQ against the latest signed head.
+    Prove {
+        /// The entry.
+        seq: u64,
+    },
+    /// Print a consistency proof between two tree sizes.
+    Consistency {
+        /// The older tree size.
+        old_size: u64,
+        /// The newer tree size.
+        new_size: u64,
+    },
+    /// Destroy a data subject's key (crypto-shredding): their content is gone.
+    Shred {
+        /// The subject: the external party's address, e.g. +5511988887777.
+        subject: String,
+        /// Why (the erasure request, the retention rule).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Create an archive with realistic synthetic data to explore.
+    Demo {
+        /// How many messages to generate.
+        #[arg(long, default_value_t = 5000)]
+        messages: usize,
+        /// Seed of the generator: the same seed gives the same data.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
+    /// Measure ingest and verify speed beside peers, and print a table.
+    Bench {
+        /// Messages per run.
+        #[arg(long)]
+        messages: Option<usize>,
+        /// Tiny sizes, to check the harness runs.
+        #[arg(long)]
+        quick: bool,
+        /// Where to create the benchmark archives (a temporary directory inside).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+fn default_actor() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "operator".into())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn kek(cli: &Cli) -> Result<Option<Kek>> {
+    cli.kek
+        .as_deref()
+        .map(|k| Kek::from_hex(k).context("CUSTOS_KEK"))
+        .transpose()
+}
+
+fn open(cli: &Cli) -> Result<Journal> {
+    Journal::open(
+        &cli.data,
+        Options {
+            kek: kek(cli)?,
+            head_every: Some(Duration::from_secs(60)),
+            ..Options::default()
+        },
+    )
+    .with_context(|| format!("opening archive {}", cli.data.display()))
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match &cli.command {
+        Command::Init => {
+            let journal = Journal::init(&cli.data, kek(&cli)?, &cli.actor)
+                .with_context(|| format!("creating archive {}", cli.data.display()))?;
+            writeln!(out, "created archive {}", cli.data.display())?;
+            writeln!(out, "public key {}", hex::encode(journal.public_key()))?;
+            if cli.kek.is_none() {
+                writeln!(
+                    out,
+                    "key-encryption key written to {}: move it to safe keeping and pass it as CUSTOS_KEK",
+                    cli.data.join(custos_journal::KEK_FILE).display()
+                )?;
+            }
+            journal.close()?;
+        }
+        Command::Ingest { file } => {
+            let journal = open(&cli)?;
+            ingest(&journal, file, &mut out)?;
+            journal.close()?;
+        }
+        Command::Log { json, from, limit } => {
+            let journal = open(&cli)?;
+            log(&journal, &cli.actor, *json, *from, *limit, &mut out)?;
+            journal.close()?;
+        }
+        Command::Verify { public_key, json } => {
+            let key = public_key
+                .as_deref()
+                .map(|k| {
+                    let mut key = [0u8; 32];
+                    hex::decode_to_slice(k, &mut key).map(|()| key)
+                })
+                .transpose()
+                .context("--public-key: expected 64 hex digits")?;
+            let report = match custos_journal::verify(&cli.data, key) {
+                Ok(report) => report,
+                Err(e) => {
+                    writeln!(out, "verify FAILED: {e}")?;
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            if *json {
+                writeln!(out, "{}", serde_json::to_string(&report)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "verified {} entries in {} segment(s), {} signed head(s); root {}",
+                    report.entries,
+                    report.segments,
+                    report.heads,
+                    hex::encode(report.root)
+                )?;
+                if let Some((path, offset)) = &report.torn_tail {
+                    writeln!(
+                        out,
+                        "note: {} ends with a write cut short at offset {offset} (never acknowledged); it is removed when the archive is next opened",
+                        path.display()
+                    )?;
+                }
+            }
+        }
+        Command::Head { sign } => {
+            let journal = open(&cli)?;
+            if *sign {
+                journal.sign_head()?;
+            }
+            let head = journal
+                .latest_head()
+                .context("the archive has no signed head yet; run `custos head --sign`")?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&head)?)?;
+            journal.close()?;
+        }
+        Command::Prove { seq } => {
+            let journal = open(&cli)?;
+            let head = match journal.latest_head() {
+                Some(h) if h.tree_size > *seq => h,
+                _ => journal.sign_head()?,
+            };
+            let proof = journal.inclusion_proof(*seq, head.tree_size)?;
+            merkle::verify_inclusion(
+                &proof.leaf_hash,
+                *seq,
+                head.tree_size,
+                &proof.path,
+                &head.root,
+            )
+            .context("the proof does not verify against the signed head")?;
+            let doc = serde_json::json!({ "head": head, "proof": proof });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            journal.close()?;
+        }
+        Command::Consistency { old_size, new_size } => {
+            let journal = open(&cli)?;
+            let proof = journal.consistency_proof(*old_size, *new_size)?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&proof)?)?;
+            journal.close()?;
+        }
+        Command::Shred { subject, reason } => {
+            let journal = open(&cli)?;
+            match journal.shred(subject, &cli.actor, reason)? {
+                Some(id) => writeln!(
+                    out,
+                    "destroyed data key {id}; the subject's content can no longer be read"
+                )?,
+                None => writeln!(out, "no data key for that subject; nothing to destroy")?,
+            }
+            journal.close()?;
+        }
+        Command::Demo { messages, seed } => demo(&cli, *messages, *seed, &mut out)?,
+        Command::Bench {
+            messages,
+            quick,
+            dir,
+        } => {
+            let mut options = custos_bench::BenchOptions {
+                dir: dir.clone(),
+                quick: *quick,
+                ..Default::default()
+            };
+            if let Some(n) = messages {
+                options.messages = *n;
+            }
+            let figures = custos_bench::run(&options, &mut |step| eprintln!("bench: {step}"))?;
+            write!(out, "{}", custos_bench::render_table(&figures))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks the whole file, then appends it in durable batches.
+fn ingest(journal: &Journal, file: &Path, out: &mut impl Write) -> Result<()> {
+    let name = file.display().to_string();
+    let reader = || -> Result<Box<dyn std::io::BufRead>> {
+        Ok(if file == Path::new("-") {
+            Box::new(BufReader::new(std::io::stdin()))
+        } else {
+            Box::new(BufReader::new(
+                File::open(file).with_context(|| format!("opening {name}"))?,
+            ))
+        })
+    };
+    if file == Path::new("-") {
+        // Standard input can be read only once: buffer it to check first.
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut reader()?, &mut all)?;
+        check(&name, &all[..])?;
+        let report = custos_capture::jsonl::append(journal, &all[..], &mut |_| {})?;
+        return summarise(&name, &report, out);
+    }
+    check(&name, reader()?)?;
+    let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let bar = progress_bar(total);
+    let report =
+        custos_capture::jsonl::append(journal, reader()?, &mut |bytes| bar.set_position(bytes))
+            .with_context(|| format!("importing {name}"))?;
+    bar.finish_and_clear();
+    summarise(&name, &report, out)
+}
+
+fn check(name: &str, input: impl std::io::BufRead) -> Result<()> {
+    match custos_capture::jsonl::check(input) {
+        Ok(_) => Ok(()),
+        Err(custos_capture::jsonl::Error::Invalid(errors)) => {
+            for e in &errors {
+                eprintln!("{name}:{e}");
+            }
+            bail!(
+                "{name}: {} invalid line(s) shown above; nothing was imported",
+                errors.len()
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {name}")),
+    }
+}
+
+fn summarise(
+    name: &str,
+    report: &custos_capture::jsonl::ImportReport,
+    out: &mut impl Write,
+) -> Result<()> {
+    writeln!(
+        out,
+        "{name}: {} messages read, {} archived, {} already in the archive",
+        report.messages, report.added, report.duplicates
+    )?;
+    Ok(())
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// Prints entries and records the read as an audit event.
+fn log(
+    journal: &Journal,
+    actor: &str,
+    json: bool,
+    from: u64,
+    limit: Option<u64>,
+    out: &mut impl Write,
+) -> Result<()> {
+    let end = journal.size();
+    let mut printed = 0u64;
+    let mut last = None;
+    let mut result = Ok(());
+    for entry in journal.entries(from) {
+        if limit.is_some_and(|l| printed >= l) {
+            break;
+        }
+        let entry = entry?;
+        let opened = journal.open_entry(&entry)?;
+        let line = if json {
+            json_line(&entry, &opened)?
+        } else {
+            text_line(&entry, &opened)
+        };
+        last = Some(entry.leaf.seq);
+        printed += 1;
+        if let Err(e) = writeln!(out, "{line}") {
+            result = Err(e);
+            break;
+        }
+    }
+    if let Some(last) = last {
+        let mut details = serde_json::Map::new();
+        details.insert("command".into(), "log".into());
+        details.insert("from_seq".into(), from.into());
+        details.insert("to_seq".into(), last.into());
+        details.insert("entries".into(), printed.into());
+        details.insert("journal_size".into(), end.into());
+        journal.append_system(actor, "content.read", Some("journal"), details)?;
+    }
+    Ok(result?)
+}
+
+fn json_line(entry: &StoredEntry, opened: &Opened) -> Result<String> {
+    let mut obj = serde_json::Map::new();
+    obj.insert("seq".into(), entry.leaf.seq.into());
+    obj.insert(
+        "recorded_at".into(),
+        entry.leaf.recorded_at.to_string().into(),
+    );
+    match opened {
+        Opened::Event(event) => {
+            let serde_json::Value::Object(fields) = serde_json::to_value(event)? else {
+                bail!("event did not serialise to an object");
+            };
+            obj.extend(fields);
+        }
+        Opened::Shredded(at) => {
+            obj.insert("kind".into(), entry.leaf.kind.name().into());
+            obj.insert("shredded_at".into(), at.to_string().into());
+        }
+    }
+    Ok(serde_json::to_string(&obj)?)
+}
+
+fn text_line(entry: &StoredEntry, opened: &Opened) -> String {
+    let head = format!(
+        "{:>7}  {}  {:<8}",
+        entry.leaf.seq,
+        entry.leaf.recorded_at,
+        entry.leaf.kind.name()
+    );
+    let body = match opened {
+        Opened::Shredded(at) => format!("[content destroyed {at}]"),
+        Opened::Event(Event::Message(m)) => {
+            let direction = serde_json::to_value(m.direction).unwrap_or_default();
+            let mut s = format!(
+                "{} {} {} -> {} [{}] {}",
+                m.channel,
+                m.sent_at,
+                m.sender,
+                m.recipients.join(","),
+                direction.as_str().unwrap_or("unknown"),
+                one_line(m.text.as_deref().unwrap_or(""))
+            );
+            for a in &m.attachments {
+                s.push_str(&format!(
+                    " <{} {} B>",
+                    a.name.as_deref().unwrap_or(&a.media_type),
+                    a.size
+                ));
+            }
+            s
+        }
+        Opened::Event(Event::Edit(e)) => {
+            format!(
+                "{} {} edited {}: {}",
+                e.channel,
+                e.editor,
+                e.target,
+                one_line(&e.text)
+            )
+        }
+        Opened::Event(Event::Deletion(d)) => {
+            format!("{} {} deleted {}", d.channel, d.deleted_by, d.target)
+        }
+        Opened::Event(Event::Reaction(r)) => format!(
+            "{} {} reacted {} to {}",
+            r.channel,
+            r.sender,
+            r.emoji.as_deref().unwrap_or("(removed)"),
+            r.target
+        ),
+        Opened::Event(Event::Status(s)) => format!(
+            "{} {} {:?} for {}",
+            s.channel, s.target, s.state, s.recipient
+        ),
+        Opened::Event(Event::Consent(c)) => {
+            format!("{} {} {:?}: {}", c.channel, c.party, c.state, c.evidence)
+        }
+        Opened::Event(Event::System(s)) => {
+            format!(
+                "{} {} {}",
+                s.actor,
+                s.action,
+                s.target.as_deref().unwrap_or("")
+            )
+        }
+    };
+    format!("{head}  {body}")
+}
+
+/// Keeps one entry on one line: line breaks show as `⏎`.
+fn one_line(text: &str) -> String {
+    text.replace("\r\n", " ⏎ ").replace(['\n', '\r'], " ⏎ ")
+}
+
+/// Creates (or reuses) an archive and loads synthetic data into it.
+fn demo(cli: &Cli, messages: usize, seed: u64, out: &mut impl Write) -> Result<()> {
+    let journal = if cli.data.join(custos_journal::FORMAT_FILE).exists() {
+        writeln!(out, "using the existing archive in {}", cli.data.display())?;
+        open(cli)?
+    } else {
+        let journal = Journal::init(&cli.data, kek(cli)?, &cli.actor)
+            .with_context(|| format!("creating archive {}", cli.data.display()))?;
+        writeln!(out, "created archive {}", cli.data.display())?;
+        journal
+    };
+    let config = custos_demo::DemoConfig { seed, messages };
+    let mut lines = Vec::new();
+    custos_demo::write_jsonl(&config, &mut lines)?;
+    let bar = progress_bar(lines.len() as u64);
+    let report = custos_capture::jsonl::append(&journal, &lines[..], &mut |b| bar.set_position(b))
+        .context("loading demo data")?;
+    bar.finish_and_clear();
+    summarise("demo data", &report, out)?;
+    let head = journal.sign_head()?;
+    writeln!(
+        out,
+        "journal holds {} entries; signed head root {}",
+        head.tree_size,
+        hex::encode(head.root)
+    )?;
+    journal.close()?;
+    let data = cli.data.display();
+    writeln!(
+        out,
+        "\nnext:\n  custos --data {data} log | less\n  custos --data {data} verify\n  custos --data {data} prove 1"
+    )?;
+    Ok(())
+}

@@ -1,0 +1,384 @@
+//! End-to-end tests of the `custos` command, run as a real process on a
+//! real data directory.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SHA: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+struct Archive {
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+}
+
+impl Archive {
+    fn new() -> Archive {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        Archive { _tmp: tmp, data }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_custos"))
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .env("CUSTOS_ACTOR", "tester")
+            .env_remove("CUSTOS_KEK")
+            .env_remove("CUSTOS_DATA")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "custos {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fail(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "custos {args:?} should fail");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self._tmp.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn log(&self) -> Vec<Value> {
+        self.ok(&["log", "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn entries(&self) -> u64 {
+        let report: Value = serde_json::from_str(&self.ok(&["verify", "--json"])).unwrap();
+        report["entries"].as_u64().unwrap()
+    }
+}
+
+fn message(id: &str, from: &str, to: &str, direction: &str, text: &str) -> String {
+    format!(
+        r#"{{"channel":"whatsapp","id":"{id}","conversation":"c-1","from":"{from}","to":["{to}"],"direction":"{direction}","sent_at":"2026-03-12T14:05:33Z","text":"{text}","attachments":[{{"name":"a.pdf","media_type":"application/pdf","sha256":"{SHA}","size":1234}}],"desk":"fx"}}"#
+    )
+}
+
+fn sample() -> String {
+    [
+        message(
+            "m1",
+            "+447700900001",
+            "+5511988887777",
+            "outbound",
+            "Bom dia, a proposta segue",
+        ),
+        message(
+            "m2",
+            "+5511988887777",
+            "+447700900001",
+            "inbound",
+            "Obrigado! Garantia de retorno?",
+        ),
+        message(
+            "m3",
+            "+447700900002",
+            "+5511977776666",
+            "outbound",
+            "text me on my personal number",
+        ),
+    ]
+    .join("\n")
+}
+
+#[test]
+fn init_ingest_log_and_reingest() {
+    let a = Archive::new();
+    let out = a.ok(&["init"]);
+    assert!(out.contains("created archive"), "{out}");
+    assert!(a.fail(&["init"]).contains("already holds a custos archive"));
+
+    let file = a.write("in.jsonl", &sample());
+    let out = a.ok(&["ingest", file.to_str().unwrap()]);
+    assert!(
+        out.contains("3 messages read, 3 archived, 0 already"),
+        "{out}"
+    );
+    let out = a.ok(&["ingest", file.to_str().unwrap()]);
+    assert!(
+        out.contains("3 messages read, 0 archived, 3 already"),
+        "{out}"
+    );
+
+    let log = a.log();
+    let messages: Vec<&Value> = log.iter().filter(|e| e["kind"] == "message").collect();
+    assert_eq!(messages.len(), 3, "re-ingest added nothing twice");
+    let m = messages[1];
+    for field in [
+        "seq",
+        "kind",
+        "recorded_at",
+        "channel",
+        "id",
+        "conversation",
+        "from",
+        "to",
+        "direction",
+        "sent_at",
+        "captured_at",
+        "text",
+        "attachments",
+        "raw_digest",
+    ] {
+        assert!(m.get(field).is_some(), "log --json lacks {field}: {m}");
+    }
+    assert_eq!(m["id"], "m2");
+    assert_eq!(m["from"], "+5511988887777");
+    assert_eq!(m["direction"], "inbound");
+    assert_eq!(m["text"], "Obrigado! Garantia de retorno?");
+    assert_eq!(m["attachments"][0]["sha256"], SHA);
+    assert_eq!(m["desk"], "fx", "extra fields are kept");
+    assert_eq!(log[0]["kind"], "system");
+    assert_eq!(log[0]["action"], "archive.init");
+
+    // Reading content is itself recorded.
+    let log = a.log();
+    let reads: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["action"] == "content.read")
+        .collect();
+    assert!(!reads.is_empty());
+    assert_eq!(reads[0]["actor"], "tester");
+
+    let text = a.ok(&["log"]);
+    assert!(text.contains("Garantia de retorno?"), "{text}");
+}
+
+#[test]
+fn a_bad_line_names_file_line_and_field_and_imports_nothing() {
+    let a = Archive::new();
+    a.ok(&["init"]);
+    let before = a.entries();
+    let bad = format!(
+        "{}\n{}\n",
+        message("m1", "+447700900001", "+5511988887777", "outbound", "ok"),
+        message("m2", "+447700900001", "+5511988887777", "outbound", "ok")
+            .replace("2026-03-12T14:05:33Z", "yesterday")
+    );
+    let file = a.write("bad.jsonl", &bad);
+    let err = a.fail(&["ingest", file.to_str().unwrap()]);
+    assert!(err.contains("bad.jsonl:line 2: field `sent_at`"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert_eq!(
+        a.entries(),
+        before,
+        "a rejected file leaves no partial write"
+    );
+
+    let missing = a.write(
+        "missing.jsonl",
+        r#"{"channel":"sms","from":"+1","sent_at":"2026-01-01T00:00:00Z","text":"x"}"#,
+    );
+    let err = a.fail(&["ingest", missing.to_str().unwrap()]);
+    assert!(err.contains("line 1: field `id`: is required"), "{err}");
+}
+
+#[test]
+fn verify_head_prove_and_consistency() {
+    let a = Archive::new();
+    a.ok(&["init"]);
+    let file = a.write("in.jsonl", &sample());
+    a.ok(&["ingest", file.to_str().unwrap()]);
+    let out = a.ok(&["verify"]);
+    assert!(out.starts_with("verified 4 entries"), "{out}");
+
+    let head: Value = serde_json::from_str(&a.ok(&["head"])).unwrap();
+    assert_eq!(head["tree_size"], 4, "ingest signs a head when it closes");
+
+    let proof: Value = serde_json::from_str(&a.ok(&["prove", "2"])).unwrap();
+    let hash = |v: &Value| -> [u8; 32] {
+        hex::decode(v.as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let path: Vec<[u8; 32]> = proof["proof"]["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    let size = proof["head"]["tree_size"].as_u64().unwrap();
+    custos_journal::merkle::verify_inclusion(
+        &hash(&proof["proof"]["leaf_hash"]),
+        2,
+        size,
+        &path,
+        &hash(&proof["head"]["root"]),
+    )
+    .expect("the printed proof verifies against the printed head");
+
+    let c: Value = serde_json::from_str(&a.ok(&["consistency", "1", "4"])).unwrap();
+    let path: Vec<[u8; 32]> = c["path"].as_array().unwrap().iter().map(hash).collect();
+    custos_journal::merkle::verify_consistency(
+        1,
+        4,
+        &hash(&c["old_root"]),
+        &hash(&c["new_root"]),
+        &path,
+    )
+    .unwrap();
+    assert_eq!(c["new_root"], head["root"]);
+    assert!(
+        a.fail(&["consistency", "4", "9"])
+            .contains("tree size 9 is invalid")
+    );
+    assert!(a.fail(&["prove", "99"]).contains("entry 99 does not exist"));
+}
+
+#[test]
+fn verify_names_a_tampered_entry() {
+    let a = Archive::new();
+    a.ok(&["init"]);
+    let file = a.write("in.jsonl", &sample());
+    a.ok(&["ingest", file.to_str().unwrap()]);
+    let segment = a.data.join("journal").join(format!("{:020}.seg", 0));
+    let mut bytes = std::fs::read(&segment).unwrap();
+    // Entry 2's frame: find its offset through the log's own framing.
+    let offsets = frame_offsets(&bytes);
+    let target = offsets[2] + 40;
+    bytes[target] ^= 0x01;
+    std::fs::write(&segment, &bytes).unwrap();
+    let out = a.fail(&["verify"]);
+    assert!(out.contains("verify FAILED"), "{out}");
+    assert!(
+        out.contains(&format!("at offset {} (entry 2)", offsets[2])),
+        "{out}"
+    );
+    // The writer refuses a damaged archive rather than building on it.
+    assert!(a.fail(&["log"]).contains("(entry 2)"));
+}
+
+/// Frame offsets in a segment: 16-byte header, then 12-byte frame header,
+/// body, 4-byte checksum.
+fn frame_offsets(bytes: &[u8]) -> Vec<usize> {
+    let mut at = 16;
+    let mut out = Vec::new();
+    while at < bytes.len() {
+        out.push(at);
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        at += 12 + len + 4;
+    }
+    out
+}
+
+#[test]
+fn shredding_a_subject_destroys_their_content_and_keeps_the_proof() {
+    let a = Archive::new();
+    a.ok(&["init"]);
+    let file = a.write("in.jsonl", &sample());
+    a.ok(&["ingest", file.to_str().unwrap()]);
+    let out = a.ok(&[
+        "shred",
+        "+5511988887777",
+        "--reason",
+        "GDPR art. 17 request 42",
+    ]);
+    assert!(out.contains("destroyed data key"), "{out}");
+    let log = a.log();
+    let destroyed: Vec<&Value> = log
+        .iter()
+        .filter(|e| e.get("shredded_at").is_some())
+        .collect();
+    assert_eq!(
+        destroyed.len(),
+        2,
+        "both messages with that customer are gone"
+    );
+    assert!(
+        log.iter()
+            .any(|e| e["text"] == "text me on my personal number"),
+        "others remain"
+    );
+    let shred = log.iter().find(|e| e["action"] == "key.shred").unwrap();
+    assert_eq!(shred["details"]["reason"], "GDPR art. 17 request 42");
+    assert_eq!(shred["actor"], "tester");
+    assert!(
+        !shred.to_string().contains("+5511988887777"),
+        "the erasure record names no one: {shred}"
+    );
+    assert!(a.ok(&["verify"]).starts_with("verified"));
+}
+
+#[test]
+fn a_second_writer_is_told_who_holds_the_archive() {
+    let a = Archive::new();
+    a.ok(&["init"]);
+    let held = custos_journal::Journal::open(&a.data, custos_journal::Options::default()).unwrap();
+    let file = a.write("in.jsonl", &sample());
+    let err = a.fail(&["ingest", file.to_str().unwrap()]);
+    assert!(err.contains("is in use by another process"), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    held.close().unwrap();
+    a.ok(&["ingest", file.to_str().unwrap()]);
+}
+
+#[test]
+fn demo_builds_an_archive_that_verifies() {
+    let a = Archive::new();
+    let out = a.ok(&["demo", "--messages", "300"]);
+    assert!(out.contains("300 messages read, 300 archived"), "{out}");
+    assert_eq!(a.entries(), 301);
+    let log = a.log();
+    let messages = log.iter().filter(|e| e["kind"] == "message").count();
+    assert_eq!(messages, 300);
+}
+
+#[test]
+fn a_kek_from_the_environment_is_required_to_open() {
+    let a = Archive::new();
+    let kek = "11".repeat(32);
+    let out = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .arg("--data")
+        .arg(&a.data)
+        .arg("init")
+        .env("CUSTOS_KEK", &kek)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        !Path::new(&a.data.join("keys/kek")).exists(),
+        "a supplied KEK is never written"
+    );
+    let err = a.fail(&["log"]);
+    assert!(err.contains("CUSTOS_KEK"), "{err}");
+    let wrong = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .arg("--data")
+        .arg(&a.data)
+        .arg("log")
+        .env("CUSTOS_KEK", "22".repeat(32))
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("wrong key-encryption key"), "{stderr}");
+    assert!(
+        !stderr.contains(&"22".repeat(32)),
+        "the key is never printed"
+    );
+}
