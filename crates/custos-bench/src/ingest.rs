@@ -90,6 +90,55 @@ pub fn custos(dir: &Path, records: &[Record], writers: usize, limit: Duration) -
     })
 }
 
+/// Like [`custos`], but the writers are `writers` async tasks on a tokio
+/// runtime with one worker thread per core, each awaiting
+/// `Journal::append_async`: how the HTTP server's handlers append.
+pub fn custos_async(
+    dir: &Path,
+    records: &[Record],
+    writers: usize,
+    limit: Duration,
+) -> Result<Run> {
+    let journal = Journal::init(dir, None, "custos-bench")
+        .with_context(|| format!("creating an archive in {}", dir.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .build()
+        .context("starting a tokio runtime")?;
+    let records: std::sync::Arc<[Record]> = records.to_vec().into();
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let results = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..writers.max(1) {
+            let (journal, records, next) = (journal.clone(), records.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut stored = 0usize;
+                while start.elapsed() < limit {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(r) = records.get(i) else { break };
+                    let appended = journal.append_async(&r.event, Some(&r.subject)).await?;
+                    anyhow::ensure!(!appended.duplicate, "message {i} was taken for a duplicate");
+                    stored += 1;
+                }
+                anyhow::Ok(stored)
+            }));
+        }
+        let mut stored = 0;
+        for task in tasks {
+            stored += task.await.context("writer task")??;
+        }
+        anyhow::Ok(stored)
+    });
+    let elapsed = start.elapsed();
+    let stored = results?;
+    journal.close().context("closing the archive")?;
+    Ok(Run {
+        stored,
+        elapsed,
+        capped: stored < records.len(),
+    })
+}
+
 /// Inserts `records` into a fresh SQLite database at `path` (WAL,
 /// `synchronous=FULL`, so every commit is durable) from one connection,
 /// `batch` rows per transaction (1: every row its own commit); stops at a

@@ -197,6 +197,19 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
             "messages/s",
             Some((sqlite_label(w), peer.rate())),
         ));
+        if w > 1 {
+            let dir = work.path().join(format!("custos-async-{w}"));
+            let run = ingest::custos_async(&dir, &records, w, limit)?;
+            let who = format!("custos, {w} async tasks");
+            progress(&describe(&who, &run));
+            std::fs::remove_dir_all(&dir).ok();
+            figures.push(rate_figure(
+                format!("durable appends, {w} async tasks"),
+                run.rate(),
+                "messages/s",
+                Some((sqlite_label(w), peer.rate())),
+            ));
+        }
     }
     let db = work.path().join(format!("sqlite-{SQLITE_BEST_BATCH}.db"));
     let best = ingest::sqlite(&db, &records, SQLITE_BEST_BATCH, limit)?;

@@ -15,10 +15,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// The file naming the archive format, written by `init`.
 pub const FORMAT_FILE: &str = "FORMAT";
@@ -55,7 +56,7 @@ impl Default for Options {
         Options {
             kek: None,
             head_every: None,
-            segment_bytes: 64 << 20,
+            segment_bytes: 8 << 20,
             holder: std::env::args().take(2).collect::<Vec<_>>().join(" "),
         }
     }
@@ -174,16 +175,16 @@ struct Prepared {
 
 struct Request {
     entries: Vec<Prepared>,
-    reply: SyncSender<Result<Vec<Appended>>>,
+    reply: oneshot::Sender<Result<Vec<Appended>>>,
 }
 
 struct Inner {
     dir: PathBuf,
-    keys: KeyStore,
+    keys: Arc<KeyStore>,
     signer: SigningKey,
     heads: Mutex<HeadLog>,
     state: Arc<RwLock<State>>,
-    requests: Mutex<Option<Sender<Request>>>,
+    requests: RwLock<Option<Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     cadence_stop: Mutex<Option<Sender<()>>>,
     _lock: File,
@@ -331,7 +332,7 @@ impl Journal {
         let lock = take_lock(dir, &options.holder)?;
         let kek = load_kek(dir, options.kek)?;
         let signer = SigningKey::load(&dir.join(SIGNING_KEY_FILE), &kek)?;
-        let keys = KeyStore::open(&dir.join(SUBJECTS_FILE), kek)?;
+        let keys = Arc::new(KeyStore::open(&dir.join(SUBJECTS_FILE), kek)?);
         let heads = HeadLog::open(&dir.join(HEADS_FILE))?;
         let signed_size = heads.heads().last().map_or(0, |h| h.tree_size);
 
@@ -434,6 +435,7 @@ impl Journal {
             len: tail_len,
             segment_bytes: options.segment_bytes,
             state: state.clone(),
+            keys: keys.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("custos-journal-writer".into())
@@ -446,7 +448,7 @@ impl Journal {
                 signer,
                 heads: Mutex::new(heads),
                 state,
-                requests: Mutex::new(Some(tx)),
+                requests: RwLock::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
                 cadence_stop: Mutex::new(None),
                 _lock: lock,
@@ -499,7 +501,7 @@ impl Journal {
     /// Appends one event; returns once it is durable.
     pub fn append(&self, event: &Event, subject: Option<&str>) -> Result<Appended> {
         let prepared = self.prepare(event, subject)?;
-        Ok(self.submit(vec![prepared])?[0])
+        Ok(Self::wait(self.submit(vec![prepared])?)?[0])
     }
 
     /// Appends many events as one request; returns once all are durable.
@@ -509,7 +511,7 @@ impl Journal {
             .iter()
             .map(|e| self.prepare(&e.event, e.subject.as_deref()))
             .collect::<Result<Vec<_>>>()?;
-        self.submit(prepared)
+        Self::wait(self.submit(prepared)?)
     }
 
     /// Records a system or audit event under the archive's own key.
@@ -550,19 +552,42 @@ impl Journal {
         })
     }
 
-    fn submit(&self, entries: Vec<Prepared>) -> Result<Vec<Appended>> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        {
-            let requests = lock(&self.inner.requests);
-            let Some(tx) = requests.as_ref() else {
-                return Err(Error::WriterStopped("the journal is closed".into()));
-            };
-            tx.send(Request { entries, reply })
-                .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))?;
-        }
+    /// Hands prepared entries to the writer; the answer arrives once they
+    /// are durable.
+    fn submit(&self, entries: Vec<Prepared>) -> Result<oneshot::Receiver<Result<Vec<Appended>>>> {
+        let (reply, answer) = oneshot::channel();
+        let requests = read(&self.inner.requests);
+        let Some(tx) = requests.as_ref() else {
+            return Err(Error::WriterStopped("the journal is closed".into()));
+        };
+        tx.send(Request { entries, reply })
+            .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))?;
+        Ok(answer)
+    }
+
+    fn wait(answer: oneshot::Receiver<Result<Vec<Appended>>>) -> Result<Vec<Appended>> {
         answer
-            .recv()
+            .blocking_recv()
             .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))?
+    }
+
+    /// Appends one event from async code: it is encrypted at once (a few
+    /// microseconds) and the returned future resolves once it is durable,
+    /// without blocking a runtime thread meanwhile.
+    pub fn append_async(
+        &self,
+        event: &Event,
+        subject: Option<&str>,
+    ) -> impl Future<Output = Result<Appended>> + Send + 'static {
+        let sent = self
+            .prepare(event, subject)
+            .and_then(|prepared| self.submit(vec![prepared]));
+        async move {
+            let answer = sent?
+                .await
+                .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))??;
+            Ok(answer[0])
+        }
     }
 
     /// Signs a head for the current tree and adds it to the chain.
@@ -749,7 +774,10 @@ impl Journal {
 impl Inner {
     fn stop(&self) {
         lock(&self.cadence_stop).take();
-        lock(&self.requests).take();
+        self.requests
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(handle) = lock(&self.writer).take() {
             let _ = handle.join();
         }
@@ -780,6 +808,9 @@ struct Writer {
     len: u64,
     segment_bytes: u64,
     state: Arc<RwLock<State>>,
+    /// Synced before each batch, so every key an entry uses is durable
+    /// before the entry is.
+    keys: Arc<KeyStore>,
 }
 
 impl Writer {
@@ -858,7 +889,9 @@ impl Writer {
         let outcome = if buf.is_empty() {
             Ok(None)
         } else {
-            self.write_durably(buf, first_seq)
+            self.keys
+                .sync()
+                .and_then(|()| self.write_durably(buf, first_seq))
         };
         match outcome {
             Ok(new_segment) => {

@@ -193,6 +193,8 @@ pub enum KeyState {
 
 struct Store {
     file: File,
+    /// Keys were written since the last [`KeyStore::sync`].
+    dirty: bool,
     by_subject: HashMap<String, Arc<DataKey>>,
     by_id: HashMap<KeyId, Arc<DataKey>>,
     /// The wrapped record of each key, to rewrite the file on shredding.
@@ -307,6 +309,7 @@ impl KeyStore {
             kek,
             store: Mutex::new(Store {
                 file,
+                dirty: false,
                 by_subject,
                 by_id,
                 records,
@@ -319,7 +322,11 @@ impl KeyStore {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The data key of `subject`, created (and made durable) if it has none.
+    /// The data key of `subject`, created if it has none. A new key is
+    /// written at once but durable only after the next [`KeyStore::sync`],
+    /// which the journal's writer runs before it makes any entry durable:
+    /// so no acknowledged entry is ever encrypted under a lost key, and a
+    /// batch of new subjects costs one fsync, not one each.
     pub fn key_for(&self, subject: &str) -> Result<Arc<DataKey>> {
         let mut store = self.lock();
         if let Some(key) = store.by_subject.get(subject) {
@@ -338,7 +345,7 @@ impl KeyStore {
         let mut framed = Vec::new();
         frame::write(&mut framed, &body);
         store.file.write_all(&framed).at(&self.path)?;
-        store.file.sync_data().at(&self.path)?;
+        store.dirty = true;
         let key = Arc::new(DataKey {
             id,
             key: aes_key(&secret),
@@ -347,6 +354,16 @@ impl KeyStore {
         store.by_id.insert(id, key.clone());
         store.records.insert(id, body);
         Ok(key)
+    }
+
+    /// Makes every key written so far durable.
+    pub fn sync(&self) -> Result<()> {
+        let mut store = self.lock();
+        if store.dirty {
+            store.file.sync_data().at(&self.path)?;
+            store.dirty = false;
+        }
+        Ok(())
     }
 
     /// What the store knows of key `id`.

@@ -13,7 +13,10 @@ use crate::merkle::{self, Frontier, Hash};
 use crate::segment::{self, SegmentEntry};
 use custos_model::Digest;
 use serde::Serialize;
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
 
 /// What a successful verification checked.
 #[derive(Clone, Debug, Serialize)]
@@ -66,75 +69,184 @@ pub fn verify(dir: &Path, public_key: Option<[u8; 32]>) -> Result<VerifyReport> 
 
     let seg_dir = dir.join(SEGMENTS_DIR);
     let listed = segment::list(&seg_dir)?;
-    let mut frontier = Frontier::new();
-    let mut next_head = 0usize;
-    // The last place the tree matched a signed head: where a forged range
-    // begins at the earliest.
-    let mut last_good: (u64, PathBuf, u64) = (0, seg_dir.clone(), 0);
-    let mut bytes_read = 0u64;
-    let mut torn_tail = None;
-    let mut end_of_journal = (seg_dir.clone(), 0u64);
-    check_heads_at(&heads, &mut next_head, &frontier, &mut last_good)?;
+    let mut tree = TreeCheck {
+        frontier: Frontier::new(),
+        heads: &heads,
+        next_head: 0,
+        last_good: (0, seg_dir.clone(), 0),
+    };
+    tree.check_heads()?;
+    // Leaf hashes flow to a thread that grows the tree and checks heads,
+    // while this one reads, parses and hashes the next entries.
+    let (to_tree, from_main) = mpsc::sync_channel::<Chunk>(4);
+    let scanned = std::thread::scope(|scope| {
+        let tree_thread = scope.spawn(move || -> Result<TreeCheck<'_>> {
+            for chunk in from_main {
+                for &(seq, offset, hash) in &chunk.leaves {
+                    tree.push(seq, &chunk.path, offset, hash)?;
+                }
+            }
+            Ok(tree)
+        });
+        let scanned = scan_segments(&listed, &to_tree);
+        drop(to_tree);
+        let tree = tree_thread.join().expect("tree thread panicked");
+        // A head mismatch concerns entries before the ones still being
+        // hashed, so it is the first failure when both happen.
+        match (tree, scanned) {
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            (Ok(tree), Ok(scan)) => Ok((tree, scan)),
+        }
+    });
+    let (tree, scan) = scanned?;
+    if let Some(head) = heads.get(tree.next_head) {
+        return Err(Error::Corrupt {
+            path: scan.end.0,
+            offset: scan.end.1,
+            seq: Some(tree.frontier.size()),
+            problem: format!(
+                "signed head #{} covers {} entries, but the journal ends here: entries are missing",
+                tree.next_head, head.tree_size
+            ),
+        });
+    }
+    Ok(VerifyReport {
+        entries: tree.frontier.size(),
+        root: tree.frontier.root(),
+        heads: heads.len(),
+        segments: listed.len(),
+        bytes: scan.bytes,
+        torn_tail: scan.torn_tail,
+    })
+}
+
+/// Leaf hashes of consecutive entries of one segment: (seq, offset, hash).
+struct Chunk {
+    path: Arc<PathBuf>,
+    leaves: Vec<(u64, u64, Hash)>,
+}
+
+/// What reading the segments found, besides the leaves.
+struct Scan {
+    bytes: u64,
+    torn_tail: Option<(PathBuf, u64)>,
+    /// Where the journal ends: file and offset.
+    end: (PathBuf, u64),
+}
+
+/// Reads every segment (into one reused buffer), checks its frames and
+/// payload digests, and sends the leaf hashes on in order.
+fn scan_segments(listed: &[(u64, PathBuf)], to_tree: &mpsc::SyncSender<Chunk>) -> Result<Scan> {
+    let mut buf = Vec::new();
+    let mut scan = Scan {
+        bytes: 0,
+        torn_tail: None,
+        end: (PathBuf::new(), 0),
+    };
+    let mut next_seq = 0u64;
     for (i, (first_seq, path)) in listed.iter().enumerate() {
-        if *first_seq != frontier.size() {
+        if *first_seq != next_seq {
             return Err(Error::Corrupt {
                 path: path.clone(),
                 offset: 0,
-                seq: Some(frontier.size()),
+                seq: Some(next_seq),
                 problem: format!("segment is named for entry {first_seq}"),
             });
         }
-        let bytes = std::fs::read(path).at(path)?;
-        bytes_read += bytes.len() as u64;
-        let parsed = segment::parse(path, &bytes, frontier.size())?;
-        let hashes = hash_entries(&parsed.entries);
-        for (e, (leaf_hash, payload_digest)) in parsed.entries.iter().zip(hashes) {
-            if payload_digest != e.leaf.payload_digest {
-                return Err(Error::Corrupt {
-                    path: path.clone(),
-                    offset: e.offset as u64,
-                    seq: Some(e.leaf.seq),
-                    problem: "payload does not match the digest its entry commits to".into(),
-                });
+        buf.clear();
+        File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut buf))
+            .at(path)?;
+        scan.bytes += buf.len() as u64;
+        let parsed = segment::parse(path, &buf, next_seq)?;
+        let shared_path = Arc::new(path.clone());
+        for part in parsed.entries.chunks(CHUNK) {
+            let hashes = hash_entries(part);
+            let mut leaves = Vec::with_capacity(part.len());
+            for (e, (leaf_hash, payload_digest)) in part.iter().zip(hashes) {
+                if payload_digest != e.leaf.payload_digest {
+                    return Err(Error::Corrupt {
+                        path: path.clone(),
+                        offset: e.offset as u64,
+                        seq: Some(e.leaf.seq),
+                        problem: "payload does not match the digest its entry commits to".into(),
+                    });
+                }
+                leaves.push((e.leaf.seq, e.offset as u64, leaf_hash));
             }
-            if frontier.size() == last_good.0 {
-                last_good = (e.leaf.seq, path.clone(), e.offset as u64);
+            let chunk = Chunk {
+                path: shared_path.clone(),
+                leaves,
+            };
+            if to_tree.send(chunk).is_err() {
+                // The tree thread stopped on a failure it will report.
+                return Ok(scan);
             }
-            frontier.push(leaf_hash);
-            check_heads_at(&heads, &mut next_head, &frontier, &mut last_good)?;
         }
-        end_of_journal = (path.clone(), parsed.torn_at.unwrap_or(bytes.len()) as u64);
+        next_seq += parsed.entries.len() as u64;
+        scan.end = (path.clone(), parsed.torn_at.unwrap_or(buf.len()) as u64);
         if let Some(torn) = parsed.torn_at {
             if i + 1 != listed.len() {
                 return Err(Error::Corrupt {
                     path: path.clone(),
                     offset: torn as u64,
-                    seq: Some(frontier.size()),
+                    seq: Some(next_seq),
                     problem: "entry is cut short, but later segments follow".into(),
                 });
             }
-            torn_tail = Some((path.clone(), torn as u64));
+            scan.torn_tail = Some((path.clone(), torn as u64));
         }
     }
-    if let Some(head) = heads.get(next_head) {
-        return Err(Error::Corrupt {
-            path: end_of_journal.0,
-            offset: end_of_journal.1,
-            seq: Some(frontier.size()),
-            problem: format!(
-                "signed head #{next_head} covers {} entries, but the journal ends here: entries are missing",
-                head.tree_size
-            ),
-        });
+    Ok(scan)
+}
+
+/// Entries hashed per chunk: large enough to amortise the threads, small
+/// enough to keep the tree thread fed.
+const CHUNK: usize = 16 * 1024;
+
+/// The tree as verification grows it, and the heads it must match.
+struct TreeCheck<'h> {
+    frontier: Frontier,
+    heads: &'h [SignedTreeHead],
+    next_head: usize,
+    /// The first entry after the last head that matched: where a forged
+    /// range begins at the earliest. (seq, file, offset)
+    last_good: (u64, PathBuf, u64),
+}
+
+impl TreeCheck<'_> {
+    fn push(&mut self, seq: u64, path: &Arc<PathBuf>, offset: u64, leaf_hash: Hash) -> Result<()> {
+        if self.frontier.size() == self.last_good.0 {
+            self.last_good = (seq, path.as_ref().clone(), offset);
+        }
+        self.frontier.push(leaf_hash);
+        self.check_heads()
     }
-    Ok(VerifyReport {
-        entries: frontier.size(),
-        root: frontier.root(),
-        heads: heads.len(),
-        segments: listed.len(),
-        bytes: bytes_read,
-        torn_tail,
-    })
+
+    /// Compares the tree with every head of its current size.
+    fn check_heads(&mut self) -> Result<()> {
+        while let Some(h) = self.heads.get(self.next_head) {
+            if h.tree_size != self.frontier.size() {
+                break;
+            }
+            if h.root != self.frontier.root() {
+                return Err(Error::Corrupt {
+                    path: self.last_good.1.clone(),
+                    offset: self.last_good.2,
+                    seq: Some(self.last_good.0),
+                    problem: format!(
+                        "the tree of {} entries does not match signed head #{} (signed {}): an entry from here on was altered",
+                        h.tree_size, self.next_head, h.timestamp
+                    ),
+                });
+            }
+            self.next_head += 1;
+            // A forged range begins after this head at the earliest; the
+            // next push fills in that entry's place.
+            self.last_good.0 = h.tree_size;
+        }
+        Ok(())
+    }
 }
 
 /// Checks each head's signature, its link to the previous head, and that
@@ -165,36 +277,6 @@ fn check_chain(path: &Path, heads: &[SignedTreeHead], public_key: &[u8; 32]) -> 
             ));
         }
         previous = Some(h);
-    }
-    Ok(())
-}
-
-/// Compares the tree with every head of its current size.
-fn check_heads_at(
-    heads: &[SignedTreeHead],
-    next: &mut usize,
-    frontier: &Frontier,
-    last_good: &mut (u64, PathBuf, u64),
-) -> Result<()> {
-    while let Some(h) = heads.get(*next) {
-        if h.tree_size != frontier.size() {
-            break;
-        }
-        if h.root != frontier.root() {
-            return Err(Error::Corrupt {
-                path: last_good.1.clone(),
-                offset: last_good.2,
-                seq: Some(last_good.0),
-                problem: format!(
-                    "the tree of {} entries does not match signed head #{} (signed {}): an entry from here on was altered",
-                    h.tree_size, next, h.timestamp
-                ),
-            });
-        }
-        *next += 1;
-        // A forged range begins after this head at the earliest; the
-        // caller fills in that entry's place when it reads it.
-        last_good.0 = h.tree_size;
     }
     Ok(())
 }
