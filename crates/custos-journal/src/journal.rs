@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// The file naming the archive format, written by `init`.
@@ -37,6 +37,9 @@ pub const SEGMENTS_DIR: &str = "journal";
 const LOCK_FILE: &str = "custos.lock";
 /// The largest batch the writer commits with one fsync.
 const MAX_BATCH_BYTES: usize = 8 << 20;
+/// How long the writer may wait for appenders to catch up before a commit:
+/// a fraction of one fsync.
+const LINGER: Duration = Duration::from_micros(150);
 
 /// How to open an archive.
 #[derive(Debug)]
@@ -816,18 +819,29 @@ struct Writer {
 impl Writer {
     fn run(mut self, requests: Receiver<Request>) {
         let mut buf = Vec::with_capacity(1 << 20);
+        let mut last_batch = 0usize;
         while let Ok(first) = requests.recv() {
             let mut batch = vec![first];
             let mut bytes: usize = batch[0].entries.iter().map(|e| e.payload.len()).sum();
+            // The appenders just answered are still preparing their next
+            // entries: when far fewer requests wait than last time, linger
+            // a little for them, so one fsync covers them all. A lone
+            // appender never waits.
+            let linger_until = Instant::now() + LINGER;
             while bytes < MAX_BATCH_BYTES {
-                match requests.try_recv() {
-                    Ok(r) => {
-                        bytes += r.entries.iter().map(|e| e.payload.len()).sum::<usize>();
-                        batch.push(r);
+                let next = match requests.try_recv() {
+                    Ok(r) => Some(r),
+                    Err(_) if batch.len() * 2 < last_batch => {
+                        let left = linger_until.saturating_duration_since(Instant::now());
+                        requests.recv_timeout(left).ok()
                     }
-                    Err(_) => break,
-                }
+                    Err(_) => None,
+                };
+                let Some(r) = next else { break };
+                bytes += r.entries.iter().map(|e| e.payload.len()).sum::<usize>();
+                batch.push(r);
             }
+            last_batch = batch.len();
             self.commit(batch, &mut buf);
         }
     }

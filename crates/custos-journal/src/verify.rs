@@ -10,7 +10,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::head::{self, SignedTreeHead};
 use crate::journal::{HEADS_FILE, PUBLIC_KEY_FILE, SEGMENTS_DIR};
 use crate::merkle::{self, Frontier, Hash};
-use crate::segment::{self, SegmentEntry};
+use crate::segment;
 use custos_model::Digest;
 use serde::Serialize;
 use std::fs::File;
@@ -76,29 +76,65 @@ pub fn verify(dir: &Path, public_key: Option<[u8; 32]>) -> Result<VerifyReport> 
         last_good: (0, seg_dir.clone(), 0),
     };
     tree.check_heads()?;
-    // Leaf hashes flow to a thread that grows the tree and checks heads,
-    // while this one reads, parses and hashes the next entries.
-    let (to_tree, from_main) = mpsc::sync_channel::<Chunk>(4);
-    let scanned = std::thread::scope(|scope| {
-        let tree_thread = scope.spawn(move || -> Result<TreeCheck<'_>> {
-            for chunk in from_main {
-                for &(seq, offset, hash) in &chunk.leaves {
-                    tree.push(seq, &chunk.path, offset, hash)?;
+
+    // One worker per core reads, checks and hashes whole segments (worker
+    // w takes segments w, w + n, ...); this thread takes their results in
+    // segment order and grows the tree. No step waits on another's barrier.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut scan = Scan {
+        bytes: 0,
+        torn_tail: None,
+        end: (seg_dir.clone(), 0),
+    };
+    std::thread::scope(|scope| -> Result<()> {
+        let mut results = Vec::new();
+        for w in 0..workers {
+            let (tx, rx) = mpsc::sync_channel::<Result<Hashed>>(2);
+            results.push(rx);
+            let listed = &listed;
+            scope.spawn(move || {
+                let mut buf = Vec::new();
+                for (first_seq, path) in listed.iter().skip(w).step_by(workers) {
+                    let hashed = hash_segment(path, *first_seq, &mut buf);
+                    let failed = hashed.is_err();
+                    if tx.send(hashed).is_err() || failed {
+                        return;
+                    }
                 }
-            }
-            Ok(tree)
-        });
-        let scanned = scan_segments(&listed, &to_tree);
-        drop(to_tree);
-        let tree = tree_thread.join().expect("tree thread panicked");
-        // A head mismatch concerns entries before the ones still being
-        // hashed, so it is the first failure when both happen.
-        match (tree, scanned) {
-            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
-            (Ok(tree), Ok(scan)) => Ok((tree, scan)),
+            });
         }
-    });
-    let (tree, scan) = scanned?;
+        for (i, (first_seq, path)) in listed.iter().enumerate() {
+            let hashed = results[i % workers]
+                .recv()
+                .expect("a worker sends a result for each of its segments")?;
+            if *first_seq != tree.frontier.size() {
+                return Err(Error::Corrupt {
+                    path: path.clone(),
+                    offset: 0,
+                    seq: Some(tree.frontier.size()),
+                    problem: format!("segment is named for entry {first_seq}"),
+                });
+            }
+            let shared_path = Arc::new(path.clone());
+            for &(seq, offset, hash) in &hashed.leaves {
+                tree.push(seq, &shared_path, offset, hash)?;
+            }
+            scan.bytes += hashed.len;
+            scan.end = (path.clone(), hashed.torn_at.unwrap_or(hashed.len));
+            if let Some(torn) = hashed.torn_at {
+                if i + 1 != listed.len() {
+                    return Err(Error::Corrupt {
+                        path: path.clone(),
+                        offset: torn,
+                        seq: Some(tree.frontier.size()),
+                        problem: "entry is cut short, but later segments follow".into(),
+                    });
+                }
+                scan.torn_tail = Some((path.clone(), torn));
+            }
+        }
+        Ok(())
+    })?;
     if let Some(head) = heads.get(tree.next_head) {
         return Err(Error::Corrupt {
             path: scan.end.0,
@@ -120,10 +156,14 @@ pub fn verify(dir: &Path, public_key: Option<[u8; 32]>) -> Result<VerifyReport> 
     })
 }
 
-/// Leaf hashes of consecutive entries of one segment: (seq, offset, hash).
-struct Chunk {
-    path: Arc<PathBuf>,
+/// One segment, checked and hashed.
+struct Hashed {
+    /// (seq, frame offset, leaf hash) of each intact entry.
     leaves: Vec<(u64, u64, Hash)>,
+    /// Where a torn tail starts, if any.
+    torn_at: Option<u64>,
+    /// The file's length.
+    len: u64,
 }
 
 /// What reading the segments found, besides the leaves.
@@ -134,75 +174,32 @@ struct Scan {
     end: (PathBuf, u64),
 }
 
-/// Reads every segment (into one reused buffer), checks its frames and
-/// payload digests, and sends the leaf hashes on in order.
-fn scan_segments(listed: &[(u64, PathBuf)], to_tree: &mpsc::SyncSender<Chunk>) -> Result<Scan> {
-    let mut buf = Vec::new();
-    let mut scan = Scan {
-        bytes: 0,
-        torn_tail: None,
-        end: (PathBuf::new(), 0),
-    };
-    let mut next_seq = 0u64;
-    for (i, (first_seq, path)) in listed.iter().enumerate() {
-        if *first_seq != next_seq {
+/// Reads segment `path` into `buf`, checks its frames and every payload
+/// against the digest its leaf commits to, and hashes its leaves.
+fn hash_segment(path: &Path, first_seq: u64, buf: &mut Vec<u8>) -> Result<Hashed> {
+    buf.clear();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(buf))
+        .at(path)?;
+    let parsed = segment::parse(path, buf, first_seq)?;
+    let mut leaves = Vec::with_capacity(parsed.entries.len());
+    for e in &parsed.entries {
+        if Digest::of(e.payload) != e.leaf.payload_digest {
             return Err(Error::Corrupt {
-                path: path.clone(),
-                offset: 0,
-                seq: Some(next_seq),
-                problem: format!("segment is named for entry {first_seq}"),
+                path: path.to_path_buf(),
+                offset: e.offset as u64,
+                seq: Some(e.leaf.seq),
+                problem: "payload does not match the digest its entry commits to".into(),
             });
         }
-        buf.clear();
-        File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut buf))
-            .at(path)?;
-        scan.bytes += buf.len() as u64;
-        let parsed = segment::parse(path, &buf, next_seq)?;
-        let shared_path = Arc::new(path.clone());
-        for part in parsed.entries.chunks(CHUNK) {
-            let hashes = hash_entries(part);
-            let mut leaves = Vec::with_capacity(part.len());
-            for (e, (leaf_hash, payload_digest)) in part.iter().zip(hashes) {
-                if payload_digest != e.leaf.payload_digest {
-                    return Err(Error::Corrupt {
-                        path: path.clone(),
-                        offset: e.offset as u64,
-                        seq: Some(e.leaf.seq),
-                        problem: "payload does not match the digest its entry commits to".into(),
-                    });
-                }
-                leaves.push((e.leaf.seq, e.offset as u64, leaf_hash));
-            }
-            let chunk = Chunk {
-                path: shared_path.clone(),
-                leaves,
-            };
-            if to_tree.send(chunk).is_err() {
-                // The tree thread stopped on a failure it will report.
-                return Ok(scan);
-            }
-        }
-        next_seq += parsed.entries.len() as u64;
-        scan.end = (path.clone(), parsed.torn_at.unwrap_or(buf.len()) as u64);
-        if let Some(torn) = parsed.torn_at {
-            if i + 1 != listed.len() {
-                return Err(Error::Corrupt {
-                    path: path.clone(),
-                    offset: torn as u64,
-                    seq: Some(next_seq),
-                    problem: "entry is cut short, but later segments follow".into(),
-                });
-            }
-            scan.torn_tail = Some((path.clone(), torn as u64));
-        }
+        leaves.push((e.leaf.seq, e.offset as u64, merkle::leaf_hash(e.leaf_bytes)));
     }
-    Ok(scan)
+    Ok(Hashed {
+        leaves,
+        torn_at: parsed.torn_at.map(|t| t as u64),
+        len: buf.len() as u64,
+    })
 }
-
-/// Entries hashed per chunk: large enough to amortise the threads, small
-/// enough to keep the tree thread fed.
-const CHUNK: usize = 16 * 1024;
 
 /// The tree as verification grows it, and the heads it must match.
 struct TreeCheck<'h> {
@@ -279,26 +276,4 @@ fn check_chain(path: &Path, heads: &[SignedTreeHead], public_key: &[u8; 32]) -> 
         previous = Some(h);
     }
     Ok(())
-}
-
-/// Leaf hashes and payload digests of `entries`, on all cores.
-fn hash_entries(entries: &[SegmentEntry<'_>]) -> Vec<(Hash, Digest)> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = entries.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = entries
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|e| (merkle::leaf_hash(e.leaf_bytes), Digest::of(e.payload)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("hashing thread panicked"))
-            .collect()
-    })
 }

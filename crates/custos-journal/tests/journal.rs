@@ -1748,3 +1748,42 @@ fn async_appenders_are_acknowledged_once_durable_without_blocking_the_runtime() 
         journal.size()
     );
 }
+
+#[test]
+fn heads_are_signed_at_the_configured_cadence_only_while_the_tree_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    Journal::init(dir.path(), None, "test")
+        .unwrap()
+        .close()
+        .unwrap();
+    let journal = Journal::open(
+        dir.path(),
+        Options {
+            head_every: Some(Duration::from_millis(20)),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let before = journal.heads().len();
+    journal
+        .append(&message("sms", "cadence-1", "hello"), None)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while journal.latest_head().unwrap().tree_size < journal.size() {
+        assert!(
+            Instant::now() < deadline,
+            "no head was signed for the new entry"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let after_growth = journal.heads().len();
+    assert_eq!(after_growth, before + 1, "one head covers the new entry");
+    std::thread::sleep(Duration::from_millis(120));
+    assert_eq!(
+        journal.heads().len(),
+        after_growth,
+        "no head is signed while nothing changes"
+    );
+    journal.close().unwrap();
+    assert!(custos_journal::verify(dir.path(), None).is_ok());
+}
