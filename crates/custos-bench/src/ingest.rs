@@ -19,6 +19,8 @@ pub struct Run {
     pub elapsed: Duration,
     /// The run stopped at the time limit before storing every message.
     pub capped: bool,
+    /// Mean entries per fsync (group-commit batch); 0 where unknown.
+    pub per_fsync: f64,
 }
 
 impl Run {
@@ -82,11 +84,14 @@ pub fn custos(dir: &Path, records: &[Record], writers: usize, limit: Duration) -
     if let Some(e) = failure.into_inner().expect("not poisoned") {
         return Err(e.context(format!("appending with {writers} writers")));
     }
+    let (batches, entries) = journal.commit_stats();
+    let per_fsync = entries as f64 / batches.max(1) as f64;
     journal.close().context("closing the archive")?;
     Ok(Run {
         stored: stored.into_inner(),
         elapsed,
         capped,
+        per_fsync,
     })
 }
 
@@ -131,11 +136,14 @@ pub fn custos_async(
     });
     let elapsed = start.elapsed();
     let stored = results?;
+    let (batches, entries) = journal.commit_stats();
+    let per_fsync = entries as f64 / batches.max(1) as f64;
     journal.close().context("closing the archive")?;
     Ok(Run {
         stored,
         elapsed,
         capped: stored < records.len(),
+        per_fsync,
     })
 }
 
@@ -245,5 +253,6 @@ async fn sqlite_async(
         stored,
         elapsed,
         capped,
+        per_fsync: batch as f64,
     })
 }

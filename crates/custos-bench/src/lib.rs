@@ -166,10 +166,11 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
 
     let describe = |who: &str, run: &ingest::Run| {
         format!(
-            "{who}: {} in {:.2} s = {:.0}/s{}",
+            "{who}: {} in {:.2} s = {:.0}/s, {:.1} per fsync{}",
             plural(run.stored, "message", "messages"),
             run.elapsed.as_secs_f64(),
             run.rate(),
+            run.per_fsync,
             if run.capped {
                 " (stopped at the time limit)"
             } else {

@@ -155,6 +155,10 @@ struct State {
     segments: Vec<SegmentInfo>,
     /// Why the writer stopped, if it did.
     failed: Option<String>,
+    /// Batches committed (one fsync each) since open.
+    batches: u64,
+    /// Entries committed since open.
+    committed: u64,
 }
 
 impl State {
@@ -346,6 +350,8 @@ impl Journal {
             offsets: Vec::new(),
             segments: Vec::new(),
             failed: None,
+            batches: 0,
+            committed: 0,
         };
         let seg_dir = dir.join(SEGMENTS_DIR);
         let listed = segment::list(&seg_dir)?;
@@ -484,6 +490,13 @@ impl Journal {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// Group-commit figures since open: (batches committed, each with one
+    /// fsync; entries they held).
+    pub fn commit_stats(&self) -> (u64, u64) {
+        let state = read(&self.inner.state);
+        (state.batches, state.committed)
     }
 
     /// How many entries the journal holds (all durable).
@@ -914,6 +927,8 @@ impl Writer {
                     state.segments.push(info);
                 }
                 let base = self.len - buf.len() as u64;
+                state.batches += 1;
+                state.committed += new_leaves.len() as u64;
                 for (hash, offset) in new_leaves.into_iter().zip(new_offsets) {
                     state.leaves.push(hash);
                     state.frontier.push(hash);
