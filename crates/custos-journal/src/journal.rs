@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// The file naming the archive format, written by `init`.
@@ -37,9 +37,6 @@ pub const SEGMENTS_DIR: &str = "journal";
 const LOCK_FILE: &str = "custos.lock";
 /// The largest batch the writer commits with one fsync.
 const MAX_BATCH_BYTES: usize = 8 << 20;
-/// How long the writer may wait for appenders to catch up before a commit:
-/// a fraction of one fsync.
-const LINGER: Duration = Duration::from_micros(150);
 
 /// How to open an archive.
 #[derive(Debug)]
@@ -148,8 +145,6 @@ struct SegmentInfo {
 struct State {
     leaves: Vec<Hash>,
     frontier: Frontier,
-    /// First 16 bytes of each de-duplication key, to its entry.
-    dedup: HashMap<u128, u64>,
     /// Offset of each entry's frame within its segment.
     offsets: Vec<u32>,
     segments: Vec<SegmentInfo>,
@@ -180,9 +175,12 @@ struct Prepared {
     payload_digest: Digest,
 }
 
+/// Where the writer answers a request, once its entries are durable.
+type Reply = oneshot::Sender<Result<Vec<Appended>>>;
+
 struct Request {
     entries: Vec<Prepared>,
-    reply: oneshot::Sender<Result<Vec<Appended>>>,
+    reply: Reply,
 }
 
 struct Inner {
@@ -192,7 +190,8 @@ struct Inner {
     heads: Mutex<HeadLog>,
     state: Arc<RwLock<State>>,
     requests: RwLock<Option<Sender<Request>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    /// The writer and syncer threads, joined in that order on stop.
+    writer: Mutex<Vec<JoinHandle<()>>>,
     cadence_stop: Mutex<Option<Sender<()>>>,
     _lock: File,
 }
@@ -346,13 +345,13 @@ impl Journal {
         let mut state = State {
             leaves: Vec::new(),
             frontier: Frontier::new(),
-            dedup: HashMap::new(),
             offsets: Vec::new(),
             segments: Vec::new(),
             failed: None,
             batches: 0,
             committed: 0,
         };
+        let mut dedup = HashMap::new();
         let seg_dir = dir.join(SEGMENTS_DIR);
         let listed = segment::list(&seg_dir)?;
         if listed.is_empty() {
@@ -379,7 +378,7 @@ impl Journal {
                 state.frontier.push(hash);
                 state.offsets.push(e.offset as u32);
                 if let Some(d) = &e.leaf.dedup {
-                    state.dedup.insert(dedup_prefix(d), e.leaf.seq);
+                    dedup.insert(dedup_prefix(d), e.leaf.seq);
                 }
             }
             state.segments.push(SegmentInfo {
@@ -435,20 +434,32 @@ impl Journal {
             .append(true)
             .open(&tail_path)
             .at(&tail_path)?;
+        let next_seq = state.size();
         let state = Arc::new(RwLock::new(state));
         let (tx, rx) = mpsc::channel();
+        let (to_syncer, written) = mpsc::sync_channel(SYNC_QUEUE);
         let writer = Writer {
             seg_dir,
-            file: tail,
+            file: Arc::new(tail),
             path: tail_path,
             len: tail_len,
             segment_bytes: options.segment_bytes,
+            next_seq,
+            dedup,
+            state: state.clone(),
+            to_syncer,
+        };
+        let syncer = Syncer {
             state: state.clone(),
             keys: keys.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("custos-journal-writer".into())
             .spawn(move || writer.run(rx))
+            .at(dir)?;
+        let syncer = std::thread::Builder::new()
+            .name("custos-journal-syncer".into())
+            .spawn(move || syncer.run(written))
             .at(dir)?;
         let journal = Journal {
             inner: Arc::new(Inner {
@@ -458,7 +469,7 @@ impl Journal {
                 heads: Mutex::new(heads),
                 state,
                 requests: RwLock::new(Some(tx)),
-                writer: Mutex::new(Some(handle)),
+                writer: Mutex::new(vec![handle, syncer]),
                 cadence_stop: Mutex::new(None),
                 _lock: lock,
             }),
@@ -794,7 +805,7 @@ impl Inner {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(handle) = lock(&self.writer).take() {
+        for handle in std::mem::take(&mut *lock(&self.writer)) {
             let _ = handle.join();
         }
     }
@@ -814,52 +825,62 @@ fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The group-commit writer: it owns the tail segment, takes every request
-/// waiting, writes them with one `write` and one `fdatasync`, and only then
-/// answers them.
+/// The group-commit pipeline, two threads:
+///
+/// - the **writer** owns the tail segment: it takes every request waiting,
+///   numbers and de-duplicates the entries, frames them and `write`s them
+///   in one call, then passes the batch on;
+/// - the **syncer** takes every batch written meanwhile, makes them durable
+///   with one `fdatasync` (after syncing the key store), publishes them to
+///   readers and only then answers the appenders.
+///
+/// So the next batch is written while the last one is being synced, and
+/// one fsync covers everything written since the previous one.
 struct Writer {
     seg_dir: PathBuf,
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     len: u64,
     segment_bytes: u64,
+    /// The next sequence number to assign (written, maybe not yet durable).
+    next_seq: u64,
+    /// First 16 bytes of each de-duplication key, to its entry.
+    dedup: HashMap<u128, u64>,
     state: Arc<RwLock<State>>,
-    /// Synced before each batch, so every key an entry uses is durable
-    /// before the entry is.
-    keys: Arc<KeyStore>,
+    to_syncer: mpsc::SyncSender<Written>,
+}
+
+/// Batches written and not yet durable that the syncer may hold at once.
+const SYNC_QUEUE: usize = 64;
+
+/// A batch written to a segment, waiting for its fsync.
+struct Written {
+    file: Arc<File>,
+    path: PathBuf,
+    /// A segment the batch started, to publish with it.
+    new_segment: Option<SegmentInfo>,
+    leaves: Vec<Hash>,
+    /// Frame offsets within the segment, one per leaf.
+    offsets: Vec<u32>,
+    replies: Vec<(Reply, Vec<Appended>)>,
 }
 
 impl Writer {
     fn run(mut self, requests: Receiver<Request>) {
         let mut buf = Vec::with_capacity(1 << 20);
-        let mut last_batch = 0usize;
         while let Ok(first) = requests.recv() {
             let mut batch = vec![first];
             let mut bytes: usize = batch[0].entries.iter().map(|e| e.payload.len()).sum();
-            // The appenders just answered are still preparing their next
-            // entries: when far fewer requests wait than last time, linger
-            // a little for them, so one fsync covers them all. A lone
-            // appender never waits.
-            let linger_until = Instant::now() + LINGER;
             while bytes < MAX_BATCH_BYTES {
-                let next = match requests.try_recv() {
-                    Ok(r) => Some(r),
-                    Err(_) if batch.len() * 2 < last_batch => {
-                        let left = linger_until.saturating_duration_since(Instant::now());
-                        requests.recv_timeout(left).ok()
-                    }
-                    Err(_) => None,
-                };
-                let Some(r) = next else { break };
+                let Ok(r) = requests.try_recv() else { break };
                 bytes += r.entries.iter().map(|e| e.payload.len()).sum::<usize>();
                 batch.push(r);
             }
-            last_batch = batch.len();
-            self.commit(batch, &mut buf);
+            self.write_batch(batch, &mut buf);
         }
     }
 
-    fn commit(&mut self, batch: Vec<Request>, buf: &mut Vec<u8>) {
+    fn write_batch(&mut self, batch: Vec<Request>, buf: &mut Vec<u8>) {
         if let Some(why) = read(&self.state).failed.clone() {
             for r in batch {
                 let _ = r.reply.send(Err(Error::WriterStopped(why.clone())));
@@ -869,92 +890,88 @@ impl Writer {
         buf.clear();
         let recorded_at = Timestamp::now();
         let mut results: Vec<Vec<Appended>> = Vec::with_capacity(batch.len());
-        let mut new_leaves = Vec::new();
-        let mut new_offsets = Vec::new();
+        let mut leaves = Vec::new();
+        let mut offsets = Vec::new();
         let mut new_dedup: HashMap<u128, u64> = HashMap::new();
-        let first_seq;
-        {
-            let state = read(&self.state);
-            first_seq = state.size();
-            let mut next = first_seq;
-            for request in &batch {
-                let mut answers = Vec::with_capacity(request.entries.len());
-                for e in &request.entries {
-                    if let Some(d) = &e.dedup {
-                        let k = dedup_prefix(d);
-                        if let Some(&seq) = state.dedup.get(&k).or_else(|| new_dedup.get(&k)) {
-                            answers.push(Appended {
-                                seq,
-                                duplicate: true,
-                            });
-                            continue;
-                        }
-                        new_dedup.insert(k, next);
+        let first_seq = self.next_seq;
+        let mut next = first_seq;
+        for request in &batch {
+            let mut answers = Vec::with_capacity(request.entries.len());
+            for e in &request.entries {
+                if let Some(d) = &e.dedup {
+                    let k = dedup_prefix(d);
+                    if let Some(&seq) = self.dedup.get(&k).or_else(|| new_dedup.get(&k)) {
+                        // Answered with the batch, so never before the
+                        // original is durable.
+                        answers.push(Appended {
+                            seq,
+                            duplicate: true,
+                        });
+                        continue;
                     }
-                    let leaf = Leaf {
-                        seq: next,
-                        recorded_at,
-                        kind: e.kind,
-                        key_id: e.key_id,
-                        dedup: e.dedup,
-                        payload_digest: e.payload_digest,
-                        payload_len: e.payload.len() as u32,
-                    }
-                    .encode();
-                    new_offsets.push(buf.len());
-                    frame::write_parts(buf, &[&leaf, &e.payload]);
-                    new_leaves.push(merkle::leaf_hash(&leaf));
-                    answers.push(Appended {
-                        seq: next,
-                        duplicate: false,
-                    });
-                    next += 1;
+                    new_dedup.insert(k, next);
                 }
-                results.push(answers);
+                let leaf = Leaf {
+                    seq: next,
+                    recorded_at,
+                    kind: e.kind,
+                    key_id: e.key_id,
+                    dedup: e.dedup,
+                    payload_digest: e.payload_digest,
+                    payload_len: e.payload.len() as u32,
+                }
+                .encode();
+                offsets.push(buf.len());
+                frame::write_parts(buf, &[&leaf, &e.payload]);
+                leaves.push(merkle::leaf_hash(&leaf));
+                answers.push(Appended {
+                    seq: next,
+                    duplicate: false,
+                });
+                next += 1;
             }
+            results.push(answers);
         }
-        let outcome = if buf.is_empty() {
+        let new_segment = if buf.is_empty() {
             Ok(None)
         } else {
-            self.keys
-                .sync()
-                .and_then(|()| self.write_durably(buf, first_seq))
+            self.write(buf, first_seq)
         };
-        match outcome {
-            Ok(new_segment) => {
-                let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-                if let Some(info) = new_segment {
-                    state.segments.push(info);
-                }
-                let base = self.len - buf.len() as u64;
-                state.batches += 1;
-                state.committed += new_leaves.len() as u64;
-                for (hash, offset) in new_leaves.into_iter().zip(new_offsets) {
-                    state.leaves.push(hash);
-                    state.frontier.push(hash);
-                    state.offsets.push((base + offset as u64) as u32);
-                }
-                state.dedup.extend(new_dedup);
-                drop(state);
-                for (r, answers) in batch.into_iter().zip(results) {
-                    let _ = r.reply.send(Ok(answers));
-                }
-            }
+        let new_segment = match new_segment {
+            Ok(new_segment) => new_segment,
             Err(e) => {
                 let message = e.to_string();
                 tracing::error!(error = %message, "journal append failed");
                 for r in batch {
                     let _ = r.reply.send(Err(Error::WriterStopped(message.clone())));
                 }
+                return;
             }
+        };
+        let base = self.len - buf.len() as u64;
+        self.next_seq = next;
+        self.dedup.extend(new_dedup);
+        let written = Written {
+            file: self.file.clone(),
+            path: self.path.clone(),
+            new_segment,
+            leaves,
+            offsets: offsets
+                .into_iter()
+                .map(|o| (base + o as u64) as u32)
+                .collect(),
+            replies: batch.into_iter().map(|r| r.reply).zip(results).collect(),
+        };
+        if self.to_syncer.send(written).is_err() {
+            tracing::error!("journal syncer stopped");
         }
     }
 
     /// Writes `buf` at the tail, starting a new segment first if the tail
-    /// is full, and makes it durable. On failure the tail is cut back so
-    /// nothing of the rejected batch remains; if even that fails, the
-    /// writer stops (the next open cuts the torn tail).
-    fn write_durably(&mut self, buf: &[u8], first_seq: u64) -> Result<Option<SegmentInfo>> {
+    /// is full. On failure the tail is cut back so nothing of the rejected
+    /// batch remains; if even that fails, the writer stops (the next open
+    /// cuts the torn tail).
+    fn write(&mut self, buf: &[u8], first_seq: u64) -> Result<Option<SegmentInfo>> {
         let mut new_segment = None;
         let mut previous_tail = None;
         if self.len + buf.len() as u64 > self.segment_bytes && self.len > SEGMENT_HEADER as u64 {
@@ -962,18 +979,14 @@ impl Writer {
             fsutil::replace_durably(&path, &segment::header(first_seq))?;
             let file = OpenOptions::new().append(true).open(&path).at(&path)?;
             previous_tail = Some((
-                std::mem::replace(&mut self.file, file),
+                std::mem::replace(&mut self.file, Arc::new(file)),
                 std::mem::replace(&mut self.path, path.clone()),
                 self.len,
             ));
             self.len = SEGMENT_HEADER as u64;
             new_segment = Some(SegmentInfo { first_seq, path });
         }
-        let written = self
-            .file
-            .write_all(buf)
-            .and_then(|()| self.file.sync_data());
-        if let Err(e) = written {
+        if let Err(e) = (&*self.file).write_all(buf) {
             let cut = self
                 .file
                 .set_len(self.len)
@@ -1004,6 +1017,79 @@ impl Writer {
         }
         self.len += buf.len() as u64;
         Ok(new_segment)
+    }
+}
+
+struct Syncer {
+    state: Arc<RwLock<State>>,
+    /// Synced before the segments, so every key an entry uses is durable
+    /// before the entry is.
+    keys: Arc<KeyStore>,
+}
+
+impl Syncer {
+    fn run(self, written: Receiver<Written>) {
+        while let Ok(first) = written.recv() {
+            let mut group = vec![first];
+            while let Ok(w) = written.try_recv() {
+                group.push(w);
+            }
+            self.sync(group);
+        }
+    }
+
+    fn sync(&self, group: Vec<Written>) {
+        let mut outcome = match read(&self.state).failed.clone() {
+            Some(why) => Err(Error::WriterStopped(why)),
+            None => self.keys.sync(),
+        };
+        let mut synced: Vec<&Arc<File>> = Vec::new();
+        for w in &group {
+            if outcome.is_err() {
+                break;
+            }
+            if w.leaves.is_empty() || synced.iter().any(|f| Arc::ptr_eq(f, &w.file)) {
+                continue;
+            }
+            outcome = w.file.sync_data().at(&w.path);
+            synced.push(&w.file);
+        }
+        if let Err(e) = outcome {
+            // What the disk holds after a failed fsync is unknown: stop,
+            // and let the next open recover from what is there.
+            let message = e.to_string();
+            tracing::error!(error = %message, "journal fsync failed; the writer stops");
+            self.state
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .failed
+                .get_or_insert_with(|| message.clone());
+            for w in group {
+                for (reply, _) in w.replies {
+                    let _ = reply.send(Err(Error::WriterStopped(message.clone())));
+                }
+            }
+            return;
+        }
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut replies = Vec::new();
+        for w in group {
+            if let Some(info) = w.new_segment {
+                state.segments.push(info);
+            }
+            state.committed += w.leaves.len() as u64;
+            for (hash, offset) in w.leaves.into_iter().zip(w.offsets) {
+                state.leaves.push(hash);
+                state.frontier.push(hash);
+                state.offsets.push(offset);
+            }
+            replies.extend(w.replies);
+        }
+        state.batches += 1;
+        drop(state);
+        for (reply, answers) in replies {
+            let _ = reply.send(Ok(answers));
+        }
     }
 }
 

@@ -27,7 +27,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 /// File header of `keys/subjects`.
 pub const KEYSTORE_MAGIC: &[u8; 8] = b"CSTKEY\x00\x01";
@@ -206,7 +206,7 @@ struct Store {
 pub struct KeyStore {
     path: PathBuf,
     kek: Kek,
-    store: Mutex<Store>,
+    store: RwLock<Store>,
 }
 
 impl fmt::Debug for KeyStore {
@@ -307,7 +307,7 @@ impl KeyStore {
         Ok(KeyStore {
             path: path.to_path_buf(),
             kek,
-            store: Mutex::new(Store {
+            store: RwLock::new(Store {
                 file,
                 dirty: false,
                 by_subject,
@@ -318,8 +318,12 @@ impl KeyStore {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
+        self.store.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Store> {
+        self.store.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The data key of `subject`, created if it has none. A new key is
@@ -328,6 +332,9 @@ impl KeyStore {
     /// so no acknowledged entry is ever encrypted under a lost key, and a
     /// batch of new subjects costs one fsync, not one each.
     pub fn key_for(&self, subject: &str) -> Result<Arc<DataKey>> {
+        if let Some(key) = self.read().by_subject.get(subject) {
+            return Ok(key.clone());
+        }
         let mut store = self.lock();
         if let Some(key) = store.by_subject.get(subject) {
             return Ok(key.clone());
@@ -358,6 +365,9 @@ impl KeyStore {
 
     /// Makes every key written so far durable.
     pub fn sync(&self) -> Result<()> {
+        if !self.read().dirty {
+            return Ok(());
+        }
         let mut store = self.lock();
         if store.dirty {
             store.file.sync_data().at(&self.path)?;
@@ -368,7 +378,7 @@ impl KeyStore {
 
     /// What the store knows of key `id`.
     pub fn state(&self, id: KeyId) -> KeyState {
-        let store = self.lock();
+        let store = self.read();
         if let Some(key) = store.by_id.get(&id) {
             KeyState::Present(key.clone())
         } else if let Some(at) = store.tombstones.get(&id) {
@@ -380,7 +390,7 @@ impl KeyStore {
 
     /// The key id of `subject`, if it has a live key.
     pub fn key_id_of(&self, subject: &str) -> Option<KeyId> {
-        self.lock().by_subject.get(subject).map(|k| k.id)
+        self.read().by_subject.get(subject).map(|k| k.id)
     }
 
     /// Destroys `subject`'s data key: the store file is rewritten without
