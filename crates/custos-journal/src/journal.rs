@@ -341,6 +341,26 @@ impl Journal {
         let keys = Arc::new(KeyStore::open(&dir.join(SUBJECTS_FILE), kek)?);
         let heads = HeadLog::open(&dir.join(HEADS_FILE))?;
         let signed_size = heads.heads().last().map_or(0, |h| h.tree_size);
+        // Signed heads in order of size, checked against the tree as it is
+        // rebuilt: a writer never builds on entries that no longer match
+        // what it signed (`verify` tells exactly where).
+        let mut unchecked_heads = heads.heads().iter().peekable();
+        let mut check_heads = |frontier: &Frontier, path: &Path, offset: usize| -> Result<()> {
+            while let Some(h) = unchecked_heads.next_if(|h| h.tree_size <= frontier.size()) {
+                if h.tree_size == frontier.size() && h.root != frontier.root() {
+                    return Err(Error::Corrupt {
+                        path: path.to_path_buf(),
+                        offset: offset as u64,
+                        seq: Some(frontier.size().saturating_sub(1)),
+                        problem: format!(
+                            "the tree of {} entries does not match its signed head: entries were altered (run `custos verify`)",
+                            h.tree_size
+                        ),
+                    });
+                }
+            }
+            Ok(())
+        };
 
         let mut state = State {
             leaves: Vec::new(),
@@ -372,10 +392,12 @@ impl Journal {
                     problem: format!("segment is named for entry {first_seq}"),
                 });
             }
+            check_heads(&state.frontier, path, SEGMENT_HEADER)?;
             for e in &parsed.entries {
                 let hash = merkle::leaf_hash(e.leaf_bytes);
                 state.leaves.push(hash);
                 state.frontier.push(hash);
+                check_heads(&state.frontier, path, e.offset)?;
                 state.offsets.push(e.offset as u32);
                 if let Some(d) = &e.leaf.dedup {
                     dedup.insert(dedup_prefix(d), e.leaf.seq);
@@ -1086,7 +1108,9 @@ impl Syncer {
             replies.extend(w.replies);
         }
         state.batches += 1;
+        let size = state.size();
         drop(state);
+        tracing::debug!(size, entries = replies.len(), "journal batch durable");
         for (reply, answers) in replies {
             let _ = reply.send(Ok(answers));
         }

@@ -930,7 +930,8 @@ fn every_flipped_heads_byte_fails_verify_and_open() {
 }
 
 #[test]
-fn a_forged_entry_with_valid_checksums_fails_verify_naming_where_the_heads_stop_matching() {
+fn a_forged_entry_with_valid_checksums_fails_verify_naming_where_the_heads_stop_matching_and_open_refuses()
+ {
     let dir = tempfile::tempdir().unwrap();
     let head_sizes = small_archive(dir.path(), 12, 3);
     assert_eq!(head_sizes, vec![1, 4, 7, 10, 13]);
@@ -989,6 +990,17 @@ fn a_forged_entry_with_valid_checksums_fails_verify_naming_where_the_heads_stop_
                 format!("forged entry {forged}: verify gave {other:?}")
             }),
         }
+        // A writer refuses to build on it, and changes nothing.
+        let before = snapshot(dir.path());
+        let opened = Journal::open(dir.path(), Options::default());
+        let refused = matches!(opened, Err(Error::Corrupt { .. }));
+        checks.check(refused && snapshot(dir.path()) == before, || {
+            format!(
+                "forged entry {forged}: open gave {:?}",
+                opened.as_ref().err()
+            )
+        });
+        drop(opened);
         std::fs::write(&seg.path, &seg.bytes).unwrap();
     }
     checks.assert_all("forged entries");

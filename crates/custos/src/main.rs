@@ -35,6 +35,9 @@ struct Cli {
         hide = true
     )]
     kek: Option<String>,
+    /// While writing, sign a tree head this often (seconds) if entries arrived.
+    #[arg(long, global = true, env = "CUSTOS_HEAD_EVERY", default_value_t = 60)]
+    head_every: u64,
     /// Who is acting, as audit events record it.
     #[arg(long, global = true, env = "CUSTOS_ACTOR", default_value_t = default_actor())]
     actor: String,
@@ -163,7 +166,7 @@ fn open(cli: &Cli) -> Result<Journal> {
         &cli.data,
         Options {
             kek: kek(cli)?,
-            head_every: Some(Duration::from_secs(60)),
+            head_every: (cli.head_every > 0).then(|| Duration::from_secs(cli.head_every)),
             ..Options::default()
         },
     )
