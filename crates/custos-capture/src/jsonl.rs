@@ -392,6 +392,7 @@ fn for_each_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     const GOOD: &str = r#"{"channel":"whatsapp","id":"src-123","conversation":"c-1","from":"+447700900001","to":["+5511988887777"],"direction":"outbound","sent_at":"2026-03-12T14:05:33Z","text":"Olá","attachments":[{"name":"a.pdf","media_type":"application/pdf","sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":1234}],"desk":"fx"}"#;
 
@@ -416,6 +417,39 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some(expected_field), "{err}");
         assert!(err.problem.contains(expected_problem), "{err}");
     }
+
+    proptest::proptest! {
+        /// Outside input never panics the parser: it yields a message, a
+        /// blank, or an error naming the line.
+        #[test]
+        fn arbitrary_lines_never_panic(text in "\\PC{0,200}") {
+            if let Err(e) = parse(&text) {
+                proptest::prop_assert_eq!(e.line, 7);
+            }
+        }
+
+        /// Lines that are JSON objects with random fields never panic either.
+        #[test]
+        fn random_objects_never_panic(
+            fields in proptest::collection::btree_map(
+                proptest::sample::select(vec!["channel", "id", "from", "to", "sent_at", "text", "direction", "attachments", "reply_to", "conversation", "x"]),
+                proptest::prop_oneof![
+                    proptest::strategy::Just(Value::Null),
+                    proptest::num::i64::ANY.prop_map(Value::from),
+                    "\\PC{0,20}".prop_map(Value::from),
+                    proptest::strategy::Just(serde_json::json!(["+1", 2])),
+                    proptest::strategy::Just(serde_json::json!([{"media_type": "a/b", "sha256": SHA, "size": 1}])),
+                    proptest::strategy::Just(Value::from("2026-01-01T00:00:00Z")),
+                ],
+                0..11,
+            )
+        ) {
+            let obj: Map<String, Value> = fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            let _ = parse(&serde_json::to_string(&obj).unwrap());
+        }
+    }
+
+    const SHA: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     #[test]
     fn a_full_line_maps_every_field() {

@@ -137,3 +137,45 @@ pub fn parse<'a>(path: &Path, bytes: &'a [u8], first_seq: u64) -> Result<Parsed<
     };
     Ok(Parsed { entries, torn_at })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a segment file holds, parsing returns entries or an
+        /// error naming a place; it never panics.
+        #[test]
+        fn arbitrary_bytes_never_panic(tail in proptest::collection::vec(any::<u8>(), 0..400), first in 0u64..3) {
+            let mut bytes = header(first).to_vec();
+            bytes.extend_from_slice(&tail);
+            let path = Path::new("x.seg");
+            match parse(path, &bytes, first) {
+                Ok(parsed) => prop_assert!(parsed.entries.is_empty() || parsed.entries[0].leaf.seq == first),
+                Err(Error::Corrupt { seq, .. }) => prop_assert!(seq.is_some()),
+                Err(other) => prop_assert!(false, "unexpected error {other}"),
+            }
+        }
+
+        /// Frames with random bodies (valid checksums, nonsense leaves) are
+        /// refused as damage naming the entry, never accepted or panicking.
+        #[test]
+        fn framed_nonsense_is_corruption(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut bytes = header(0).to_vec();
+            crate::frame::write(&mut bytes, &body);
+            let result = parse(Path::new("x.seg"), &bytes, 0);
+            let refused = matches!(result, Err(Error::Corrupt { seq: Some(0), .. }));
+            prop_assert!(refused);
+        }
+    }
+
+    #[test]
+    fn a_header_for_another_entry_is_refused() {
+        let err = parse(Path::new("x.seg"), &header(5), 0).unwrap_err();
+        assert!(err.to_string().contains("starts at entry 5"), "{err}");
+        let bytes = header(5);
+        let ok = parse(Path::new("x.seg"), &bytes, 5).unwrap();
+        assert!(ok.entries.is_empty() && ok.torn_at.is_none());
+    }
+}
