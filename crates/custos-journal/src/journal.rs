@@ -15,6 +15,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::thread::JoinHandle;
@@ -460,6 +461,11 @@ impl Journal {
         let state = Arc::new(RwLock::new(state));
         let (tx, rx) = mpsc::channel();
         let (to_syncer, written) = mpsc::sync_channel(SYNC_QUEUE);
+        let syncer = Syncer {
+            state: state.clone(),
+            keys: keys.clone(),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        };
         let writer = Writer {
             seg_dir,
             file: Arc::new(tail),
@@ -470,10 +476,7 @@ impl Journal {
             dedup,
             state: state.clone(),
             to_syncer,
-        };
-        let syncer = Syncer {
-            state: state.clone(),
-            keys: keys.clone(),
+            syncer: syncer.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("custos-journal-writer".into())
@@ -857,7 +860,9 @@ fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 ///   readers and only then answers the appenders.
 ///
 /// So the next batch is written while the last one is being synced, and
-/// one fsync covers everything written since the previous one.
+/// one fsync covers everything written since the previous one. When the
+/// syncer has nothing in hand (light load), the writer syncs the batch
+/// itself: a hand-off between threads would only add latency.
 struct Writer {
     seg_dir: PathBuf,
     file: Arc<File>,
@@ -870,6 +875,8 @@ struct Writer {
     dedup: HashMap<u128, u64>,
     state: Arc<RwLock<State>>,
     to_syncer: mpsc::SyncSender<Written>,
+    /// To sync a batch in this thread when the syncer has nothing in hand.
+    syncer: Syncer,
 }
 
 /// Batches written and not yet durable that the syncer may hold at once.
@@ -984,6 +991,13 @@ impl Writer {
                 .collect(),
             replies: batch.into_iter().map(|r| r.reply).zip(results).collect(),
         };
+        // Under light load, hand-offs cost more than they save: with no
+        // batch in the syncer's hands, sync this one here, in order.
+        if self.syncer.in_flight.load(Ordering::Acquire) == 0 {
+            self.syncer.sync(vec![written]);
+            return;
+        }
+        self.syncer.in_flight.fetch_add(1, Ordering::AcqRel);
         if self.to_syncer.send(written).is_err() {
             tracing::error!("journal syncer stopped");
         }
@@ -1042,11 +1056,14 @@ impl Writer {
     }
 }
 
+#[derive(Clone)]
 struct Syncer {
     state: Arc<RwLock<State>>,
     /// Synced before the segments, so every key an entry uses is durable
     /// before the entry is.
     keys: Arc<KeyStore>,
+    /// Batches handed to the syncer thread and not yet answered.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Syncer {
@@ -1056,7 +1073,9 @@ impl Syncer {
             while let Ok(w) = written.try_recv() {
                 group.push(w);
             }
+            let handled = group.len();
             self.sync(group);
+            self.in_flight.fetch_sub(handled, Ordering::AcqRel);
         }
     }
 
