@@ -6,5 +6,9 @@
 //! durable.
 //!
 //! - [`jsonl`]: the generic JSON-lines message format of `custos ingest`.
+//! - [`whatsapp_webhook`]: WhatsApp Business Cloud API webhook payloads.
+//! - [`whatsapp_export`]: the chat exports of the WhatsApp phone apps.
 
 pub mod jsonl;
+pub mod whatsapp_export;
+pub mod whatsapp_webhook;
