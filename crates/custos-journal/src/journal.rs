@@ -1,5 +1,6 @@
 //! The journal: open, append with group commit, read, prove, sign, shred.
 
+use crate::blobs::{self, BlobRef};
 use crate::entry::{Leaf, StoredEntry};
 use crate::error::{Error, IoContext, Result};
 use crate::frame;
@@ -809,7 +810,37 @@ impl Journal {
         details.insert("key_id".into(), id.to_string().into());
         details.insert("reason".into(), reason.into());
         self.append_system(actor, "key.shred", Some(&id.to_string()), details)?;
-        self.inner.keys.shred(subject, Timestamp::now())
+        let shredded = self.inner.keys.shred(subject, Timestamp::now())?;
+        blobs::remove_all(&self.inner.dir, id)?;
+        Ok(shredded)
+    }
+
+    /// Stores `bytes` (an attachment, a raw source payload) encrypted under
+    /// `subject`'s data key, durably, and returns where: events name the
+    /// blob by its digest. Storing the same bytes again writes nothing.
+    pub fn put_blob(&self, subject: Option<&str>, bytes: &[u8]) -> Result<BlobRef> {
+        let key = self
+            .inner
+            .keys
+            .key_for(subject.unwrap_or(ARCHIVE_SUBJECT))?;
+        // The key must be durable before a blob sealed under it is relied on.
+        self.inner.keys.sync()?;
+        blobs::put(&self.inner.dir, &key, bytes)
+    }
+
+    /// Reads a blob back, checked against its digest; `None` when its
+    /// subject's key was destroyed.
+    pub fn blob(&self, key_id: KeyId, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        match self.inner.keys.state(key_id) {
+            KeyState::Present(key) => blobs::get(&self.inner.dir, &key, digest).map(Some),
+            KeyState::Shredded(_) => Ok(None),
+            KeyState::Unknown => Err(Error::Corrupt {
+                path: blobs::path(&self.inner.dir, key_id, digest),
+                offset: 0,
+                seq: None,
+                problem: format!("data key {key_id} is missing from the key store"),
+            }),
+        }
     }
 
     /// Signs a final head if entries arrived since the last one, and stops

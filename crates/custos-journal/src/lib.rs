@@ -14,6 +14,8 @@
 //! - **Encryption** ([`keys`]): each event is sealed with AES-256-GCM under
 //!   its subject's data key; the tree commits to ciphertext digests, so
 //!   [crypto-shredding](Journal::shred) a subject leaves a tree that verifies.
+//! - **Blobs** ([`blobs`]): attachment bytes and raw payloads, sealed under
+//!   the same per-subject keys and named by digest.
 //! - **Verification** ([`verify()`]) recomputes everything from the files
 //!   alone, with no key but the public one.
 //!
@@ -34,6 +36,7 @@
 //! assert_eq!(report.entries, 2);
 //! ```
 
+pub mod blobs;
 pub mod entry;
 mod error;
 pub mod frame;
@@ -45,6 +48,7 @@ pub mod merkle;
 pub mod segment;
 mod verify;
 
+pub use blobs::BlobRef;
 pub use entry::{Leaf, StoredEntry};
 pub use error::{Error, Result};
 pub use head::SignedTreeHead;

@@ -1799,3 +1799,53 @@ fn heads_are_signed_at_the_configured_cadence_only_while_the_tree_grows() {
     journal.close().unwrap();
     assert!(custos_journal::verify(dir.path(), None).is_ok());
 }
+
+#[test]
+fn blobs_are_sealed_per_subject_checked_on_read_and_destroyed_with_the_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::init(dir.path(), None, "test").unwrap();
+    let media = b"%PDF-1.7 term sheet for +5511988887777".to_vec();
+    let a = journal.put_blob(Some("+5511988887777"), &media).unwrap();
+    assert_eq!(a.digest, Digest::of(&media));
+    assert_eq!(a.size, media.len() as u64);
+    assert_eq!(
+        journal.put_blob(Some("+5511988887777"), &media).unwrap(),
+        a,
+        "stored once"
+    );
+    let b = journal.put_blob(Some("+447700900001"), &media).unwrap();
+    assert_ne!(a.key_id, b.key_id, "each subject has its own sealed copy");
+    assert_eq!(journal.blob(a.key_id, &a.digest).unwrap().unwrap(), media);
+
+    // No plaintext on disk.
+    for (path, bytes) in snapshot(dir.path()) {
+        assert!(
+            !bytes.windows(media.len()).any(|w| w == media.as_slice()),
+            "{} holds the blob in clear",
+            path.display()
+        );
+    }
+
+    // A changed byte is caught on read.
+    let file = custos_journal::blobs::path(dir.path(), a.key_id, &a.digest);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    assert!(matches!(
+        journal.blob(a.key_id, &a.digest),
+        Err(Error::Corrupt { .. })
+    ));
+    bytes[last] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+
+    // Shredding the subject destroys their blobs; the other copy remains.
+    journal
+        .shred("+5511988887777", "dpo", "erasure request")
+        .unwrap();
+    assert_eq!(journal.blob(a.key_id, &a.digest).unwrap(), None);
+    assert!(!file.exists(), "the sealed file is removed too");
+    assert_eq!(journal.blob(b.key_id, &b.digest).unwrap().unwrap(), media);
+    journal.close().unwrap();
+    custos_journal::verify(dir.path(), None).unwrap();
+}
