@@ -178,7 +178,21 @@ struct Prepared {
 }
 
 /// Where the writer answers a request, once its entries are durable.
-type Reply = oneshot::Sender<Result<Vec<Appended>>>;
+/// Blocking callers wait on a std channel, async ones on a oneshot, so the
+/// blocking API also works from a thread that belongs to a runtime.
+enum Reply {
+    Blocking(mpsc::SyncSender<Result<Vec<Appended>>>),
+    Async(oneshot::Sender<Result<Vec<Appended>>>),
+}
+
+impl Reply {
+    fn send(self, answer: Result<Vec<Appended>>) -> std::result::Result<(), ()> {
+        match self {
+            Reply::Blocking(tx) => tx.send(answer).map_err(|_| ()),
+            Reply::Async(tx) => tx.send(answer).map_err(|_| ()),
+        }
+    }
+}
 
 struct Request {
     entries: Vec<Prepared>,
@@ -554,7 +568,7 @@ impl Journal {
     /// Appends one event; returns once it is durable.
     pub fn append(&self, event: &Event, subject: Option<&str>) -> Result<Appended> {
         let prepared = self.prepare(event, subject)?;
-        Ok(Self::wait(self.submit(vec![prepared])?)?[0])
+        Ok(self.submit_and_wait(vec![prepared])?[0])
     }
 
     /// Appends many events as one request; returns once all are durable.
@@ -564,7 +578,7 @@ impl Journal {
             .iter()
             .map(|e| self.prepare(&e.event, e.subject.as_deref()))
             .collect::<Result<Vec<_>>>()?;
-        Self::wait(self.submit(prepared)?)
+        self.submit_and_wait(prepared)
     }
 
     /// Records a system or audit event under the archive's own key.
@@ -605,22 +619,23 @@ impl Journal {
         })
     }
 
-    /// Hands prepared entries to the writer; the answer arrives once they
+    /// Hands prepared entries to the writer; `reply` is answered once they
     /// are durable.
-    fn submit(&self, entries: Vec<Prepared>) -> Result<oneshot::Receiver<Result<Vec<Appended>>>> {
-        let (reply, answer) = oneshot::channel();
+    fn submit(&self, entries: Vec<Prepared>, reply: Reply) -> Result<()> {
         let requests = read(&self.inner.requests);
         let Some(tx) = requests.as_ref() else {
             return Err(Error::WriterStopped("the journal is closed".into()));
         };
         tx.send(Request { entries, reply })
-            .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))?;
-        Ok(answer)
+            .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))
     }
 
-    fn wait(answer: oneshot::Receiver<Result<Vec<Appended>>>) -> Result<Vec<Appended>> {
+    /// Submits and blocks until the entries are durable.
+    fn submit_and_wait(&self, entries: Vec<Prepared>) -> Result<Vec<Appended>> {
+        let (tx, answer) = mpsc::sync_channel(1);
+        self.submit(entries, Reply::Blocking(tx))?;
         answer
-            .blocking_recv()
+            .recv()
             .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))?
     }
 
@@ -632,11 +647,13 @@ impl Journal {
         event: &Event,
         subject: Option<&str>,
     ) -> impl Future<Output = Result<Appended>> + Send + 'static {
+        let (tx, answer) = oneshot::channel();
         let sent = self
             .prepare(event, subject)
-            .and_then(|prepared| self.submit(vec![prepared]));
+            .and_then(|prepared| self.submit(vec![prepared], Reply::Async(tx)));
         async move {
-            let answer = sent?
+            sent?;
+            let answer = answer
                 .await
                 .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))??;
             Ok(answer[0])

@@ -101,6 +101,16 @@ enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Run the server: the WhatsApp webhook at /webhooks/whatsapp.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// TOML configuration file ([whatsapp] app_secret, verify_token,
+        /// access_token, graph_url; each also from CUSTOS_WHATSAPP_*).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Create an archive with realistic synthetic data to explore.
     Demo {
         /// How many messages to generate.
@@ -284,6 +294,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             journal.close()?;
         }
         Command::Demo { messages, seed } => demo(&cli, *messages, *seed, &mut out)?,
+        Command::Serve { listen, config } => serve(&cli, listen, config.as_deref())?,
         Command::Bench {
             messages,
             quick,
@@ -302,6 +313,44 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the server until SIGINT or SIGTERM, then closes the archive
+/// (signing a final head).
+fn serve(cli: &Cli, listen: &str, config: Option<&Path>) -> Result<()> {
+    let config = custos_server::Config::load(config, |name| std::env::var(name).ok())?;
+    let journal = open(cli)?;
+    let state = custos_server::AppState {
+        journal: journal.clone(),
+        whatsapp: std::sync::Arc::new(config.whatsapp),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        eprintln!(
+            "custos serving {} on http://{}",
+            cli.data.display(),
+            listener.local_addr()?
+        );
+        custos_server::serve(listener, state, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    journal.close()?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
 
 /// Checks the whole file, then appends it in durable batches.

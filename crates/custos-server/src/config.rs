@@ -1,0 +1,162 @@
+//! Server configuration: a TOML file, each value overridable by an
+//! environment variable. Secrets are kept in [`Secret`], which never prints.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::Path;
+
+/// A secret string: its `Debug` and `Display` show only that it is set.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a value was configured.
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_set() {
+            "Secret(<redacted>)"
+        } else {
+            "Secret(<unset>)"
+        })
+    }
+}
+
+/// The WhatsApp Business Cloud API settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhatsAppConfig {
+    /// The Meta app secret: the key of `X-Hub-Signature-256`.
+    pub app_secret: Secret,
+    /// The token Meta echoes when it verifies the webhook.
+    pub verify_token: Secret,
+    /// The bearer token for Graph API calls (media, sending).
+    pub access_token: Secret,
+    /// The Graph API base URL.
+    pub graph_url: String,
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[whatsapp]`
+    pub whatsapp: WhatsAppConfig,
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong and where.
+        message: String,
+    },
+}
+
+/// The default Graph API base URL.
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com/v23.0";
+
+impl Config {
+    /// Reads `path` (if given), then applies the environment variables
+    /// `CUSTOS_WHATSAPP_APP_SECRET`, `CUSTOS_WHATSAPP_VERIFY_TOKEN`,
+    /// `CUSTOS_WHATSAPP_ACCESS_TOKEN` and `CUSTOS_WHATSAPP_GRAPH_URL`
+    /// looked up through `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?
+            }
+        };
+        let w = &mut config.whatsapp;
+        if let Some(v) = env("CUSTOS_WHATSAPP_APP_SECRET") {
+            w.app_secret = Secret::new(v);
+        }
+        if let Some(v) = env("CUSTOS_WHATSAPP_VERIFY_TOKEN") {
+            w.verify_token = Secret::new(v);
+        }
+        if let Some(v) = env("CUSTOS_WHATSAPP_ACCESS_TOKEN") {
+            w.access_token = Secret::new(v);
+        }
+        if let Some(v) = env("CUSTOS_WHATSAPP_GRAPH_URL") {
+            w.graph_url = v;
+        }
+        if w.graph_url.is_empty() {
+            w.graph_url = DEFAULT_GRAPH_URL.to_string();
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_are_overridden_by_the_environment_and_never_print() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custos.toml");
+        std::fs::write(
+            &path,
+            "[whatsapp]\napp_secret = \"file-secret\"\nverify_token = \"file-token\"\n",
+        )
+        .unwrap();
+        let env =
+            |name: &str| (name == "CUSTOS_WHATSAPP_VERIFY_TOKEN").then(|| "env-token".to_string());
+        let config = Config::load(Some(&path), env).unwrap();
+        assert_eq!(config.whatsapp.app_secret.expose(), "file-secret");
+        assert_eq!(config.whatsapp.verify_token.expose(), "env-token");
+        assert_eq!(config.whatsapp.graph_url, DEFAULT_GRAPH_URL);
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("file-secret") && !shown.contains("env-token"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_bad_file_names_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custos.toml");
+        std::fs::write(&path, "[whatsapp]\napp_secrt = \"x\"\n").unwrap();
+        let err = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(err.contains("app_secrt"), "{err}");
+    }
+}
