@@ -14,6 +14,21 @@
 //!   SHA-256 of the same files' bytes with `sha2` on one thread, and the
 //!   `sha256sum` and `openssl dgst -sha256` commands when present. All of
 //!   them read the files from the page cache on the clock.
+//! - **Webhook ingest over HTTP**: `custos serve` runs as a child process
+//!   (the `custos` binary, [`BenchOptions::custos_exe`]) on a fresh archive;
+//!   this process is the load generator, posting signed Cloud API
+//!   deliveries over as many keep-alive connections as the largest writer
+//!   count, each sending its next delivery once the last was answered. The
+//!   figure is messages answered 200 per second (each 200 means the raw
+//!   body blob and every event are durable), with 1 message per delivery
+//!   and with [`BATCH`] per delivery. Peer: direct `append_async` into an
+//!   archive from as many async tasks, in the same run. Skipped (with a
+//!   note) when no custos binary is at hand, e.g. in this crate's tests.
+//! - **Chat-export import**: a synthetic Android export (1,000,000 lines,
+//!   multi-line messages, media placeholders and system lines) parsed with
+//!   `whatsapp_export::parse`, and parsed and appended (`append_all` in
+//!   batches of 10,000) into a fresh archive, in lines per second. Peers:
+//!   `wc -l` on the same text in a file and counting `str::lines()` of it.
 //! - **Peak memory** of the process (VmHWM).
 //!
 //! ```no_run
@@ -22,8 +37,10 @@
 //! # anyhow::Ok(())
 //! ```
 
+mod export;
 mod ingest;
 mod verify;
+pub mod webhook;
 pub mod workload;
 
 use anyhow::{Context, Result};
@@ -45,6 +62,10 @@ pub struct BenchOptions {
     pub writers: Vec<usize>,
     /// Tiny sizes, for a smoke test that finishes in seconds.
     pub quick: bool,
+    /// The `custos` binary to run `serve` from for the webhook figures;
+    /// `None`: the current executable if it is `custos`, else the figures
+    /// are skipped.
+    pub custos_exe: Option<PathBuf>,
 }
 
 impl Default for BenchOptions {
@@ -54,6 +75,7 @@ impl Default for BenchOptions {
             messages: 50_000,
             writers: vec![1, 8, 64],
             quick: false,
+            custos_exe: None,
         }
     }
 }
@@ -73,6 +95,14 @@ const VERIFY_BYTES: u64 = 256 << 20;
 const QUICK_VERIFY_BYTES: u64 = 1 << 20;
 /// Rows per transaction of SQLite's best case.
 const SQLITE_BEST_BATCH: usize = 1_000;
+/// Messages per delivery of the realistic webhook batch.
+pub const BATCH: usize = 10;
+/// The most connections of the webhook load with `quick`.
+const QUICK_CONNECTIONS: usize = 8;
+/// Lines of the synthetic chat export.
+const EXPORT_LINES: usize = 1_000_000;
+/// The same with `quick`.
+const QUICK_EXPORT_LINES: usize = 20_000;
 
 /// One measured figure, with the peer it is set against.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -181,6 +211,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
 
     let mut figures = Vec::new();
     let mut custos_rates = Vec::new();
+    let mut async_rates = Vec::new();
     for &w in &writers {
         let dir = work.path().join(format!("custos-{w}"));
         let run = ingest::custos(&dir, &records, w, limit)?;
@@ -204,6 +235,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
             let who = format!("custos, {w} async tasks");
             progress(&describe(&who, &run));
             std::fs::remove_dir_all(&dir).ok();
+            async_rates.push((w, run.rate()));
             figures.push(rate_figure(
                 format!("durable appends, {w} async tasks"),
                 run.rate(),
@@ -235,6 +267,106 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
         }
     }
 
+    let mb = |rate: f64| rate / 1e6;
+    let connections = if options.quick {
+        most.min(QUICK_CONNECTIONS)
+    } else {
+        most
+    };
+    let exe = options.custos_exe.clone().or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .filter(|e| webhook::is_custos_binary(e))
+    });
+    match exe {
+        Some(exe) => {
+            let peer = match async_rates.iter().find(|(w, _)| *w == connections) {
+                Some(&(_, rate)) => rate,
+                None => {
+                    let dir = work.path().join("custos-async-peer");
+                    let run = ingest::custos_async(&dir, &records, connections, limit)?;
+                    progress(&describe(
+                        &format!("custos, {connections} async tasks"),
+                        &run,
+                    ));
+                    std::fs::remove_dir_all(&dir).ok();
+                    run.rate()
+                }
+            };
+            for per in [1, BATCH] {
+                let load = webhook_run(work.path(), &exe, messages, per, connections, limit)?;
+                progress(&format!(
+                    "webhook over HTTP, {} per delivery, {connections} connections: {} in {} \
+                     deliveries in {:.2} s = {:.0} messages/s{}",
+                    plural(per, "message", "messages"),
+                    plural(load.messages, "message", "messages"),
+                    load.deliveries,
+                    load.elapsed.as_secs_f64(),
+                    load.rate(),
+                    if load.capped {
+                        " (stopped at the time limit)"
+                    } else {
+                        ""
+                    }
+                ));
+                figures.push(rate_figure(
+                    format!(
+                        "webhook over HTTP, {}/delivery, {connections} connections",
+                        plural(per, "message", "messages")
+                    ),
+                    load.rate(),
+                    "messages/s",
+                    Some((format!("append_async, {connections} tasks"), peer)),
+                ));
+            }
+        }
+        None => progress(
+            "webhook over HTTP: skipped, no custos binary to serve from (run `custos bench`)",
+        ),
+    }
+
+    let export_lines = if options.quick {
+        QUICK_EXPORT_LINES
+    } else {
+        EXPORT_LINES
+    };
+    let text = export::synthetic_android(export_lines);
+    let t = export::measure(work.path(), &text, rounds)?;
+    drop(text);
+    progress(&format!(
+        "chat export: {} lines, {:.1} MB, {} messages; parse {:.0} lines/s, parse + \
+         append_all {:.0} lines/s; str::lines() {:.0} lines/s{}",
+        t.lines,
+        mb(t.bytes as f64),
+        t.messages,
+        t.parse,
+        t.parse_and_append,
+        t.lines_count,
+        t.wc.map_or(String::new(), |r| format!("; wc -l {r:.0} lines/s")),
+    ));
+    let (peer_name, peer_rate) = match t.wc {
+        Some(r) => ("wc -l (same text, page cache)".to_string(), r),
+        None => ("str::lines() count".to_string(), t.lines_count),
+    };
+    figures.push(rate_figure(
+        "chat-export parse".into(),
+        t.parse,
+        "lines/s",
+        Some((peer_name.clone(), peer_rate)),
+    ));
+    figures.push(rate_figure(
+        "chat-export parse vs str::lines()".into(),
+        t.parse,
+        "lines/s",
+        Some(("str::lines() count".into(), t.lines_count)),
+    ));
+    figures.push(rate_figure(
+        "chat-export parse + append_all".into(),
+        t.parse_and_append,
+        "lines/s",
+        Some((peer_name, peer_rate)),
+    ));
+
     let dir = work.path().join("verify");
     progress(&format!(
         "building a {} MiB archive for verification with append_all batches",
@@ -247,7 +379,6 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
         build.elapsed().as_secs_f64()
     ));
     let t = verify::measure(&dir, rounds)?;
-    let mb = |rate: f64| rate / 1e6;
     progress(&format!(
         "verify: {} entries, {:.1} MB: {:.0} MB/s; sha2 SHA-256, 1 thread: {:.0} MB/s \
          (in memory, without reading: {:.0} MB/s){}{}",
@@ -295,6 +426,56 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
     }
     progress(&format!("done in {:.1} s", began.elapsed().as_secs_f64()));
     Ok(figures)
+}
+
+/// One webhook load run: a fresh archive, `custos serve` on it, `messages`
+/// messages in deliveries of `per` posted over `connections` connections,
+/// then SIGTERM and a check that the archive holds them all.
+fn webhook_run(
+    work: &std::path::Path,
+    exe: &std::path::Path,
+    messages: usize,
+    per: usize,
+    connections: usize,
+    limit: Duration,
+) -> Result<webhook::Load> {
+    const SECRET: &str = "custos-bench-app-secret";
+    let data = work.join(format!("webhook-{per}"));
+    custos_journal::Journal::init(&data, None, "custos-bench")
+        .with_context(|| format!("creating an archive in {}", data.display()))?
+        .close()?;
+    let tag = format!("b{per}");
+    let deliveries = messages.div_ceil(per).max(connections);
+    // Bodies and signatures are made before the clock starts.
+    let bodies: Vec<(String, String, usize)> = (0..deliveries as u64)
+        .map(|n| {
+            let (body, _) = webhook::synthetic(&tag, n, per);
+            let signature = webhook::sign(SECRET.as_bytes(), body.as_bytes());
+            (body, signature, per)
+        })
+        .collect();
+    let server =
+        webhook::Server::start(exe, &data, SECRET, &work.join(format!("serve-{per}.log")))?;
+    let load = webhook::drive(server.addr, &bodies, connections, limit);
+    let log = server.log();
+    let status = server.terminate(Duration::from_secs(60))?;
+    let load = load.with_context(|| format!("posting deliveries; server log:\n{log}"))?;
+    anyhow::ensure!(
+        status.success(),
+        "custos serve exited with {status}:\n{log}"
+    );
+    // Every acknowledged message and its delivery record are in the archive.
+    let journal = custos_journal::Journal::open(&data, Default::default())?;
+    let size = journal.size() as usize;
+    journal.close()?;
+    anyhow::ensure!(
+        size > load.messages + load.deliveries,
+        "the archive holds {size} entries, {} messages in {} deliveries were acknowledged",
+        load.messages,
+        load.deliveries
+    );
+    std::fs::remove_dir_all(&data).ok();
+    Ok(load)
 }
 
 /// The process's peak resident set (VmHWM), in KiB, where /proc tells it.

@@ -49,6 +49,8 @@ pub struct WhatsAppConfig {
     pub access_token: Secret,
     /// The Graph API base URL.
     pub graph_url: String,
+    /// The business phone number id that sends (`POST /{id}/messages`).
+    pub phone_number_id: String,
 }
 
 /// The whole configuration file.
@@ -86,7 +88,8 @@ pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com/v23.0";
 impl Config {
     /// Reads `path` (if given), then applies the environment variables
     /// `CUSTOS_WHATSAPP_APP_SECRET`, `CUSTOS_WHATSAPP_VERIFY_TOKEN`,
-    /// `CUSTOS_WHATSAPP_ACCESS_TOKEN` and `CUSTOS_WHATSAPP_GRAPH_URL`
+    /// `CUSTOS_WHATSAPP_ACCESS_TOKEN`, `CUSTOS_WHATSAPP_GRAPH_URL` and
+    /// `CUSTOS_WHATSAPP_PHONE_NUMBER_ID`
     /// looked up through `env`.
     pub fn load(
         path: Option<&Path>,
@@ -117,6 +120,9 @@ impl Config {
         }
         if let Some(v) = env("CUSTOS_WHATSAPP_GRAPH_URL") {
             w.graph_url = v;
+        }
+        if let Some(v) = env("CUSTOS_WHATSAPP_PHONE_NUMBER_ID") {
+            w.phone_number_id = v;
         }
         if w.graph_url.is_empty() {
             w.graph_url = DEFAULT_GRAPH_URL.to_string();

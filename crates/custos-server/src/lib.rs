@@ -6,6 +6,8 @@
 //! it received durable.
 
 mod config;
+pub mod media;
+pub mod outbound;
 mod problem;
 mod whatsapp;
 
@@ -23,6 +25,37 @@ pub struct AppState {
     pub journal: Journal,
     /// The WhatsApp Cloud API settings.
     pub whatsapp: Arc<WhatsAppConfig>,
+    /// Where media downloads are queued.
+    pub media: media::MediaQueue,
+    /// Consent and last contact per party, for the sending rules.
+    pub parties: outbound::SharedParties,
+    /// The pre-send policy seam.
+    pub pre_send: Arc<dyn outbound::PreSendCheck>,
+    /// The client for Graph API calls.
+    pub http: reqwest::Client,
+}
+
+impl AppState {
+    /// State over `journal`, reading what the sending rules need from it
+    /// (blocking: call before serving, or from a blocking thread).
+    pub fn new(
+        journal: Journal,
+        whatsapp: WhatsAppConfig,
+        media: media::MediaQueue,
+    ) -> custos_journal::Result<AppState> {
+        let parties = outbound::Parties::from_journal(&journal)?;
+        Ok(AppState {
+            journal,
+            whatsapp: Arc::new(whatsapp),
+            media,
+            parties: Arc::new(std::sync::RwLock::new(parties)),
+            pre_send: Arc::new(outbound::AllowAll),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .expect("an HTTP client with default settings"),
+        })
+    }
 }
 
 /// The server's routes.
@@ -31,6 +64,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/webhooks/whatsapp",
             axum::routing::get(whatsapp::verify).post(whatsapp::receive),
+        )
+        .route(
+            "/api/v1/whatsapp/messages",
+            axum::routing::post(outbound::send_handler),
         )
         .with_state(state)
 }

@@ -144,6 +144,21 @@ fn accept(state: &AppState, signature: Option<&str>, body: &[u8]) -> Result<Stat
     let appended = journal
         .append_all(&entries)
         .map_err(|e| Problem::internal(&e))?;
+    {
+        let mut parties = state.parties.write().unwrap_or_else(|e| e.into_inner());
+        for entry in &entries {
+            parties.observe(&entry.event);
+        }
+    }
+    // Media ids expire: queue the downloads as soon as the messages are
+    // durable (a restart queues again whatever has no outcome).
+    for entry in &entries {
+        if let Event::Message(m) = &entry.event {
+            for job in crate::media::jobs_of(m, entry.subject.as_deref()) {
+                state.media.push(job);
+            }
+        }
+    }
     tracing::info!(
         events = appended.len() - 1,
         duplicates = appended.iter().filter(|a| a.duplicate).count(),

@@ -4,7 +4,6 @@
 use custos_journal::{Journal, Opened};
 use custos_model::{Digest, Event};
 use custos_server::{AppState, Secret, WhatsAppConfig};
-use std::sync::Arc;
 
 const SECRET: &str = "test-app-secret";
 
@@ -32,15 +31,19 @@ struct Server {
 async fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::init(dir.path(), None, "test").unwrap();
-    let state = AppState {
-        journal: journal.clone(),
-        whatsapp: Arc::new(WhatsAppConfig {
-            app_secret: Secret::new(SECRET),
-            verify_token: Secret::new("verify-me"),
-            access_token: Secret::new("token"),
-            graph_url: "http://127.0.0.1:9".into(),
-        }),
+    let config = WhatsAppConfig {
+        app_secret: Secret::new(SECRET),
+        verify_token: Secret::new("verify-me"),
+        access_token: Secret::new("token"),
+        graph_url: "http://127.0.0.1:9".into(),
+        ..WhatsAppConfig::default()
     };
+    let state = AppState::new(
+        journal.clone(),
+        config,
+        custos_server::media::MediaQueue::disabled(),
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(custos_server::serve(

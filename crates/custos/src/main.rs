@@ -4,6 +4,9 @@
 //! `./custos-data`). The key-encryption key comes from `CUSTOS_KEK` (64 hex
 //! digits) when set, else from the archive's `keys/kek` file.
 
+mod custodians;
+mod import_export;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use custos_journal::{Journal, Kek, Opened, Options, StoredEntry, merkle};
@@ -53,6 +56,16 @@ enum Command {
     Ingest {
         /// The file; `-` reads standard input.
         file: PathBuf,
+    },
+    /// Enrol and list custodians (employees whose business messages are captured).
+    Custodian {
+        #[command(subcommand)]
+        command: custodians::CustodianCommand,
+    },
+    /// Import messages from an outside source (a WhatsApp chat export).
+    Import {
+        #[command(subcommand)]
+        source: import_export::ImportSource,
     },
     /// Print entries, decrypted for the local operator (an audited read).
     Log {
@@ -205,6 +218,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ingest(&journal, file, &mut out)?;
             journal.close()?;
         }
+        Command::Custodian { command } => {
+            let journal = open(&cli)?;
+            custodians::run(&journal, &cli.actor, command, &mut out)?;
+            journal.close()?;
+        }
+        Command::Import { source } => {
+            let journal = open(&cli)?;
+            import_export::run(&journal, &cli.actor, source, &mut out)?;
+            journal.close()?;
+        }
         Command::Log { json, from, limit } => {
             let journal = open(&cli)?;
             log(&journal, &cli.actor, *json, *from, *limit, &mut out)?;
@@ -320,15 +343,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn serve(cli: &Cli, listen: &str, config: Option<&Path>) -> Result<()> {
     let config = custos_server::Config::load(config, |name| std::env::var(name).ok())?;
     let journal = open(cli)?;
-    let state = custos_server::AppState {
-        journal: journal.clone(),
-        whatsapp: std::sync::Arc::new(config.whatsapp),
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        let media = if config.whatsapp.access_token.is_set() {
+            custos_server::media::start(
+                journal.clone(),
+                config.whatsapp.graph_url.clone(),
+                config.whatsapp.access_token.clone(),
+                custos_server::media::Retry::default(),
+            )?
+        } else {
+            eprintln!("no WhatsApp access token configured: media will not be downloaded");
+            custos_server::media::MediaQueue::disabled()
+        };
+        let journal_for_state = journal.clone();
+        let whatsapp = config.whatsapp.clone();
+        let state = tokio::task::spawn_blocking(move || {
+            custos_server::AppState::new(journal_for_state, whatsapp, media)
+        })
+        .await??;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;

@@ -1,0 +1,301 @@
+//! Fetching WhatsApp media through the Graph API, promptly and durably.
+//!
+//! A webhook names media by id; the id expires after days, so every media
+//! message queues a job as soon as its delivery is durable:
+//! `GET {graph}/{media-id}` (bearer token) gives a short-lived URL, `GET` of
+//! that URL (bearer token) the bytes. The bytes must hash to the SHA-256 the
+//! webhook stated; they are then sealed in the blob store under the
+//! customer's key and a `whatsapp.media.fetched` event records it. Each
+//! failure is journalled (`whatsapp.media.retry`) and retried with
+//! exponential back-off; after the last attempt `whatsapp.media.failed`
+//! says so. Nothing is dropped: at start-up every media message with
+//! neither outcome on record is queued again.
+
+use crate::Secret;
+use custos_journal::{Journal, Opened};
+use custos_model::{Digest, Event, Message, SystemEvent, Timestamp};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// One media download to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaJob {
+    /// The message it belongs to.
+    pub wamid: String,
+    /// The Graph API media id.
+    pub media_id: String,
+    /// The SHA-256 the webhook stated.
+    pub expected: Digest,
+    /// Whose key seals it.
+    pub subject: Option<String>,
+}
+
+/// The media jobs a message calls for: one per attachment whose media id
+/// and digest the webhook gave.
+pub fn jobs_of(message: &Message, subject: Option<&str>) -> Vec<MediaJob> {
+    let Some(whatsapp) = message.extra.get("whatsapp") else {
+        return Vec::new();
+    };
+    let Some(kind) = whatsapp.get("type").and_then(|t| t.as_str()) else {
+        return Vec::new();
+    };
+    let Some(media_id) = whatsapp
+        .get(kind)
+        .and_then(|m| m.get("id"))
+        .and_then(|id| id.as_str())
+    else {
+        return Vec::new();
+    };
+    message
+        .attachments
+        .iter()
+        .map(|a| MediaJob {
+            wamid: message.source_id.clone(),
+            media_id: media_id.to_string(),
+            expected: a.sha256,
+            subject: subject.map(str::to_string),
+        })
+        .collect()
+}
+
+/// How the fetcher retries.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    /// Attempts before giving up.
+    pub attempts: u32,
+    /// Wait before the second attempt; doubled each time after.
+    pub first_delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: 8,
+            first_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Where jobs are queued; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct MediaQueue {
+    tx: Option<mpsc::UnboundedSender<MediaJob>>,
+    queued: Arc<Mutex<HashSet<(String, String)>>>,
+}
+
+impl MediaQueue {
+    /// A queue that fetches nothing (no access token configured).
+    pub fn disabled() -> Self {
+        MediaQueue {
+            tx: None,
+            queued: Default::default(),
+        }
+    }
+
+    /// Queues `job` unless the same media of the same message already is.
+    pub fn push(&self, job: MediaJob) {
+        let Some(tx) = &self.tx else { return };
+        let key = (job.wamid.clone(), job.media_id.clone());
+        if self
+            .queued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key)
+        {
+            let _ = tx.send(job);
+        }
+    }
+}
+
+/// Starts the fetcher on the current runtime and queues every media job
+/// the journal holds without an outcome.
+pub fn start(
+    journal: Journal,
+    graph_url: String,
+    token: Secret,
+    retry: Retry,
+) -> std::io::Result<MediaQueue> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<MediaJob>();
+    let queue = MediaQueue {
+        tx: Some(tx),
+        queued: Default::default(),
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(std::io::Error::other)?;
+    let fetcher = Arc::new(Fetcher {
+        journal: journal.clone(),
+        client,
+        graph_url: graph_url.trim_end_matches('/').to_string(),
+        token,
+        retry,
+    });
+    tokio::spawn(async move {
+        while let Some(job) = rx.recv().await {
+            let fetcher = fetcher.clone();
+            tokio::spawn(async move { fetcher.run(job).await });
+        }
+    });
+    let pending = {
+        let journal = journal.clone();
+        tokio::task::block_in_place(|| pending_jobs(&journal))
+    };
+    for job in pending {
+        queue.push(job);
+    }
+    Ok(queue)
+}
+
+/// Media jobs in the journal with neither a fetched nor a failed outcome.
+fn pending_jobs(journal: &Journal) -> Vec<MediaJob> {
+    let mut jobs = Vec::new();
+    let mut done = HashSet::new();
+    for entry in journal.entries(0) {
+        let Ok(entry) = entry else { break };
+        let Ok(Opened::Event(event)) = journal.open_entry(&entry) else {
+            continue;
+        };
+        match event {
+            Event::Message(m) if m.channel == "whatsapp" => {
+                let subject = m.external_party().map(str::to_string);
+                jobs.extend(jobs_of(&m, subject.as_deref()));
+            }
+            Event::System(s)
+                if s.action == "whatsapp.media.fetched" || s.action == "whatsapp.media.failed" =>
+            {
+                let field = |k: &str| {
+                    s.details
+                        .get(k)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                done.insert((field("wamid"), field("media_id")));
+            }
+            _ => {}
+        }
+    }
+    jobs.retain(|j| !done.contains(&(j.wamid.clone(), j.media_id.clone())));
+    jobs
+}
+
+struct Fetcher {
+    journal: Journal,
+    client: reqwest::Client,
+    graph_url: String,
+    token: Secret,
+    retry: Retry,
+}
+
+impl Fetcher {
+    async fn run(&self, job: MediaJob) {
+        let mut delay = self.retry.first_delay;
+        for attempt in 1..=self.retry.attempts {
+            match self.fetch(&job).await {
+                Ok(bytes) => {
+                    let (journal, done, size) = (self.journal.clone(), job.clone(), bytes.len());
+                    let stored = tokio::task::spawn_blocking(move || {
+                        let blob = journal.put_blob(done.subject.as_deref(), &bytes)?;
+                        record(&journal, "whatsapp.media.fetched", &done, |d| {
+                            d.insert("size".into(), size.into());
+                            d.insert("blob_key".into(), blob.key_id.to_string().into());
+                            d.insert("attempt".into(), attempt.into());
+                        })
+                    })
+                    .await;
+                    match stored {
+                        Ok(Ok(())) => return,
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, wamid = %job.wamid, "storing media failed")
+                        }
+                        Err(e) => tracing::error!(error = %e, "media task failed"),
+                    }
+                }
+                Err(problem) => {
+                    tracing::warn!(wamid = %job.wamid, attempt, problem = %problem, "media fetch failed");
+                    let last = attempt == self.retry.attempts;
+                    let action = if last {
+                        "whatsapp.media.failed"
+                    } else {
+                        "whatsapp.media.retry"
+                    };
+                    let (journal, job2) = (self.journal.clone(), job.clone());
+                    let _ = tokio::task::spawn_blocking(move || {
+                        record(&journal, action, &job2, |d| {
+                            d.insert("attempt".into(), attempt.into());
+                            d.insert("problem".into(), problem.into());
+                        })
+                    })
+                    .await;
+                    if last {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+    }
+
+    /// One attempt: the URL, then the bytes, checked against the digest.
+    async fn fetch(&self, job: &MediaJob) -> Result<Vec<u8>, String> {
+        let info: serde_json::Value = self
+            .client
+            .get(format!("{}/{}", self.graph_url, job.media_id))
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("media lookup: {}", e.without_url()))?
+            .json()
+            .await
+            .map_err(|e| format!("media lookup answer: {}", e.without_url()))?;
+        let url = info
+            .get("url")
+            .and_then(|u| u.as_str())
+            .ok_or("media lookup answer has no url")?;
+        let bytes = self
+            .client
+            .get(url)
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("media download: {}", e.without_url()))?
+            .bytes()
+            .await
+            .map_err(|e| format!("media download: {}", e.without_url()))?;
+        let digest = Digest::of(&bytes);
+        if digest != job.expected {
+            return Err(format!(
+                "downloaded bytes hash to {digest}, the webhook said {}",
+                job.expected
+            ));
+        }
+        Ok(bytes.to_vec())
+    }
+}
+
+fn record(
+    journal: &Journal,
+    action: &str,
+    job: &MediaJob,
+    fill: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> custos_journal::Result<()> {
+    let mut details = serde_json::Map::new();
+    details.insert("wamid".into(), job.wamid.clone().into());
+    details.insert("media_id".into(), job.media_id.clone().into());
+    details.insert("sha256".into(), job.expected.to_string().into());
+    fill(&mut details);
+    let event = Event::System(SystemEvent {
+        actor: "whatsapp-media".into(),
+        action: action.into(),
+        target: Some(job.wamid.clone()),
+        at: Timestamp::now(),
+        details,
+    });
+    journal.append(&event, None).map(|_| ())
+}

@@ -1,0 +1,317 @@
+//! Sending WhatsApp messages through the Cloud API, within the rules.
+//!
+//! Before anything leaves: the recipient must have opted in and not opted
+//! out since (409 otherwise); outside the 24-hour customer-service window
+//! (24 hours after the customer's last inbound message) only templates may
+//! be sent (409); and the [`PreSendCheck`] seam, where the policy engine
+//! will plug in, may block the text (422). Then
+//! `POST {graph}/{phone-number-id}/messages` with the bearer token; the
+//! outbound message is journalled with the wamid Meta answered, so the
+//! statuses that follow link to it. A refused or failed send is journalled
+//! too.
+
+use crate::{AppState, Problem};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use custos_journal::{Journal, Opened};
+use custos_model::{ConsentState, Digest, Direction, Event, Message, SystemEvent, Timestamp};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// How long after a customer's last message free-form replies are allowed.
+pub const SERVICE_WINDOW_MICROS: i64 = 24 * 3600 * 1_000_000;
+
+/// A message to send.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// The recipient's WhatsApp number (wa_id), digits with or without `+`.
+    pub to: String,
+    /// Text body.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// A template: `{"name": ..., "language": {"code": ...}, "components": [...]}`.
+    #[serde(default)]
+    pub template: Option<serde_json::Value>,
+    /// Media: `{"type": "image"|"document"|..., "link" or "id", "caption"?, "filename"?}`.
+    #[serde(default)]
+    pub media: Option<serde_json::Value>,
+    /// Who is sending (the agent or custodian), for the record.
+    #[serde(default)]
+    pub sender: Option<String>,
+}
+
+/// The pre-send seam: the policy engine will check outbound text here.
+pub trait PreSendCheck: Send + Sync + std::fmt::Debug {
+    /// `Err(reason)` blocks the message.
+    fn check(&self, to: &str, text: &str) -> Result<(), String>;
+}
+
+/// Lets everything through (until the policy engine lands).
+#[derive(Debug, Default)]
+pub struct AllowAll;
+
+impl PreSendCheck for AllowAll {
+    fn check(&self, _to: &str, _text: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// What sending needs to know about each party, kept current by the
+/// webhook and rebuilt from the journal at start.
+#[derive(Debug, Default)]
+pub struct Parties {
+    consent: HashMap<String, ConsentState>,
+    last_inbound: HashMap<String, Timestamp>,
+}
+
+/// Shared, updatable [`Parties`].
+pub type SharedParties = Arc<RwLock<Parties>>;
+
+/// WhatsApp numbers as digits only, as the webhook gives `wa_id`.
+pub fn party_key(number: &str) -> String {
+    number.chars().filter(char::is_ascii_digit).collect()
+}
+
+impl Parties {
+    /// Takes in one event.
+    pub fn observe(&mut self, event: &Event) {
+        match event {
+            Event::Consent(c) if c.channel == "whatsapp" => {
+                self.consent.insert(party_key(&c.party), c.state);
+            }
+            Event::Message(m) if m.channel == "whatsapp" && m.direction == Direction::Inbound => {
+                let last = self
+                    .last_inbound
+                    .entry(party_key(&m.sender))
+                    .or_insert(m.sent_at);
+                *last = (*last).max(m.sent_at);
+            }
+            _ => {}
+        }
+    }
+
+    /// Rebuilds from every entry of the journal.
+    pub fn from_journal(journal: &Journal) -> custos_journal::Result<Parties> {
+        let mut parties = Parties::default();
+        for entry in journal.entries(0) {
+            if let Opened::Event(event) = journal.open_entry(&entry?)? {
+                parties.observe(&event);
+            }
+        }
+        Ok(parties)
+    }
+}
+
+/// `POST /api/v1/whatsapp/messages`
+pub async fn send_handler(
+    State(state): State<AppState>,
+    Json(request): Json<SendRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
+    let wamid = send(&state, request).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "id": wamid })),
+    ))
+}
+
+/// Checks the rules, sends, journals; returns the wamid.
+pub async fn send(state: &AppState, request: SendRequest) -> Result<String, Problem> {
+    let to = party_key(&request.to);
+    let kinds = [
+        request.text.is_some(),
+        request.template.is_some(),
+        request.media.is_some(),
+    ];
+    if to.is_empty() || kinds.iter().filter(|k| **k).count() != 1 {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid message",
+            "give `to` and exactly one of `text`, `template` or `media`",
+        ));
+    }
+    let config = &state.whatsapp;
+    if !config.access_token.is_set() || config.phone_number_id.is_empty() {
+        return Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sending not configured",
+            "an access token and a phone number id are required to send",
+        ));
+    }
+    if let Err(reason) = check_rules(state, &to, &request) {
+        refuse(state, &to, &reason).await?;
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "message refused",
+            reason,
+        ));
+    }
+    let text = request.text.clone().or_else(|| {
+        request
+            .media
+            .as_ref()
+            .and_then(|m| m.get("caption"))
+            .and_then(|c| c.as_str())
+            .map(str::to_string)
+    });
+    if let Some(text) = &text
+        && let Err(reason) = state.pre_send.check(&to, text)
+    {
+        refuse(state, &to, &reason).await?;
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "message blocked by policy",
+            reason,
+        ));
+    }
+
+    let mut body = serde_json::json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+    });
+    if let Some(text) = &request.text {
+        body["type"] = "text".into();
+        body["text"] = serde_json::json!({ "body": text });
+    } else if let Some(template) = &request.template {
+        body["type"] = "template".into();
+        body["template"] = template.clone();
+    } else if let Some(media) = &request.media {
+        let kind = media
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or("document")
+            .to_string();
+        let mut object = media.clone();
+        if let Some(o) = object.as_object_mut() {
+            o.remove("type");
+        }
+        body["type"] = kind.clone().into();
+        body[kind] = object;
+    }
+    let url = format!(
+        "{}/{}/messages",
+        config.graph_url.trim_end_matches('/'),
+        config.phone_number_id
+    );
+    let answer = state
+        .http
+        .post(url)
+        .bearer_auth(config.access_token.expose())
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string());
+    let answer = match answer {
+        Ok(r) => {
+            let status = r.status();
+            let json: serde_json::Value = r.json().await.unwrap_or_default();
+            if status.is_success() {
+                Ok(json)
+            } else {
+                Err(format!("Cloud API answered {status}: {json}"))
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let answer = match answer {
+        Ok(a) => a,
+        Err(problem) => {
+            record(state, "whatsapp.send.failed", &to, &problem).await?;
+            return Err(Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "send failed",
+                problem,
+            ));
+        }
+    };
+    let wamid = answer
+        .pointer("/messages/0/id")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "send failed",
+                "the Cloud API answer has no message id",
+            )
+        })?
+        .to_string();
+    let now = Timestamp::now();
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "whatsapp".into(),
+        serde_json::json!({ "request": body, "answer": answer }),
+    );
+    if let Some(sender) = &request.sender {
+        extra.insert("sent_by".into(), sender.clone().into());
+    }
+    let message = Message {
+        channel: "whatsapp".into(),
+        source_id: wamid.clone(),
+        conversation: format!("{}:{to}", config.phone_number_id),
+        sender: config.phone_number_id.clone(),
+        recipients: vec![to.clone()],
+        direction: Direction::Outbound,
+        sent_at: now,
+        captured_at: now,
+        text,
+        attachments: Vec::new(),
+        reply_to: None,
+        raw_digest: Digest::of(body.to_string().as_bytes()),
+        extra,
+    };
+    state
+        .journal
+        .append_async(&Event::Message(message), Some(&to))
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    Ok(wamid)
+}
+
+/// Consent and the 24-hour window.
+fn check_rules(state: &AppState, to: &str, request: &SendRequest) -> Result<(), String> {
+    let parties = state.parties.read().unwrap_or_else(|e| e.into_inner());
+    match parties.consent.get(to) {
+        None => return Err(format!("{to} has no WhatsApp consent on record")),
+        Some(ConsentState::OptOut) => {
+            return Err(format!("{to} has opted out of WhatsApp messages"));
+        }
+        Some(ConsentState::OptIn) => {}
+    }
+    if request.template.is_none() {
+        let open = parties
+            .last_inbound
+            .get(to)
+            .is_some_and(|t| Timestamp::now().as_micros() - t.as_micros() < SERVICE_WINDOW_MICROS);
+        if !open {
+            return Err(format!(
+                "the 24-hour customer-service window with {to} is closed: only template messages may be sent"
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn refuse(state: &AppState, to: &str, reason: &str) -> Result<(), Problem> {
+    record(state, "whatsapp.send.refused", to, reason).await
+}
+
+async fn record(state: &AppState, action: &str, to: &str, reason: &str) -> Result<(), Problem> {
+    let mut details = serde_json::Map::new();
+    details.insert("reason".into(), reason.into());
+    let event = Event::System(SystemEvent {
+        actor: "whatsapp-send".into(),
+        action: action.into(),
+        target: Some(to.to_string()),
+        at: Timestamp::now(),
+        details,
+    });
+    state
+        .journal
+        .append_async(&event, Some(to))
+        .await
+        .map(|_| ())
+        .map_err(|e| Problem::internal(&e))
+}

@@ -1,0 +1,291 @@
+//! Custodians: the employees whose business messages are captured, with
+//! their work number and the date they opted in to oversight.
+//!
+//! Enrolment is a `custodian.add` system event under the archive's own key;
+//! the current registry is computed by scanning the journal's system
+//! events. (A later issue moves it into SQL state, rebuilt from the same
+//! events.)
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use custos_journal::{Journal, Opened};
+use custos_model::{Event, EventKind};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// The action of an enrolment event.
+pub const ADD_ACTION: &str = "custodian.add";
+
+/// `custos custodian ...`.
+#[derive(Subcommand, Debug)]
+pub enum CustodianCommand {
+    /// Enrol a custodian (an employee whose business messages are captured).
+    Add {
+        /// A stable identifier, e.g. the HR or employee number.
+        id: String,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// Work phone number, e.g. +44 7700 900001.
+        #[arg(long)]
+        phone: String,
+        /// The date they opted in to oversight (YYYY-MM-DD).
+        #[arg(long)]
+        opted_in: String,
+    },
+    /// List the enrolled custodians.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An enrolled custodian.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Custodian {
+    /// Their identifier.
+    pub id: String,
+    /// Full name.
+    pub name: String,
+    /// Work number, normalised (`+` and digits).
+    pub phone: String,
+    /// The date they opted in to oversight (YYYY-MM-DD).
+    pub opted_in: String,
+    /// The journal entry that enrolled them.
+    pub seq: u64,
+    /// When they were enrolled.
+    pub enrolled_at: String,
+    /// Who enrolled them.
+    pub enrolled_by: String,
+}
+
+impl Custodian {
+    fn same_data(&self, name: &str, phone: &str, opted_in: &str) -> bool {
+        self.name == name && self.phone == phone && self.opted_in == opted_in
+    }
+}
+
+/// A phone number as compared: `+` and its digits, spaces, dashes, dots
+/// and brackets dropped. Refuses anything else and implausible lengths.
+pub fn normalise_phone(number: &str) -> Result<String> {
+    let trimmed = number.trim();
+    let body = trimmed.strip_prefix('+').unwrap_or(trimmed);
+    if let Some(c) = body
+        .chars()
+        .find(|c| !(c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')')))
+    {
+        bail!("phone number {number:?}: unexpected character {c:?}");
+    }
+    let digits: String = body.chars().filter(char::is_ascii_digit).collect();
+    if !(6..=15).contains(&digits.len()) {
+        bail!(
+            "phone number {number:?}: expected 6 to 15 digits, got {}",
+            digits.len()
+        );
+    }
+    Ok(format!("+{digits}"))
+}
+
+/// A date as `--opted-in` takes it: exactly `YYYY-MM-DD`, a real date.
+pub fn parse_date(text: &str) -> Result<String> {
+    let b = text.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shape {
+        bail!("--opted-in {text:?}: expected a date as YYYY-MM-DD");
+    }
+    let date: jiff::civil::Date = text
+        .parse()
+        .with_context(|| format!("--opted-in {text:?}: not a date"))?;
+    Ok(date.to_string())
+}
+
+/// The enrolled custodians by id, from the journal's `custodian.add`
+/// events (the first enrolment of an id stands).
+pub fn registry(journal: &Journal) -> Result<BTreeMap<String, Custodian>> {
+    let mut found = BTreeMap::new();
+    for entry in journal.entries(0) {
+        let entry = entry?;
+        if entry.leaf.kind != EventKind::System {
+            continue;
+        }
+        let Opened::Event(Event::System(event)) = journal.open_entry(&entry)? else {
+            continue;
+        };
+        if event.action != ADD_ACTION {
+            continue;
+        }
+        let Some(id) = event.target.clone() else {
+            continue;
+        };
+        let text = |key: &str| {
+            event
+                .details
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        found.entry(id.clone()).or_insert_with(|| Custodian {
+            id,
+            name: text("name"),
+            phone: text("phone"),
+            opted_in: text("opted_in"),
+            seq: entry.leaf.seq,
+            enrolled_at: event.at.to_string(),
+            enrolled_by: event.actor.clone(),
+        });
+    }
+    Ok(found)
+}
+
+/// What [`add`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Added {
+    /// Enrolled now, at this entry.
+    New(u64),
+    /// Already enrolled with the same data; nothing written.
+    Unchanged(u64),
+}
+
+/// Enrols a custodian. The same id again with the same data is a no-op;
+/// with different data, or another custodian's number, an error.
+pub fn add(
+    journal: &Journal,
+    actor: &str,
+    id: &str,
+    name: &str,
+    phone: &str,
+    opted_in: &str,
+) -> Result<Added> {
+    let id = id.trim();
+    if id.is_empty() || id.chars().any(char::is_whitespace) {
+        bail!("custodian id {id:?}: must be non-empty, without spaces");
+    }
+    let name = name.trim();
+    if name.is_empty() {
+        bail!("--name must not be empty");
+    }
+    let phone = normalise_phone(phone)?;
+    let opted_in = parse_date(opted_in)?;
+    let registry = registry(journal)?;
+    if let Some(known) = registry.get(id) {
+        if known.same_data(name, &phone, &opted_in) {
+            return Ok(Added::Unchanged(known.seq));
+        }
+        bail!(
+            "custodian {id} is already enrolled with different data (name {:?}, phone {}, opted in {}, entry {}); enrolments are never changed",
+            known.name,
+            known.phone,
+            known.opted_in,
+            known.seq
+        );
+    }
+    if let Some(other) = registry.values().find(|c| c.phone == phone) {
+        bail!(
+            "phone number {phone} is already enrolled for custodian {}",
+            other.id
+        );
+    }
+    let mut details = serde_json::Map::new();
+    details.insert("name".into(), name.into());
+    details.insert("phone".into(), phone.into());
+    details.insert("opted_in".into(), opted_in.into());
+    let appended = journal.append_system(actor, ADD_ACTION, Some(id), details)?;
+    Ok(Added::New(appended.seq))
+}
+
+/// Runs `custos custodian ...`.
+pub fn run(
+    journal: &Journal,
+    actor: &str,
+    command: &CustodianCommand,
+    out: &mut impl Write,
+) -> Result<()> {
+    match command {
+        CustodianCommand::Add {
+            id,
+            name,
+            phone,
+            opted_in,
+        } => match add(journal, actor, id, name, phone, opted_in)? {
+            Added::New(seq) => writeln!(out, "enrolled custodian {} (entry {seq})", id.trim())?,
+            Added::Unchanged(seq) => writeln!(
+                out,
+                "custodian {} is already enrolled with the same data (entry {seq}); nothing changed",
+                id.trim()
+            )?,
+        },
+        CustodianCommand::List { json } => {
+            let registry = registry(journal)?;
+            if *json {
+                for c in registry.values() {
+                    writeln!(out, "{}", serde_json::to_string(c)?)?;
+                }
+            } else if registry.is_empty() {
+                writeln!(out, "no custodians enrolled")?;
+            } else {
+                let id_w = registry
+                    .keys()
+                    .map(|k| k.chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    .max(2);
+                let name_w = registry
+                    .values()
+                    .map(|c| c.name.chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    .max(4);
+                writeln!(
+                    out,
+                    "{:<id_w$}  {:<name_w$}  {:<16}  OPTED IN",
+                    "ID", "NAME", "PHONE"
+                )?;
+                for c in registry.values() {
+                    writeln!(
+                        out,
+                        "{:<id_w$}  {:<name_w$}  {:<16}  {}",
+                        c.id, c.name, c.phone, c.opted_in
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers_compare_as_plus_and_digits() {
+        assert_eq!(normalise_phone("+44 7700 900001").unwrap(), "+447700900001");
+        assert_eq!(
+            normalise_phone("(011) 98888-7777").unwrap(),
+            "+011988887777"
+        );
+        assert_eq!(normalise_phone("447700900001").unwrap(), "+447700900001");
+        assert!(normalise_phone("+44 7700 ext 1").is_err());
+        assert!(normalise_phone("123").is_err());
+        assert!(normalise_phone("").is_err());
+    }
+
+    #[test]
+    fn opted_in_is_a_real_iso_date() {
+        assert_eq!(parse_date("2026-03-12").unwrap(), "2026-03-12");
+        assert!(parse_date("2026-02-30").is_err());
+        assert!(parse_date("12/03/2026").is_err());
+        assert!(parse_date("20260312").is_err());
+        assert!(parse_date("2026-3-12").is_err());
+    }
+}

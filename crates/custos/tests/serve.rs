@@ -1,0 +1,265 @@
+//! `custos serve` end to end: the real binary on a loopback port takes
+//! signed webhook deliveries from concurrent clients, is SIGKILLed in the
+//! middle of the load, restarted on the same archive, stopped with SIGTERM,
+//! and every delivery it answered 200 is then in `custos log --json`
+//! exactly once, and `custos verify` passes.
+
+use custos_bench::webhook::{self, Client, Server};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const EXE: &str = env!("CARGO_BIN_EXE_custos");
+const SECRET: &str = "e2e-app-secret";
+/// Client threads posting at once.
+const THREADS: usize = 8;
+/// Deliveries acknowledged before the server is killed.
+const KILL_AFTER: usize = 300;
+
+fn custos(data: &Path, args: &[&str]) -> Output {
+    Command::new(EXE)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env("CUSTOS_ACTOR", "tester")
+        .env_remove("CUSTOS_KEK")
+        .env_remove("CUSTOS_DATA")
+        .output()
+        .unwrap()
+}
+
+fn ok(data: &Path, args: &[&str]) -> String {
+    let out = custos(data, args);
+    assert!(
+        out.status.success(),
+        "custos {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn log(data: &Path) -> Vec<Value> {
+    ok(data, &["log", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// One delivery: its body and the (wamid, text) of its messages.
+#[derive(Clone, Debug)]
+struct Delivery {
+    body: String,
+    messages: Vec<(String, String)>,
+}
+
+fn delivery(tag: &str, n: u64) -> Delivery {
+    // 1 to 3 messages per delivery.
+    let (body, texts) = webhook::synthetic(tag, n, 1 + (n % 3) as usize);
+    Delivery {
+        body,
+        messages: texts.into_iter().map(|t| (t.wamid, t.body)).collect(),
+    }
+}
+
+fn post(client: &mut Client, d: &Delivery) -> std::io::Result<u16> {
+    client.deliver(
+        &webhook::sign(SECRET.as_bytes(), d.body.as_bytes()),
+        d.body.as_bytes(),
+    )
+}
+
+#[derive(Default)]
+struct Outcome {
+    /// Answered 200.
+    acked: Mutex<Vec<Delivery>>,
+    /// Sent but not answered (the server died meanwhile).
+    unanswered: Mutex<Vec<Delivery>>,
+    acked_count: AtomicUsize,
+}
+
+/// Posts deliveries tagged `tag` from [`THREADS`] threads, each until
+/// `per_thread` are acknowledged or, when `per_thread` is `None`, until
+/// its connection fails.
+fn load(addr: std::net::SocketAddr, tag: &str, per_thread: Option<u64>, out: &Outcome) {
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            scope.spawn(move || {
+                let Ok(mut client) = Client::connect(addr) else {
+                    return;
+                };
+                for n in 0.. {
+                    if per_thread.is_some_and(|max| n >= max) {
+                        return;
+                    }
+                    let d = delivery(&format!("{tag}t{t}"), n);
+                    match post(&mut client, &d) {
+                        Ok(200) => {
+                            out.acked.lock().unwrap().push(d);
+                            out.acked_count.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(status) => panic!("delivery {tag}t{t} {n} answered {status}"),
+                        Err(e) => {
+                            assert!(per_thread.is_none(), "delivery {tag}t{t} {n}: {e}");
+                            out.unanswered.lock().unwrap().push(d);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn every_acknowledged_delivery_survives_a_kill_and_a_restart_exactly_once() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&data, &["init"]);
+    let server_log = tmp.path().join("serve.log");
+
+    // Load from several clients; SIGKILL the server in the middle of it.
+    let mut server = Server::start(Path::new(EXE), &data, SECRET, &server_log).unwrap();
+    let before = Outcome::default();
+    let addr = server.addr;
+    std::thread::scope(|scope| {
+        scope.spawn(|| load(addr, "before", None, &before));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while before.acked_count.load(Ordering::SeqCst) < KILL_AFTER && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        server.kill().unwrap();
+    });
+    let acked_before = before.acked.into_inner().unwrap();
+    let unanswered = before.unanswered.into_inner().unwrap();
+    assert!(
+        acked_before.len() >= KILL_AFTER,
+        "only {} deliveries acknowledged before the deadline:\n{}",
+        acked_before.len(),
+        server.log()
+    );
+    drop(server);
+
+    // Restart on the same archive; post more, and retry what was in flight
+    // (as Meta does) and some of what was acknowledged.
+    let server = Server::start(Path::new(EXE), &data, SECRET, &server_log).unwrap();
+    let after = Outcome::default();
+    load(server.addr, "after", Some(20), &after);
+    let mut acked_after = after.acked.into_inner().unwrap();
+    assert_eq!(acked_after.len(), THREADS * 20);
+    let mut client = Client::connect(server.addr).unwrap();
+    for d in &unanswered {
+        assert_eq!(post(&mut client, d).unwrap(), 200);
+    }
+    acked_after.extend(unanswered.iter().cloned());
+    for d in acked_before.iter().take(5) {
+        assert_eq!(post(&mut client, d).unwrap(), 200);
+    }
+    drop(client);
+    let status = server.terminate(Duration::from_secs(30)).unwrap();
+    assert!(status.success(), "custos serve exited with {status}");
+
+    // Every acknowledged message is in the log exactly once, with its text.
+    let entries = log(&data);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut texts: HashMap<String, String> = HashMap::new();
+    for e in entries.iter().filter(|e| e["kind"] == "message") {
+        let id = e["id"].as_str().unwrap().to_string();
+        *seen.entry(id.clone()).or_default() += 1;
+        texts.insert(id, e["text"].as_str().unwrap_or_default().to_string());
+    }
+    let duplicated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        duplicated.is_empty(),
+        "messages stored twice: {duplicated:?}"
+    );
+    let acked: Vec<&(String, String)> = acked_before
+        .iter()
+        .chain(&acked_after)
+        .flat_map(|d| &d.messages)
+        .collect();
+    let sent: HashSet<&str> = acked
+        .iter()
+        .map(|(w, _)| w.as_str())
+        .chain(
+            unanswered
+                .iter()
+                .flat_map(|d| &d.messages)
+                .map(|(w, _)| w.as_str()),
+        )
+        .collect();
+    for (wamid, text) in &acked {
+        assert_eq!(
+            seen.get(wamid),
+            Some(&1),
+            "{wamid} acknowledged but not stored once"
+        );
+        assert_eq!(texts[wamid], *text, "{wamid}");
+    }
+    for id in seen.keys() {
+        assert!(sent.contains(id.as_str()), "{id} was never sent");
+    }
+    let deliveries = entries
+        .iter()
+        .filter(|e| e["kind"] == "system" && e["action"] == "whatsapp.delivery")
+        .count();
+    assert!(
+        deliveries >= acked_before.len() + acked_after.len() + 5,
+        "{deliveries} delivery records"
+    );
+
+    // A retry of an acknowledged delivery after another restart adds no
+    // message, only the record of the delivery.
+    let size = entries.len() + 1; // `log` journalled its read
+    let server = Server::start(Path::new(EXE), &data, SECRET, &server_log).unwrap();
+    let mut client = Client::connect(server.addr).unwrap();
+    let retried = [
+        &acked_before[0],
+        &acked_before[acked_before.len() - 1],
+        &acked_after[0],
+    ];
+    for d in retried {
+        assert_eq!(post(&mut client, d).unwrap(), 200);
+    }
+    drop(client);
+    assert!(server.terminate(Duration::from_secs(30)).unwrap().success());
+    let entries = log(&data);
+    let new: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["seq"].as_u64().unwrap() >= size as u64)
+        .collect();
+    assert!(
+        new.iter().all(|e| e["kind"] == "system"),
+        "a retry added more than its delivery record: {new:?}"
+    );
+    assert_eq!(
+        new.iter()
+            .filter(|e| e["action"] == "whatsapp.delivery")
+            .count(),
+        retried.len()
+    );
+    assert_eq!(
+        entries.iter().filter(|e| e["kind"] == "message").count(),
+        seen.len()
+    );
+
+    let out = custos(&data, &["verify"]);
+    assert!(
+        out.status.success(),
+        "verify failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "{} deliveries acknowledged before the kill ({} in flight), {} after; {} messages; {:.1} s",
+        acked_before.len(),
+        unanswered.len(),
+        acked_after.len(),
+        seen.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
