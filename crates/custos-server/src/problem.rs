@@ -22,6 +22,11 @@ impl Problem {
         }
     }
 
+    /// What is wrong, in words.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     /// A failure of the server itself; the detail is logged, not sent.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %error, "request failed");

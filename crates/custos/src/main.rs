@@ -124,6 +124,25 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Send a WhatsApp message through the Cloud API, within consent and the
+    /// 24-hour window (the server must not be running on the same archive).
+    Send {
+        /// The recipient's WhatsApp number.
+        #[arg(long)]
+        to: String,
+        /// Text to send (inside the 24-hour window).
+        #[arg(long, conflicts_with = "template")]
+        text: Option<String>,
+        /// An approved template's name (outside the window too).
+        #[arg(long)]
+        template: Option<String>,
+        /// The template's language code.
+        #[arg(long, default_value = "en_US")]
+        language: String,
+        /// TOML configuration file, as for `serve`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Create an archive with realistic synthetic data to explore.
     Demo {
         /// How many messages to generate.
@@ -318,6 +337,41 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Demo { messages, seed } => demo(&cli, *messages, *seed, &mut out)?,
         Command::Serve { listen, config } => serve(&cli, listen, config.as_deref())?,
+        Command::Send {
+            to,
+            text,
+            template,
+            language,
+            config,
+        } => {
+            let config =
+                custos_server::Config::load(config.as_deref(), |name| std::env::var(name).ok())?;
+            let journal = open(&cli)?;
+            let state = custos_server::AppState::new(
+                journal.clone(),
+                config.whatsapp,
+                custos_server::media::MediaQueue::disabled(),
+            )?;
+            let request = custos_server::outbound::SendRequest {
+                to: to.clone(),
+                text: text.clone(),
+                template: template
+                    .as_ref()
+                    .map(|name| serde_json::json!({"name": name, "language": {"code": language}})),
+                media: None,
+                sender: Some(cli.actor.clone()),
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let sent = runtime.block_on(custos_server::outbound::send(&state, request));
+            drop(state);
+            journal.close()?;
+            match sent {
+                Ok(wamid) => writeln!(out, "sent {wamid}")?,
+                Err(problem) => bail!("not sent: {}", problem.detail()),
+            }
+        }
         Command::Bench {
             messages,
             quick,

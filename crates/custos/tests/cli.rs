@@ -382,3 +382,31 @@ fn a_kek_from_the_environment_is_required_to_open() {
         "the key is never printed"
     );
 }
+
+#[test]
+fn send_refuses_a_recipient_without_consent_and_records_it() {
+    let a = Archive::new();
+    a.ok(&["init"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .arg("--data")
+        .arg(&a.data)
+        .args(["send", "--to", "+55 11 98888-7777", "--text", "Olá"])
+        .env("CUSTOS_WHATSAPP_ACCESS_TOKEN", "token")
+        .env("CUSTOS_WHATSAPP_PHONE_NUMBER_ID", "106540352242922")
+        .env("CUSTOS_WHATSAPP_GRAPH_URL", "http://127.0.0.1:9")
+        .env_remove("CUSTOS_KEK")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("5511988887777 has no WhatsApp consent on record"),
+        "{stderr}"
+    );
+    let refused = a
+        .log()
+        .into_iter()
+        .filter(|e| e["action"] == "whatsapp.send.refused")
+        .count();
+    assert_eq!(refused, 1);
+}
