@@ -14,7 +14,7 @@
 use crate::event::Extra;
 use crate::{
     Attachment, ConsentChange, ConsentState, Deletion, DeliveryState, DeliveryStatus, Digest,
-    Direction, Edit, Event, EventKind, Message, Reaction, SystemEvent, Timestamp,
+    Direction, Edit, Event, EventKind, Message, RawPayload, Reaction, SystemEvent, Timestamp,
 };
 
 /// The version byte every encoding written today starts with.
@@ -132,6 +132,13 @@ impl Event {
                 w.opt_str(s.target.as_deref());
                 w.time(s.at);
                 w.extra(&s.details);
+            }
+            Event::Raw(r) => {
+                w.str(&r.source);
+                w.str(&r.media_type);
+                w.time(r.received_at);
+                w.bytes(&r.bytes);
+                w.extra(&r.details);
             }
         }
         w.0
@@ -252,6 +259,13 @@ impl Event {
                 at: r.time("at")?,
                 details: r.extra("details")?,
             }),
+            EventKind::Raw => Event::Raw(RawPayload {
+                source: r.str("source")?,
+                media_type: r.str("media_type")?,
+                received_at: r.time("received_at")?,
+                bytes: r.bytes("bytes")?,
+                details: r.extra("details")?,
+            }),
         };
         if !r.0.is_empty() {
             return Err(DecodeError::TrailingBytes(r.0.len()));
@@ -308,6 +322,10 @@ impl Writer {
     fn str(&mut self, s: &str) {
         self.u32(len32(s.len()));
         self.0.extend_from_slice(s.as_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u32(len32(b.len()));
+        self.0.extend_from_slice(b);
     }
     fn opt_str(&mut self, s: Option<&str>) {
         match s {
@@ -369,6 +387,10 @@ impl Reader<'_> {
             field,
             problem: "not UTF-8".into(),
         })
+    }
+    fn bytes(&mut self, field: &'static str) -> Result<Vec<u8>, DecodeError> {
+        let n = self.u32(field)? as usize;
+        Ok(self.take(n, field)?.to_vec())
     }
     fn opt_str(&mut self, field: &'static str) -> Result<Option<String>, DecodeError> {
         match self.u8(field)? {

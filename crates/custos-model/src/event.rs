@@ -234,6 +234,36 @@ pub struct SystemEvent {
     pub details: Extra,
 }
 
+/// Bytes exactly as a source delivered them (a webhook body), kept so the
+/// original record can be reproduced byte for byte. The events parsed from
+/// them carry their SHA-256 as `raw_digest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawPayload {
+    /// What delivered it, e.g. `whatsapp.webhook`.
+    pub source: String,
+    /// Its media type, e.g. `application/json`.
+    pub media_type: String,
+    /// When custos received it.
+    pub received_at: Timestamp,
+    /// The bytes, shown in JSON as hex.
+    #[serde(with = "hex_bytes")]
+    pub bytes: Vec<u8>,
+    /// Facts about the delivery (e.g. the signature header).
+    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    pub details: Extra,
+}
+
+mod hex_bytes {
+    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Every kind of fact the archive holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -252,6 +282,8 @@ pub enum Event {
     Consent(ConsentChange),
     /// A system or audit event.
     System(SystemEvent),
+    /// A source's raw bytes.
+    Raw(RawPayload),
 }
 
 /// The kind of an event, as the journal records it in clear.
@@ -272,6 +304,8 @@ pub enum EventKind {
     Consent = 6,
     /// [`SystemEvent`]
     System = 7,
+    /// [`RawPayload`]
+    Raw = 8,
 }
 
 impl EventKind {
@@ -285,6 +319,7 @@ impl EventKind {
             5 => Self::Status,
             6 => Self::Consent,
             7 => Self::System,
+            8 => Self::Raw,
             _ => return None,
         })
     }
@@ -299,6 +334,7 @@ impl EventKind {
             Self::Status => "status",
             Self::Consent => "consent",
             Self::System => "system",
+            Self::Raw => "raw",
         }
     }
 }
@@ -314,6 +350,7 @@ impl Event {
             Self::Status(_) => EventKind::Status,
             Self::Consent(_) => EventKind::Consent,
             Self::System(_) => EventKind::System,
+            Self::Raw(_) => EventKind::Raw,
         }
     }
 
@@ -333,6 +370,8 @@ impl Event {
                 "status\0{}\0{}\0{}\0{:?}",
                 s.channel, s.target, s.recipient, s.state
             ),
+            // Identical bytes delivered again (a retry) are kept once.
+            Self::Raw(r) => format!("raw\0{}\0{}", r.source, Digest::of(&r.bytes)),
             Self::Consent(_) | Self::System(_) => return None,
         };
         Some(key)

@@ -31,6 +31,6 @@ pub use codec::{DecodeError, ENCODING_VERSION};
 pub use digest::Digest;
 pub use event::{
     Attachment, ConsentChange, ConsentState, Deletion, DeliveryState, DeliveryStatus, Direction,
-    Edit, Event, EventKind, Message, Reaction, SystemEvent,
+    Edit, Event, EventKind, Message, RawPayload, Reaction, SystemEvent,
 };
 pub use time::{Timestamp, TimestampError};

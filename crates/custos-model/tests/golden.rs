@@ -114,6 +114,20 @@ fn fixtures() -> Vec<(&'static str, Event)> {
                 details: serde_json::Map::new(),
             }),
         ),
+        (
+            "raw",
+            Event::Raw(RawPayload {
+                source: "whatsapp.webhook".into(),
+                media_type: "application/json".into(),
+                received_at: t("2026-03-12T14:12:00Z"),
+                bytes: b"{\"object\":\"whatsapp_business_account\"}".to_vec(),
+                details: {
+                    let mut d = serde_json::Map::new();
+                    d.insert("signature".into(), "sha256=00ff".into());
+                    d
+                },
+            }),
+        ),
     ]
 }
 

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use custos_journal::NewEntry;
-use custos_model::{Digest, Event, SystemEvent, Timestamp};
+use custos_model::{Digest, Event, RawPayload, SystemEvent, Timestamp};
 use std::collections::HashMap;
 
 /// The header Meta signs deliveries with.
@@ -53,8 +53,8 @@ fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `POST /webhooks/whatsapp`: check the signature over the raw bytes,
-/// parse, keep the raw body as a blob, journal the delivery and every event
-/// in it, and answer 200 only once all of it is durable.
+/// parse, journal the raw body, the delivery and every event in it in one
+/// request, and answer 200 only once all of it is durable.
 pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -107,9 +107,10 @@ fn accept(state: &AppState, signature: Option<&str>, body: &[u8]) -> Result<Stat
         )
     })?;
 
-    // The raw body is sealed under the customer's key when the delivery
-    // concerns one customer, so erasing them erases it too.
-    let mut subjects = parsed.events.iter().map(|e| e.subject.as_deref());
+    // The raw body is journalled first, in the same durable request as
+    // everything parsed from it, sealed under the customer's key when the
+    // delivery concerns one customer, so erasing them erases it too.
+    let mut subjects = parsed.events.iter().map(|e| e.subject.clone());
     let first = subjects.next().flatten();
     let subject = if subjects.all(|s| s == first) {
         first
@@ -117,26 +118,36 @@ fn accept(state: &AppState, signature: Option<&str>, body: &[u8]) -> Result<Stat
         None
     };
     let journal = &state.journal;
-    let blob = journal
-        .put_blob(subject, body)
-        .map_err(|e| Problem::internal(&e))?;
-
+    let digest = Digest::of(body);
+    let mut raw_details = serde_json::Map::new();
+    raw_details.insert("signature".into(), signature.into());
+    raw_details.insert("signature_valid".into(), true.into());
     let mut details = serde_json::Map::new();
     details.insert("bytes".into(), body.len().into());
-    details.insert("signature".into(), signature.into());
     details.insert("signature_valid".into(), true.into());
-    details.insert("blob_key".into(), blob.key_id.to_string().into());
     details.insert("events".into(), parsed.events.len().into());
-    let mut entries = vec![NewEntry {
-        event: Event::System(SystemEvent {
-            actor: "whatsapp-webhook".into(),
-            action: "whatsapp.delivery".into(),
-            target: Some(blob.digest.to_string()),
-            at: captured_at,
-            details,
-        }),
-        subject: None,
-    }];
+    let mut entries = vec![
+        NewEntry {
+            event: Event::Raw(RawPayload {
+                source: "whatsapp.webhook".into(),
+                media_type: "application/json".into(),
+                received_at: captured_at,
+                bytes: body.to_vec(),
+                details: raw_details,
+            }),
+            subject,
+        },
+        NewEntry {
+            event: Event::System(SystemEvent {
+                actor: "whatsapp-webhook".into(),
+                action: "whatsapp.delivery".into(),
+                target: Some(digest.to_string()),
+                at: captured_at,
+                details,
+            }),
+            subject: None,
+        },
+    ];
     entries.extend(parsed.events.into_iter().map(|e| NewEntry {
         event: e.event,
         subject: e.subject,
@@ -160,7 +171,7 @@ fn accept(state: &AppState, signature: Option<&str>, body: &[u8]) -> Result<Stat
         }
     }
     tracing::info!(
-        events = appended.len() - 1,
+        events = appended.len() - 2,
         duplicates = appended.iter().filter(|a| a.duplicate).count(),
         "whatsapp delivery durable"
     );

@@ -636,6 +636,13 @@ fn text_line(entry: &StoredEntry, opened: &Opened) -> String {
         Opened::Event(Event::Consent(c)) => {
             format!("{} {} {:?}: {}", c.channel, c.party, c.state, c.evidence)
         }
+        Opened::Event(Event::Raw(r)) => format!(
+            "{} {} bytes of {} (sha256 {})",
+            r.source,
+            r.bytes.len(),
+            r.media_type,
+            custos_model::Digest::of(&r.bytes)
+        ),
         Opened::Event(Event::System(s)) => {
             format!(
                 "{} {} {}",
