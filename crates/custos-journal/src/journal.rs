@@ -225,6 +225,16 @@ impl std::fmt::Debug for Journal {
     }
 }
 
+/// The key-store name of a subject: its canonical party id, so the same
+/// person reached on different channels has one data key; the archive's
+/// own key for none.
+fn subject_id(subject: Option<&str>) -> String {
+    match subject {
+        None => ARCHIVE_SUBJECT.to_string(),
+        Some(s) => custos_model::party_id(s),
+    }
+}
+
 /// The payload's additional authenticated data: it binds the ciphertext to
 /// its kind and key.
 fn payload_aad(kind: EventKind, key_id: KeyId) -> [u8; 17] {
@@ -602,10 +612,7 @@ impl Journal {
     /// Encrypts an event in the caller's thread, so appenders encrypt in
     /// parallel and the writer only writes.
     fn prepare(&self, event: &Event, subject: Option<&str>) -> Result<Prepared> {
-        let key = self
-            .inner
-            .keys
-            .key_for(subject.unwrap_or(ARCHIVE_SUBJECT))?;
+        let key = self.inner.keys.key_for(&subject_id(subject))?;
         let kind = event.kind();
         let payload = key.seal(&payload_aad(kind, key.id()), &event.encode());
         Ok(Prepared {
@@ -820,14 +827,20 @@ impl Journal {
                 "the archive's own key cannot be shredded".into(),
             ));
         }
-        let Some(id) = self.inner.keys.key_id_of(subject) else {
+        let subject = subject_id(Some(subject));
+        if subject == ARCHIVE_SUBJECT {
+            return Err(Error::Refused(
+                "the archive's own key cannot be shredded".into(),
+            ));
+        }
+        let Some(id) = self.inner.keys.key_id_of(&subject) else {
             return Ok(None);
         };
         let mut details = serde_json::Map::new();
         details.insert("key_id".into(), id.to_string().into());
         details.insert("reason".into(), reason.into());
         self.append_system(actor, "key.shred", Some(&id.to_string()), details)?;
-        let shredded = self.inner.keys.shred(subject, Timestamp::now())?;
+        let shredded = self.inner.keys.shred(&subject, Timestamp::now())?;
         blobs::remove_all(&self.inner.dir, id)?;
         Ok(shredded)
     }
@@ -836,10 +849,7 @@ impl Journal {
     /// `subject`'s data key, durably, and returns where: events name the
     /// blob by its digest. Storing the same bytes again writes nothing.
     pub fn put_blob(&self, subject: Option<&str>, bytes: &[u8]) -> Result<BlobRef> {
-        let key = self
-            .inner
-            .keys
-            .key_for(subject.unwrap_or(ARCHIVE_SUBJECT))?;
+        let key = self.inner.keys.key_for(&subject_id(subject))?;
         // The key must be durable before a blob sealed under it is relied on.
         self.inner.keys.sync()?;
         blobs::put(&self.inner.dir, &key, bytes)

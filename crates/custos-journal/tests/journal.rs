@@ -1849,3 +1849,38 @@ fn blobs_are_sealed_per_subject_checked_on_read_and_destroyed_with_the_subject()
     journal.close().unwrap();
     custos_journal::verify(dir.path(), None).unwrap();
 }
+
+#[test]
+fn one_person_named_differently_by_two_channels_has_one_key_and_one_erasure() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::init(dir.path(), None, "test").unwrap();
+    // A WhatsApp webhook names the customer by wa_id, an import in E.164
+    // with spaces: both are the same person.
+    let a = journal
+        .append(&message("whatsapp", "wamid.1", "oi"), Some("5511988887777"))
+        .unwrap();
+    let b = journal
+        .append(&message("sms", "sms-1", "olá"), Some("+55 11 98888-7777"))
+        .unwrap();
+    let other = journal
+        .append(&message("sms", "sms-2", "hi"), Some("+447700900123"))
+        .unwrap();
+    let key_of = |seq| journal.entry(seq).unwrap().leaf.key_id;
+    assert_eq!(key_of(a.seq), key_of(b.seq));
+    assert_ne!(key_of(a.seq), key_of(other.seq));
+    journal
+        .shred("(55) 11 98888 7777", "dpo", "erasure request")
+        .unwrap();
+    for seq in [a.seq, b.seq] {
+        let entry = journal.entry(seq).unwrap();
+        assert!(matches!(
+            journal.open_entry(&entry).unwrap(),
+            Opened::Shredded(_)
+        ));
+    }
+    assert!(matches!(event_at(&journal, other.seq), Event::Message(_)));
+    assert!(matches!(
+        journal.shred("  ", "dpo", "x"),
+        Err(Error::Refused(_))
+    ));
+}

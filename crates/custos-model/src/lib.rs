@@ -25,6 +25,7 @@
 mod codec;
 mod digest;
 mod event;
+mod party;
 mod time;
 
 pub use codec::{DecodeError, ENCODING_VERSION};
@@ -33,4 +34,5 @@ pub use event::{
     Attachment, ConsentChange, ConsentState, Deletion, DeliveryState, DeliveryStatus, Direction,
     Edit, Event, EventKind, Message, RawPayload, Reaction, SystemEvent,
 };
+pub use party::party_id;
 pub use time::{Timestamp, TimestampError};
