@@ -38,7 +38,7 @@
 //! # anyhow::Ok(())
 //! ```
 
-mod export;
+pub mod export;
 mod ingest;
 mod verify;
 pub mod webhook;
