@@ -227,6 +227,22 @@ async fn outside_the_window_only_templates_go_and_inside_it_text_does() {
         .send(serde_json::json!({"to": CUSTOMER, "text": "Segue a proposta."}))
         .await;
     assert_eq!(status, 201, "{answer}");
+    let media = serde_json::json!({"type": "document", "link": "https://example.com/proposta.pdf", "filename": "proposta.pdf", "caption": "A proposta"});
+    let (status, answer) = s
+        .send(serde_json::json!({"to": CUSTOMER, "media": media}))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let sent = s.graph.sent.lock().unwrap().clone();
+    assert_eq!(sent[2]["type"], "document");
+    assert_eq!(
+        sent[2]["document"]["link"],
+        "https://example.com/proposta.pdf"
+    );
+    assert_eq!(sent[2]["document"]["filename"], "proposta.pdf");
+    assert!(
+        sent[2]["document"].get("type").is_none(),
+        "the kind is not repeated inside the object"
+    );
 
     // Both outbound messages are journalled under Meta's wamid, and a later
     // status links to them.
@@ -238,7 +254,12 @@ async fn outside_the_window_only_templates_go_and_inside_it_text_does() {
             _ => None,
         })
         .collect();
-    assert_eq!(outbound.len(), 2);
+    assert_eq!(outbound.len(), 3);
+    assert_eq!(
+        outbound[2].text.as_deref(),
+        Some("A proposta"),
+        "a caption is the text on record"
+    );
     assert_eq!(outbound[0].source_id, "wamid.OUT1");
     assert_eq!(outbound[0].extra["sent_by"], "agent-7");
     assert_eq!(outbound[1].text.as_deref(), Some("Segue a proposta."));
