@@ -526,6 +526,7 @@ fn log(
     out: &mut impl Write,
 ) -> Result<()> {
     let end = journal.size();
+    let media = media_outcomes(journal)?;
     let mut printed = 0u64;
     let mut last = None;
     let mut result = Ok(());
@@ -535,10 +536,15 @@ fn log(
         }
         let entry = entry?;
         let opened = journal.open_entry(&entry)?;
+        let status = media_status(&opened, &media);
         let line = if json {
-            json_line(&entry, &opened)?
+            json_line(&entry, &opened, status)?
         } else {
-            text_line(&entry, &opened)
+            let mut line = text_line(&entry, &opened);
+            if let Some(status) = status {
+                line.push_str(&format!(" [media {status}]"));
+            }
+            line
         };
         last = Some(entry.leaf.seq);
         printed += 1;
@@ -559,7 +565,57 @@ fn log(
     Ok(result?)
 }
 
-fn json_line(entry: &StoredEntry, opened: &Opened) -> Result<String> {
+/// What became of each WhatsApp message's media, by wamid, from the
+/// `whatsapp.media.*` events (only system entries are opened).
+fn media_outcomes(journal: &Journal) -> Result<std::collections::HashMap<String, &'static str>> {
+    let mut outcomes = std::collections::HashMap::new();
+    for entry in journal.entries(0) {
+        let entry = entry?;
+        if entry.leaf.kind != custos_model::EventKind::System {
+            continue;
+        }
+        if let Opened::Event(Event::System(s)) = journal.open_entry(&entry)? {
+            let status = match s.action.as_str() {
+                "whatsapp.media.fetched" => "fetched",
+                "whatsapp.media.failed" => "failed",
+                "whatsapp.media.retry" => "retrying",
+                _ => continue,
+            };
+            let Some(wamid) = s.target else { continue };
+            let current = outcomes.entry(wamid).or_insert(status);
+            // Fetched is final; failed beats retrying.
+            if *current != "fetched" && (status == "fetched" || status == "failed") {
+                *current = status;
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+/// For a WhatsApp message whose media is downloaded through the Graph API:
+/// pending, retrying, fetched or failed.
+fn media_status(
+    opened: &Opened,
+    outcomes: &std::collections::HashMap<String, &'static str>,
+) -> Option<&'static str> {
+    let Opened::Event(Event::Message(m)) = opened else {
+        return None;
+    };
+    let fetchable = m.channel == "whatsapp"
+        && !m.attachments.is_empty()
+        && m.extra
+            .get("whatsapp")
+            .and_then(|w| {
+                w.get("type")
+                    .and_then(|t| t.as_str())
+                    .and_then(|t| w.get(t))
+            })
+            .and_then(|o| o.get("id"))
+            .is_some();
+    fetchable.then(|| outcomes.get(&m.source_id).copied().unwrap_or("pending"))
+}
+
+fn json_line(entry: &StoredEntry, opened: &Opened, media_status: Option<&str>) -> Result<String> {
     let mut obj = serde_json::Map::new();
     obj.insert("seq".into(), entry.leaf.seq.into());
     obj.insert(
@@ -577,6 +633,9 @@ fn json_line(entry: &StoredEntry, opened: &Opened) -> Result<String> {
             obj.insert("kind".into(), entry.leaf.kind.name().into());
             obj.insert("shredded_at".into(), at.to_string().into());
         }
+    }
+    if let Some(status) = media_status {
+        obj.insert("media_status".into(), status.into());
     }
     Ok(serde_json::to_string(&obj)?)
 }

@@ -410,3 +410,23 @@ fn send_refuses_a_recipient_without_consent_and_records_it() {
         .count();
     assert_eq!(refused, 1);
 }
+
+#[test]
+fn log_says_when_whatsapp_media_is_still_pending() {
+    let a = Archive::new();
+    a.ok(&["init"]);
+    let line = format!(
+        r#"{{"channel":"whatsapp","id":"wamid.M1","from":"5511988887777","to":["447700900001"],"direction":"inbound","sent_at":"2026-03-12T14:05:33Z","attachments":[{{"media_type":"image/jpeg","sha256":"{SHA}","size":0}}],"whatsapp":{{"type":"image","image":{{"id":"MEDIA-1"}}}}}}"#
+    );
+    let file = a.write("media.jsonl", &line);
+    a.ok(&["ingest", file.to_str().unwrap()]);
+    let log = a.log();
+    let m = log.iter().find(|e| e["id"] == "wamid.M1").unwrap();
+    assert_eq!(m["media_status"], "pending");
+    assert!(a.ok(&["log"]).contains("[media pending]"));
+    let others = log
+        .iter()
+        .filter(|e| e.get("media_status").is_some())
+        .count();
+    assert_eq!(others, 1, "only media messages carry a status");
+}
