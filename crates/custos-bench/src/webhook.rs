@@ -7,6 +7,7 @@
 //! `POST /webhooks/whatsapp` per delivery, `X-Hub-Signature-256:
 //! sha256=<hex>` being HMAC-SHA256 of the raw body under the app secret.
 
+use crate::workload;
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -60,47 +61,6 @@ pub fn delivery(wa_id: &str, messages: &[Text]) -> String {
     )
 }
 
-const WORDS: &[&str] = &[
-    "hi",
-    "the",
-    "transfer",
-    "went",
-    "through",
-    "this",
-    "morning",
-    "can",
-    "you",
-    "confirm",
-    "balance",
-    "on",
-    "my",
-    "account",
-    "please",
-    "thanks",
-    "for",
-    "quick",
-    "reply",
-    "we",
-    "will",
-    "send",
-    "statement",
-    "by",
-    "end",
-    "of",
-    "day",
-    "is",
-    "fee",
-    "waived",
-    "if",
-    "I",
-    "move",
-    "funds",
-    "before",
-    "Friday",
-    "portfolio",
-    "rebalanced",
-];
-
 /// The `n`th synthetic delivery of a run tagged `tag`: `per` messages of
 /// ~200 characters from one of 1,000 customers, each with a wamid unique
 /// to (`tag`, `n`, its index).
@@ -115,7 +75,7 @@ pub fn synthetic(tag: &str, n: u64, per: usize) -> (String, Vec<Text>) {
                 if !body.is_empty() {
                     body.push(' ');
                 }
-                body.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
+                body.push_str(workload::WORDS[rng.below(workload::WORDS.len() as u64) as usize]);
             }
             Text {
                 wamid: format!("wamid.{tag}.{n:010}.{i:03}"),

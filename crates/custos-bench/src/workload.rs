@@ -19,7 +19,8 @@ const AGENTS: u64 = 24;
 /// 2026-03-02T09:00:00Z, in microseconds.
 const EPOCH_MICROS: i64 = 1_772_442_000_000_000;
 
-const WORDS: &[&str] = &[
+/// The vocabulary synthetic message texts are drawn from.
+pub const WORDS: &[&str] = &[
     "hi",
     "the",
     "transfer",
