@@ -1,0 +1,6 @@
+//! The server over real HTTP on loopback, against local servers speaking
+//! the third parties' documented APIs: one test binary, one module per area.
+
+mod media;
+mod outbound;
+mod webhook;

@@ -1,0 +1,6 @@
+//! End-to-end tests of the `custos` binary: one test binary, one module
+//! per area, each driving real processes on real data directories.
+
+mod cli;
+mod serve;
+mod whatsapp_export;
