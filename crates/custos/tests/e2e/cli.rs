@@ -1,74 +1,12 @@
 //! End-to-end tests of the `custos` command, run as a real process on a
 //! real data directory.
 
+use crate::common::Archive;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 const SHA: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-struct Archive {
-    _tmp: tempfile::TempDir,
-    data: PathBuf,
-}
-
-impl Archive {
-    fn new() -> Archive {
-        let tmp = tempfile::tempdir().unwrap();
-        let data = tmp.path().join("data");
-        Archive { _tmp: tmp, data }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_custos"))
-            .arg("--data")
-            .arg(&self.data)
-            .args(args)
-            .env("CUSTOS_ACTOR", "tester")
-            .env_remove("CUSTOS_KEK")
-            .env_remove("CUSTOS_DATA")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "custos {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn fail(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "custos {args:?} should fail");
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self._tmp.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn log(&self) -> Vec<Value> {
-        self.ok(&["log", "--json"])
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn entries(&self) -> u64 {
-        let report: Value = serde_json::from_str(&self.ok(&["verify", "--json"])).unwrap();
-        report["entries"].as_u64().unwrap()
-    }
-}
 
 fn message(id: &str, from: &str, to: &str, direction: &str, text: &str) -> String {
     format!(
@@ -110,13 +48,13 @@ fn init_ingest_log_and_reingest() {
     assert!(out.contains("created archive"), "{out}");
     assert!(a.fail(&["init"]).contains("already holds a custos archive"));
 
-    let file = a.write("in.jsonl", &sample());
-    let out = a.ok(&["ingest", file.to_str().unwrap()]);
+    let file = a.write("in.jsonl", sample());
+    let out = a.ok(&["ingest", &file]);
     assert!(
         out.contains("3 messages read, 3 archived, 0 already"),
         "{out}"
     );
-    let out = a.ok(&["ingest", file.to_str().unwrap()]);
+    let out = a.ok(&["ingest", &file]);
     assert!(
         out.contains("3 messages read, 0 archived, 3 already"),
         "{out}"
@@ -178,7 +116,7 @@ fn a_bad_line_names_file_line_and_field_and_imports_nothing() {
             .replace("2026-03-12T14:05:33Z", "yesterday")
     );
     let file = a.write("bad.jsonl", &bad);
-    let err = a.fail(&["ingest", file.to_str().unwrap()]);
+    let err = a.fail(&["ingest", &file]);
     assert!(err.contains("bad.jsonl:line 2: field `sent_at`"), "{err}");
     assert!(err.contains("nothing was imported"), "{err}");
     assert_eq!(
@@ -191,7 +129,7 @@ fn a_bad_line_names_file_line_and_field_and_imports_nothing() {
         "missing.jsonl",
         r#"{"channel":"sms","from":"+1","sent_at":"2026-01-01T00:00:00Z","text":"x"}"#,
     );
-    let err = a.fail(&["ingest", missing.to_str().unwrap()]);
+    let err = a.fail(&["ingest", &missing]);
     assert!(err.contains("line 1: field `id`: is required"), "{err}");
 }
 
@@ -199,8 +137,8 @@ fn a_bad_line_names_file_line_and_field_and_imports_nothing() {
 fn verify_head_prove_and_consistency() {
     let a = Archive::new();
     a.ok(&["init"]);
-    let file = a.write("in.jsonl", &sample());
-    a.ok(&["ingest", file.to_str().unwrap()]);
+    let file = a.write("in.jsonl", sample());
+    a.ok(&["ingest", &file]);
     let out = a.ok(&["verify"]);
     assert!(out.starts_with("verified 4 entries"), "{out}");
 
@@ -252,8 +190,8 @@ fn verify_head_prove_and_consistency() {
 fn verify_names_a_tampered_entry() {
     let a = Archive::new();
     a.ok(&["init"]);
-    let file = a.write("in.jsonl", &sample());
-    a.ok(&["ingest", file.to_str().unwrap()]);
+    let file = a.write("in.jsonl", sample());
+    a.ok(&["ingest", &file]);
     let segment = a.data.join("journal").join(format!("{:020}.seg", 0));
     let mut bytes = std::fs::read(&segment).unwrap();
     // Entry 2's frame: find its offset through the log's own framing.
@@ -288,8 +226,8 @@ fn frame_offsets(bytes: &[u8]) -> Vec<usize> {
 fn shredding_a_subject_destroys_their_content_and_keeps_the_proof() {
     let a = Archive::new();
     a.ok(&["init"]);
-    let file = a.write("in.jsonl", &sample());
-    a.ok(&["ingest", file.to_str().unwrap()]);
+    let file = a.write("in.jsonl", sample());
+    a.ok(&["ingest", &file]);
     let out = a.ok(&[
         "shred",
         "+5511988887777",
@@ -327,15 +265,15 @@ fn a_second_writer_is_told_who_holds_the_archive() {
     let a = Archive::new();
     a.ok(&["init"]);
     let held = custos_journal::Journal::open(&a.data, custos_journal::Options::default()).unwrap();
-    let file = a.write("in.jsonl", &sample());
-    let err = a.fail(&["ingest", file.to_str().unwrap()]);
+    let file = a.write("in.jsonl", sample());
+    let err = a.fail(&["ingest", &file]);
     assert!(err.contains("is in use by another process"), "{err}");
     assert!(
         err.contains(&format!("pid {}", std::process::id())),
         "{err}"
     );
     held.close().unwrap();
-    a.ok(&["ingest", file.to_str().unwrap()]);
+    a.ok(&["ingest", &file]);
 }
 
 #[test]
@@ -419,7 +357,7 @@ fn log_says_when_whatsapp_media_is_still_pending() {
         r#"{{"channel":"whatsapp","id":"wamid.M1","from":"5511988887777","to":["447700900001"],"direction":"inbound","sent_at":"2026-03-12T14:05:33Z","attachments":[{{"media_type":"image/jpeg","sha256":"{SHA}","size":0}}],"whatsapp":{{"type":"image","image":{{"id":"MEDIA-1"}}}}}}"#
     );
     let file = a.write("media.jsonl", &line);
-    a.ok(&["ingest", file.to_str().unwrap()]);
+    a.ok(&["ingest", &file]);
     let log = a.log();
     let m = log.iter().find(|e| e["id"] == "wamid.M1").unwrap();
     assert_eq!(m["media_status"], "pending");

@@ -2,5 +2,6 @@
 //! per area, each driving real processes on real data directories.
 
 mod cli;
+mod common;
 mod serve;
 mod whatsapp_export;

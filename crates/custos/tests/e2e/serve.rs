@@ -4,11 +4,11 @@
 //! and every delivery it answered 200 is then in `custos log --json`
 //! exactly once, and `custos verify` passes.
 
+use crate::common::Archive;
 use custos_bench::webhook::{self, Client, Server};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -19,35 +19,6 @@ const SECRET: &str = "e2e-app-secret";
 const THREADS: usize = 8;
 /// Deliveries acknowledged before the server is killed.
 const KILL_AFTER: usize = 300;
-
-fn custos(data: &Path, args: &[&str]) -> Output {
-    Command::new(EXE)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env("CUSTOS_ACTOR", "tester")
-        .env_remove("CUSTOS_KEK")
-        .env_remove("CUSTOS_DATA")
-        .output()
-        .unwrap()
-}
-
-fn ok(data: &Path, args: &[&str]) -> String {
-    let out = custos(data, args);
-    assert!(
-        out.status.success(),
-        "custos {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn log(data: &Path) -> Vec<Value> {
-    ok(data, &["log", "--json"])
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 /// One delivery: its body and the (wamid, text) of its messages.
 #[derive(Clone, Debug)]
@@ -117,9 +88,8 @@ fn load(addr: std::net::SocketAddr, tag: &str, per_thread: Option<u64>, out: &Ou
 #[test]
 fn every_acknowledged_delivery_survives_a_kill_and_a_restart_exactly_once() {
     let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    ok(&data, &["init"]);
+    let archive = Archive::initialised();
+    let (tmp, data) = (&archive.tmp, archive.data.clone());
     let server_log = tmp.path().join("serve.log");
 
     // Load from several clients; SIGKILL the server in the middle of it.
@@ -164,7 +134,7 @@ fn every_acknowledged_delivery_survives_a_kill_and_a_restart_exactly_once() {
     assert!(status.success(), "custos serve exited with {status}");
 
     // Every acknowledged message is in the log exactly once, with its text.
-    let entries = log(&data);
+    let entries = archive.log();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut texts: HashMap<String, String> = HashMap::new();
     for e in entries.iter().filter(|e| e["kind"] == "message") {
@@ -227,7 +197,7 @@ fn every_acknowledged_delivery_survives_a_kill_and_a_restart_exactly_once() {
     }
     drop(client);
     assert!(server.terminate(Duration::from_secs(30)).unwrap().success());
-    let entries = log(&data);
+    let entries = archive.log();
     let new: Vec<&Value> = entries
         .iter()
         .filter(|e| e["seq"].as_u64().unwrap() >= size as u64)
@@ -247,7 +217,7 @@ fn every_acknowledged_delivery_survives_a_kill_and_a_restart_exactly_once() {
         seen.len()
     );
 
-    let out = custos(&data, &["verify"]);
+    let out = archive.run(&["verify"]);
     assert!(
         out.status.success(),
         "verify failed:\n{}{}",

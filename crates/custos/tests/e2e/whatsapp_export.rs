@@ -1,84 +1,14 @@
 //! End-to-end tests of custodian enrolment and `custos import
 //! whatsapp-export`, run as a real process on a real data directory.
 
+use crate::common::Archive;
 use custos_journal::{Journal, Opened, Options};
 use custos_model::{Digest, Event};
 use serde_json::Value;
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-struct Archive {
-    tmp: tempfile::TempDir,
-    data: PathBuf,
-}
+use std::process::Output;
 
 impl Archive {
-    fn new() -> Archive {
-        let tmp = tempfile::tempdir().unwrap();
-        let data = tmp.path().join("data");
-        let a = Archive { tmp, data };
-        a.ok(&["init"]);
-        a
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_custos"))
-            .arg("--data")
-            .arg(&self.data)
-            .args(args)
-            .env("CUSTOS_ACTOR", "tester")
-            .env_remove("CUSTOS_KEK")
-            .env_remove("CUSTOS_DATA")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "custos {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn fail(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "custos {args:?} should fail");
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> String {
-        let path = self.tmp.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path.to_str().unwrap().to_string()
-    }
-
-    fn log(&self) -> Vec<Value> {
-        self.ok(&["log", "--json"])
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn messages(&self) -> Vec<Value> {
-        self.log()
-            .into_iter()
-            .filter(|e| e["kind"] == "message")
-            .collect()
-    }
-
-    fn entries(&self) -> u64 {
-        let report: Value = serde_json::from_str(&self.ok(&["verify", "--json"])).unwrap();
-        report["entries"].as_u64().unwrap()
-    }
-
     fn enrol(&self) {
         self.ok(&[
             "custodian",
@@ -137,7 +67,7 @@ const LATER: &str = "\
 
 #[test]
 fn custodians_are_enrolled_listed_and_never_changed() {
-    let a = Archive::new();
+    let a = Archive::initialised();
     assert!(a.ok(&["custodian", "list"]).contains("no custodians"));
     let args = [
         "custodian",
@@ -210,7 +140,7 @@ fn custodians_are_enrolled_listed_and_never_changed() {
 
 #[test]
 fn an_import_needs_an_enrolled_custodian_and_their_number() {
-    let a = Archive::new();
+    let a = Archive::initialised();
     let file = a.write(&format!("{CHAT}.txt"), EXPORT.as_bytes());
     let before = a.entries();
     let err = String::from_utf8(a.import(&file).stderr).unwrap();
@@ -241,7 +171,7 @@ fn an_import_needs_an_enrolled_custodian_and_their_number() {
 
 #[test]
 fn a_text_export_is_archived_once_and_a_later_export_adds_only_the_new() {
-    let a = Archive::new();
+    let a = Archive::initialised();
     a.enrol();
     let file = a.write(&format!("{CHAT}.txt"), EXPORT.as_bytes());
     let out = a.import_ok(&file);
@@ -329,7 +259,7 @@ fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
 
 #[test]
 fn a_zip_export_stores_and_links_its_attachments() {
-    let a = Archive::new();
+    let a = Archive::initialised();
     a.enrol();
     let photo: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
     let text = format!(
@@ -395,7 +325,7 @@ fn a_zip_export_stores_and_links_its_attachments() {
 
 #[test]
 fn a_bad_line_names_file_and_line_and_imports_nothing() {
-    let a = Archive::new();
+    let a = Archive::initialised();
     a.enrol();
     let before = a.entries();
     let text = format!("{EXPORT}31/02/2024, 10:00 - Ana Souza: when?\n");
