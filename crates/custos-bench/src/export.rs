@@ -1,6 +1,7 @@
 //! Chat-export import: a synthetic Android export, parsed with
 //! [`custos_capture::whatsapp_export::parse`] and appended to an archive.
 
+use crate::workload;
 use anyhow::{Context, Result};
 use custos_capture::whatsapp_export::{self, DateOrder, ExportOptions};
 use custos_journal::{Journal, NewEntry};
@@ -12,40 +13,6 @@ use std::time::{Duration, Instant};
 pub const CUSTODIAN_PHONE: &str = "+447700900001";
 /// The chat's file name (the chat partner is taken from it).
 pub const SOURCE_NAME: &str = "WhatsApp Chat with Ana Souza.txt";
-
-const WORDS: &[&str] = &[
-    "bom",
-    "dia",
-    "a",
-    "proposta",
-    "segue",
-    "em",
-    "anexo",
-    "obrigado",
-    "can",
-    "you",
-    "confirm",
-    "the",
-    "transfer",
-    "please",
-    "call",
-    "me",
-    "tomorrow",
-    "we",
-    "will",
-    "send",
-    "statement",
-    "by",
-    "end",
-    "of",
-    "day",
-    "fee",
-    "waived",
-    "portfolio",
-    "rebalanced",
-    "ok",
-    "perfeito",
-];
 
 /// An Android export (`DD/MM/YYYY, HH:MM - Author: text`) of at least
 /// `lines` lines between the custodian ("Rafael Lima") and "Ana Souza":
@@ -109,7 +76,7 @@ pub fn synthetic_android(lines: usize) -> String {
                 if w > 0 {
                     out.push(' ');
                 }
-                out.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
+                out.push_str(workload::WORDS[rng.below(workload::WORDS.len() as u64) as usize]);
             }
         }
         out.push('\n');
