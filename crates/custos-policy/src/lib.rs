@@ -1,0 +1,1 @@
+//! The policy language, its compiler to one Aho-Corasick automaton plus one multi-pattern regex, the detectors, and evaluation.
