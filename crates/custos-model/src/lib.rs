@@ -26,6 +26,7 @@ mod codec;
 mod digest;
 mod event;
 mod party;
+mod severity;
 mod time;
 
 pub use codec::{DecodeError, ENCODING_VERSION};
@@ -35,4 +36,5 @@ pub use event::{
     Edit, Event, EventKind, Message, RawPayload, Reaction, SystemEvent,
 };
 pub use party::party_id;
+pub use severity::{Severity, SeverityError};
 pub use time::{Timestamp, TimestampError};
