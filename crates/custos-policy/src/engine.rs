@@ -1,0 +1,716 @@
+//! Compiling every active policy into one scan, and evaluating messages.
+//!
+//! All terms of all policies (with their exceptions and `NEAR` operands)
+//! go into one Aho-Corasick DFA over folded text ([`crate::fold`]); all
+//! regexes into one multi-pattern `regex_automata` regex. A message is
+//! folded once and scanned once by each, however many policies are active:
+//!
+//! 1. scope filters pick the policies that apply; none, no scan;
+//! 2. the text is folded and the automaton reports candidate matches of
+//!    each phrase's literal head (its words up to the first wildcard);
+//!    each is checked in place: word boundaries, wildcard words, the rest
+//!    of the phrase;
+//! 3. regexes, detectors and the other leaves run only when a policy in
+//!    scope reaches them, at most once per message;
+//! 4. each policy's condition is evaluated over its hits, after removing
+//!    the text hits that lie inside a match of its exceptions.
+//!
+//! The engine does no I/O.
+
+use crate::detect::Detector;
+use crate::error::PolicyError;
+use crate::fold::{self, Folded};
+use crate::policy::{
+    Action, AttachmentRule, Condition, Flag, Hours, Participants, Phrase, Policy, TermKind, Word,
+};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use custos_model::{Direction, Severity, Timestamp};
+use regex_automata::{Input, PatternSet, meta};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// An attachment, as far as policies care.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentInfo {
+    /// Its media type, e.g. `application/pdf`.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// What the engine looks at in one message (or edit, or deletion).
+#[derive(Clone, Copy, Debug)]
+pub struct Document<'a> {
+    /// The channel, e.g. `whatsapp`.
+    pub channel: &'a str,
+    /// Which way it travelled.
+    pub direction: Direction,
+    /// The text (of an edit: the new text).
+    pub text: &'a str,
+    /// Its attachments.
+    pub attachments: &'a [AttachmentInfo],
+    /// When it was sent.
+    pub sent_at: Timestamp,
+    /// The business units or desks of the custodians involved.
+    pub units: &'a [String],
+    /// Whether an external party takes part.
+    pub external: bool,
+    /// Whether this is the first message with an external party.
+    pub new_external_contact: bool,
+    /// Whether the text is an edit's new text.
+    pub edited: bool,
+    /// Whether the event is a deletion.
+    pub deleted: bool,
+}
+
+/// What kind of evidence a hit is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HitKind {
+    /// A term (or `NEAR` term) matched.
+    Term,
+    /// A regex matched.
+    Regex,
+    /// A detector found something.
+    Detector,
+    /// An attachment rule held.
+    Attachment,
+    /// A metadata or sending-time rule held.
+    Metadata,
+}
+
+/// One piece of evidence that a policy fired.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Hit {
+    /// What kind of evidence.
+    pub kind: HitKind,
+    /// The term as written, the regex, the detector's name, the media
+    /// type, the metadata flag or `outside_hours`.
+    pub label: String,
+    /// Start, in bytes of the original text (0 for non-text hits).
+    pub start: usize,
+    /// End (exclusive), in bytes of the original text (0 for non-text
+    /// hits).
+    pub end: usize,
+}
+
+/// A policy that fired on a message, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicyMatch {
+    /// The policy's name.
+    pub policy: String,
+    /// The version of the policy that fired.
+    pub version: u32,
+    /// The policy's title.
+    pub title: String,
+    /// The policy's risk category.
+    pub category: String,
+    /// The policy's severity.
+    pub severity: Severity,
+    /// The policy's actions.
+    pub actions: Vec<Action>,
+    /// The evidence, in the order the condition found it.
+    pub hits: Vec<Hit>,
+}
+
+/// A term as the engine checks it.
+#[derive(Debug)]
+enum TermRef {
+    Phrase(u32),
+    Near { left: u32, right: u32, distance: u32 },
+}
+
+/// A condition compiled against the engine's tables.
+#[derive(Debug)]
+enum Node {
+    Terms(Vec<(TermRef, String)>),
+    Regex(u32),
+    Detector(Detector),
+    Attachment(AttachmentRule),
+    OutsideHours {
+        tz: jiff::tz::TimeZone,
+        start: u16,
+        end: u16,
+        days: [bool; 7],
+    },
+    Metadata(Flag),
+    All(Vec<Node>),
+    Any(Vec<Node>),
+    Not(Box<Node>),
+}
+
+#[derive(Debug)]
+struct Compiled {
+    policy: Policy,
+    version: u32,
+    node: Node,
+    exceptions: Vec<TermRef>,
+    /// Whether the condition or exceptions use terms (so the text must be
+    /// folded and scanned).
+    uses_terms: bool,
+}
+
+/// A phrase to check where the automaton found its head.
+#[derive(Debug)]
+struct PhraseEntry {
+    /// The policy it belongs to.
+    policy: u32,
+    /// Its words.
+    words: Vec<Word>,
+    /// How many of its words the automaton's key covers.
+    head: usize,
+}
+
+/// Every active policy, compiled into one scan.
+#[derive(Debug)]
+pub struct Engine {
+    policies: Vec<Compiled>,
+    phrases: Vec<PhraseEntry>,
+    automaton: Option<AhoCorasick>,
+    /// For each automaton pattern, the phrases whose head it is.
+    heads: Vec<Vec<u32>>,
+    regex_set: Option<meta::Regex>,
+    regexes: Vec<meta::Regex>,
+    regex_labels: Vec<String>,
+}
+
+/// The literal head of a phrase: its folded words up to and including the
+/// first wildcard word (without the `*`), and how many words that is.
+fn head_of(words: &[Word]) -> (String, usize) {
+    let mut key = String::new();
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            key.push(' ');
+        }
+        key.push_str(&w.text);
+        if w.prefix {
+            return (key, i + 1);
+        }
+    }
+    (key, words.len())
+}
+
+struct Builder {
+    phrases: Vec<PhraseEntry>,
+    keys: HashMap<String, u32>,
+    heads: Vec<Vec<u32>>,
+    regex_patterns: Vec<String>,
+}
+
+impl Builder {
+    fn phrase(&mut self, policy: u32, phrase: &Phrase) -> u32 {
+        let words = phrase.words.clone();
+        let (key, head) = head_of(&words);
+        let id = self.phrases.len() as u32;
+        self.phrases.push(PhraseEntry {
+            policy,
+            words,
+            head,
+        });
+        let next = self.keys.len() as u32;
+        let pattern = *self.keys.entry(key).or_insert(next);
+        if pattern as usize == self.heads.len() {
+            self.heads.push(Vec::new());
+        }
+        self.heads[pattern as usize].push(id);
+        id
+    }
+
+    fn term(&mut self, policy: u32, kind: &TermKind) -> TermRef {
+        match kind {
+            TermKind::Words(p) => TermRef::Phrase(self.phrase(policy, p)),
+            TermKind::Near {
+                left,
+                right,
+                distance,
+            } => TermRef::Near {
+                left: self.phrase(policy, left),
+                right: self.phrase(policy, right),
+                distance: *distance,
+            },
+        }
+    }
+
+    fn node(
+        &mut self,
+        policy: u32,
+        c: &Condition,
+        flags: &mut (bool, bool),
+    ) -> Result<Node, PolicyError> {
+        Ok(match c {
+            Condition::Terms(terms) => {
+                flags.0 = true;
+                Node::Terms(
+                    terms
+                        .iter()
+                        .map(|t| (self.term(policy, &t.kind), t.text.clone()))
+                        .collect(),
+                )
+            }
+            Condition::Regex(r) => {
+                flags.1 = true;
+                self.regex_patterns.push(r.clone());
+                Node::Regex(self.regex_patterns.len() as u32 - 1)
+            }
+            Condition::Detector(d) => Node::Detector(*d),
+            Condition::Attachment(a) => Node::Attachment(a.clone()),
+            Condition::OutsideHours(Hours {
+                tz,
+                start,
+                end,
+                days,
+            }) => {
+                let zone = jiff::tz::TimeZone::get(tz)
+                    .map_err(|e| PolicyError::Compile(format!("time zone {tz:?}: {e}")))?;
+                let mut set = [false; 7];
+                for &d in days {
+                    set[usize::from(d) % 7] = true;
+                }
+                Node::OutsideHours {
+                    tz: zone,
+                    start: *start,
+                    end: *end,
+                    days: set,
+                }
+            }
+            Condition::Metadata(f) => Node::Metadata(*f),
+            Condition::All(list) => Node::All(
+                list.iter()
+                    .map(|c| self.node(policy, c, flags))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Condition::Any(list) => Node::Any(
+                list.iter()
+                    .map(|c| self.node(policy, c, flags))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Condition::Not(c) => Node::Not(Box::new(self.node(policy, c, flags)?)),
+        })
+    }
+}
+
+impl Engine {
+    /// Compiles policies, each with its version, into one engine. Names
+    /// must be unique.
+    pub fn compile(policies: &[(Policy, u32)]) -> Result<Engine, PolicyError> {
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        for (p, _) in policies {
+            if let Some(first) = seen.insert(&p.name, &p.origin) {
+                return Err(PolicyError::DuplicateName {
+                    name: p.name.clone(),
+                    first: first.to_string(),
+                    second: p.origin.clone(),
+                });
+            }
+        }
+        let mut b = Builder {
+            phrases: Vec::new(),
+            keys: HashMap::new(),
+            heads: Vec::new(),
+            regex_patterns: Vec::new(),
+        };
+        let mut compiled = Vec::with_capacity(policies.len());
+        for (i, (policy, version)) in policies.iter().enumerate() {
+            let mut flags = (false, false);
+            let node = b.node(i as u32, &policy.condition, &mut flags)?;
+            let exceptions: Vec<TermRef> = policy
+                .exceptions
+                .iter()
+                .map(|t| b.term(i as u32, &t.kind))
+                .collect();
+            compiled.push(Compiled {
+                policy: policy.clone(),
+                version: *version,
+                node,
+                uses_terms: flags.0 || !exceptions.is_empty(),
+                exceptions,
+            });
+        }
+        let mut keys: Vec<(&String, &u32)> = b.keys.iter().collect();
+        keys.sort_by_key(|(_, id)| **id);
+        let automaton = if keys.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(keys.iter().map(|(k, _)| k.as_bytes()))
+                    .map_err(|e| PolicyError::Compile(format!("term automaton: {e}")))?,
+            )
+        };
+        let (regex_set, regexes) = if b.regex_patterns.is_empty() {
+            (None, Vec::new())
+        } else {
+            let set = meta::Builder::new()
+                .configure(meta::Config::new().match_kind(regex_automata::MatchKind::All))
+                .build_many(&b.regex_patterns)
+                .map_err(|e| PolicyError::Compile(format!("regex set: {e}")))?;
+            let mut one = Vec::with_capacity(b.regex_patterns.len());
+            for p in &b.regex_patterns {
+                one.push(
+                    meta::Regex::new(p)
+                        .map_err(|e| PolicyError::Compile(format!("regex {p:?}: {e}")))?,
+                );
+            }
+            (Some(set), one)
+        };
+        Ok(Engine {
+            policies: compiled,
+            phrases: b.phrases,
+            automaton,
+            heads: b.heads,
+            regex_set,
+            regexes,
+            regex_labels: b.regex_patterns,
+        })
+    }
+
+    /// The compiled policies and their versions.
+    pub fn policies(&self) -> impl Iterator<Item = (&Policy, u32)> {
+        self.policies.iter().map(|c| (&c.policy, c.version))
+    }
+
+    /// The number of distinct literal heads in the term automaton.
+    pub fn automaton_patterns(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// A scanner with its own scratch space, for evaluating many messages
+    /// without allocating for each.
+    pub fn scanner(&self) -> Scanner<'_> {
+        Scanner {
+            engine: self,
+            folded: Folded::new(),
+            phrase_hits: Vec::new(),
+            in_scope: Vec::with_capacity(self.policies.len()),
+            pattern_set: PatternSet::new(self.regexes.len()),
+            regex_done: false,
+            detected: Default::default(),
+        }
+    }
+
+    /// Evaluates every policy on one message: the policies that fire, in
+    /// the order they were compiled.
+    pub fn evaluate(&self, doc: &Document<'_>) -> Vec<PolicyMatch> {
+        self.scanner().evaluate(doc)
+    }
+
+    /// Whether any of these matches asks for the message to be blocked.
+    pub fn blocks(&self, matches: &[PolicyMatch]) -> bool {
+        matches.iter().any(|m| m.actions.contains(&Action::Block))
+    }
+}
+
+/// Evaluates messages against an [`Engine`], reusing its buffers.
+pub struct Scanner<'e> {
+    engine: &'e Engine,
+    folded: Folded,
+    /// (phrase id, folded start, folded end), sorted by phrase id.
+    phrase_hits: Vec<(u32, u32, u32)>,
+    in_scope: Vec<bool>,
+    pattern_set: PatternSet,
+    regex_done: bool,
+    detected: [Option<Vec<(usize, usize)>>; 6],
+}
+
+fn in_scope(policy: &Policy, doc: &Document<'_>) -> bool {
+    let s = &policy.scope;
+    (s.channels.is_empty() || s.channels.iter().any(|c| c == doc.channel))
+        && (s.directions.is_empty() || s.directions.contains(&doc.direction))
+        && (s.units.is_empty() || s.units.iter().any(|u| doc.units.contains(u)))
+        && match s.participants {
+            Participants::Any => true,
+            Participants::External => doc.external,
+            Participants::Internal => !doc.external,
+        }
+}
+
+/// Whether the folded text has the phrase's remaining words from `pos`
+/// (just after its head's last byte): returns the end of the match.
+fn check_phrase(buf: &[u8], start: usize, pos: usize, entry: &PhraseEntry) -> Option<usize> {
+    if start > 0 && buf[start - 1] != b' ' {
+        return None;
+    }
+    let mut pos = pos;
+    let finish = |pos: &mut usize, prefix: bool| -> bool {
+        if prefix {
+            while *pos < buf.len() && buf[*pos] != b' ' {
+                *pos += 1;
+            }
+            true
+        } else {
+            *pos == buf.len() || buf[*pos] == b' '
+        }
+    };
+    if !finish(&mut pos, entry.words[entry.head - 1].prefix) {
+        return None;
+    }
+    for w in &entry.words[entry.head..] {
+        if buf.get(pos) != Some(&b' ') {
+            return None;
+        }
+        pos += 1;
+        if !buf[pos..].starts_with(w.text.as_bytes()) {
+            return None;
+        }
+        pos += w.text.len();
+        if !finish(&mut pos, w.prefix) {
+            return None;
+        }
+    }
+    Some(pos)
+}
+
+impl Scanner<'_> {
+    /// Evaluates every policy on one message: the policies that fire, in
+    /// the order they were compiled.
+    pub fn evaluate(&mut self, doc: &Document<'_>) -> Vec<PolicyMatch> {
+        let engine = self.engine;
+        self.in_scope.clear();
+        let mut any = false;
+        let mut terms = false;
+        for c in &engine.policies {
+            let ok = in_scope(&c.policy, doc);
+            any |= ok;
+            terms |= ok && c.uses_terms;
+            self.in_scope.push(ok);
+        }
+        let mut out = Vec::new();
+        if !any {
+            return out;
+        }
+        self.regex_done = false;
+        self.detected = Default::default();
+        self.phrase_hits.clear();
+        if terms && let Some(ac) = &engine.automaton {
+            self.folded.fold(doc.text);
+            let buf = self.folded.as_bytes();
+            for m in ac.find_overlapping_iter(buf) {
+                for &id in &engine.heads[m.pattern().as_usize()] {
+                    let entry = &engine.phrases[id as usize];
+                    if !self.in_scope[entry.policy as usize] {
+                        continue;
+                    }
+                    if let Some(end) = check_phrase(buf, m.start(), m.end(), entry) {
+                        self.phrase_hits.push((id, m.start() as u32, end as u32));
+                    }
+                }
+            }
+            self.phrase_hits.sort_unstable();
+            self.phrase_hits.dedup();
+        }
+        for (i, c) in engine.policies.iter().enumerate() {
+            if !self.in_scope[i] {
+                continue;
+            }
+            let mut exceptions = Vec::new();
+            for t in &c.exceptions {
+                self.term_spans(t, doc.text, &mut exceptions);
+            }
+            if let Some(hits) = self.eval(&c.node, doc, &exceptions) {
+                out.push(PolicyMatch {
+                    policy: c.policy.name.clone(),
+                    version: c.version,
+                    title: c.policy.title.clone(),
+                    category: c.policy.category.clone(),
+                    severity: c.policy.severity,
+                    actions: c.policy.actions.clone(),
+                    hits,
+                });
+            }
+        }
+        out
+    }
+
+    /// The folded spans of one phrase's hits.
+    fn phrase_spans(&self, id: u32) -> &[(u32, u32, u32)] {
+        let from = self.phrase_hits.partition_point(|h| h.0 < id);
+        let to = self.phrase_hits.partition_point(|h| h.0 <= id);
+        &self.phrase_hits[from..to]
+    }
+
+    /// The original-text spans where a term matches.
+    fn term_spans(&self, t: &TermRef, text: &str, out: &mut Vec<(usize, usize)>) {
+        let buf = self.folded.as_bytes();
+        match *t {
+            TermRef::Phrase(id) => {
+                for &(_, s, e) in self.phrase_spans(id) {
+                    out.push(self.folded.original_span(text, s as usize, e as usize));
+                }
+            }
+            TermRef::Near {
+                left,
+                right,
+                distance,
+            } => {
+                let (ls, rs) = (self.phrase_spans(left), self.phrase_spans(right));
+                let mut found = Vec::new();
+                for &(_, a0, a1) in ls {
+                    for &(_, b0, b1) in rs {
+                        let (first_end, second_start) = if a1 <= b0 {
+                            (a1, b0)
+                        } else if b1 <= a0 {
+                            (b1, a0)
+                        } else {
+                            continue;
+                        };
+                        let between = fold::word_index(buf, second_start as usize)
+                            - fold::word_index(buf, first_end as usize)
+                            - 1;
+                        if between <= distance as usize {
+                            found.push((a0.min(b0), a1.max(b1)));
+                        }
+                    }
+                }
+                found.sort_unstable();
+                found.dedup();
+                for (s, e) in found {
+                    out.push(self.folded.original_span(text, s as usize, e as usize));
+                }
+            }
+        }
+    }
+
+    fn regex_spans(&mut self, id: u32, text: &str) -> Vec<(usize, usize)> {
+        let engine = self.engine;
+        let Some(set) = &engine.regex_set else {
+            return Vec::new();
+        };
+        if !self.regex_done {
+            self.pattern_set.clear();
+            set.which_overlapping_matches(&Input::new(text), &mut self.pattern_set);
+            self.regex_done = true;
+        }
+        if !self
+            .pattern_set
+            .contains(regex_automata::PatternID::new_unchecked(id as usize))
+        {
+            return Vec::new();
+        }
+        engine.regexes[id as usize]
+            .find_iter(text)
+            .filter(|m| !m.is_empty())
+            .map(|m| (m.start(), m.end()))
+            .collect()
+    }
+
+    fn eval(
+        &mut self,
+        node: &Node,
+        doc: &Document<'_>,
+        exceptions: &[(usize, usize)],
+    ) -> Option<Vec<Hit>> {
+        let outside = |s: usize, e: usize| !exceptions.iter().any(|&(xs, xe)| xs <= s && e <= xe);
+        let text_hits = |kind: HitKind, label: &str, spans: Vec<(usize, usize)>| {
+            let hits: Vec<Hit> = spans
+                .into_iter()
+                .filter(|&(s, e)| outside(s, e))
+                .map(|(start, end)| Hit {
+                    kind,
+                    label: label.to_string(),
+                    start,
+                    end,
+                })
+                .collect();
+            (!hits.is_empty()).then_some(hits)
+        };
+        let flag = |kind: HitKind, label: &str, holds: bool| {
+            holds.then(|| {
+                vec![Hit {
+                    kind,
+                    label: label.to_string(),
+                    start: 0,
+                    end: 0,
+                }]
+            })
+        };
+        match node {
+            Node::Terms(terms) => {
+                let mut hits = Vec::new();
+                for (t, label) in terms {
+                    let mut spans = Vec::new();
+                    self.term_spans(t, doc.text, &mut spans);
+                    if let Some(h) = text_hits(HitKind::Term, label, spans) {
+                        hits.extend(h);
+                    }
+                }
+                (!hits.is_empty()).then_some(hits)
+            }
+            Node::Regex(id) => {
+                let spans = self.regex_spans(*id, doc.text);
+                text_hits(HitKind::Regex, &self.engine.regex_labels[*id as usize], spans)
+            }
+            Node::Detector(d) => {
+                let slot = &mut self.detected[*d as usize];
+                let spans = slot.get_or_insert_with(|| d.find(doc.text)).clone();
+                text_hits(HitKind::Detector, d.name(), spans)
+            }
+            Node::Attachment(rule) => {
+                let fits = |a: &AttachmentInfo| {
+                    rule.media_type.as_deref().is_none_or(|t| match t.strip_suffix("/*") {
+                        Some(family) => a
+                            .media_type
+                            .split_once('/')
+                            .is_some_and(|(f, _)| f.eq_ignore_ascii_case(family)),
+                        None => a.media_type.eq_ignore_ascii_case(t),
+                    }) && rule.min_size.is_none_or(|m| a.size >= m)
+                };
+                let found = doc.attachments.iter().find(|a| fits(a));
+                let label = rule.media_type.as_deref().unwrap_or("attachment");
+                match (rule.present, found) {
+                    (true, Some(a)) => flag(HitKind::Attachment, &a.media_type, true),
+                    (false, None) => flag(HitKind::Attachment, &format!("no {label}"), true),
+                    _ => None,
+                }
+            }
+            Node::OutsideHours {
+                tz,
+                start,
+                end,
+                days,
+            } => {
+                let ts = jiff::Timestamp::from_microsecond(doc.sent_at.as_micros()).ok()?;
+                let local = tz.to_datetime(ts);
+                let minute = local.hour() as u16 * 60 + local.minute() as u16;
+                let day = local.weekday().to_monday_zero_offset() as usize;
+                let within = if start < end {
+                    *start <= minute && minute < *end
+                } else {
+                    minute >= *start || minute < *end
+                };
+                flag(HitKind::Metadata, "outside_hours", !(days[day] && within))
+            }
+            Node::Metadata(f) => {
+                let holds = match f {
+                    Flag::NewExternalContact => doc.new_external_contact,
+                    Flag::Edited => doc.edited,
+                    Flag::Deleted => doc.deleted,
+                };
+                flag(HitKind::Metadata, f.name(), holds)
+            }
+            Node::All(list) => {
+                let mut hits = Vec::new();
+                for n in list {
+                    hits.extend(self.eval(n, doc, exceptions)?);
+                }
+                Some(hits)
+            }
+            Node::Any(list) => {
+                let mut hits = Vec::new();
+                let mut holds = false;
+                for n in list {
+                    if let Some(h) = self.eval(n, doc, exceptions) {
+                        holds = true;
+                        hits.extend(h);
+                    }
+                }
+                holds.then_some(hits)
+            }
+            Node::Not(n) => match self.eval(n, doc, exceptions) {
+                Some(_) => None,
+                None => Some(Vec::new()),
+            },
+        }
+    }
+}

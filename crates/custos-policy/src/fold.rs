@@ -1,0 +1,204 @@
+//! Normalisation of text before term matching: case folding, accent
+//! stripping and word separation, with a map back to the original bytes.
+//!
+//! The folded form of a text is its words, lowercased and without
+//! combining marks (NFD, then every combining mark dropped), separated by
+//! exactly one space: every run of characters that are not letters or
+//! digits (spaces, punctuation, symbols, emoji) becomes one `b' '`. Terms
+//! are folded the same way, so a phrase matches "across any run of spaces
+//! or punctuation" by plain byte comparison, and a word boundary in folded
+//! text is simply a space or either end.
+//!
+//! Most messages are ASCII; they take a byte loop with no Unicode tables.
+
+use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+
+/// A folded text and, for each of its bytes, the offset in the original
+/// text of the character that produced it.
+#[derive(Clone, Debug, Default)]
+pub struct Folded {
+    buf: Vec<u8>,
+    map: Vec<u32>,
+}
+
+impl Folded {
+    /// An empty buffer, to be filled by [`Folded::fold`] again and again
+    /// without allocating once it has grown.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Folds `text` into this buffer, replacing what it held.
+    ///
+    /// Texts longer than 4 GiB are folded up to that length only (the
+    /// offset map holds `u32`s to halve its memory traffic).
+    pub fn fold(&mut self, text: &str) {
+        self.buf.clear();
+        self.map.clear();
+        let text = truncate(text, u32::MAX as usize);
+        let mut in_separator = false;
+        if text.is_ascii() {
+            self.buf.reserve(text.len());
+            self.map.reserve(text.len());
+            for (i, &b) in text.as_bytes().iter().enumerate() {
+                if b.is_ascii_alphanumeric() {
+                    self.buf.push(b.to_ascii_lowercase());
+                    self.map.push(i as u32);
+                    in_separator = false;
+                } else if !in_separator {
+                    self.buf.push(b' ');
+                    self.map.push(i as u32);
+                    in_separator = true;
+                }
+            }
+            return;
+        }
+        for (i, c) in text.char_indices() {
+            let at = i as u32;
+            if c.is_ascii() {
+                let b = c as u8;
+                if b.is_ascii_alphanumeric() {
+                    self.buf.push(b.to_ascii_lowercase());
+                    self.map.push(at);
+                    in_separator = false;
+                } else if !in_separator {
+                    self.buf.push(b' ');
+                    self.map.push(at);
+                    in_separator = true;
+                }
+                continue;
+            }
+            decompose_canonical(c, |d| {
+                if is_combining_mark(d) {
+                    return;
+                }
+                for l in d.to_lowercase() {
+                    if l.is_alphanumeric() {
+                        let mut utf8 = [0; 4];
+                        let bytes = l.encode_utf8(&mut utf8).as_bytes();
+                        self.buf.extend_from_slice(bytes);
+                        self.map.extend(std::iter::repeat_n(at, bytes.len()));
+                        in_separator = false;
+                    } else if !in_separator {
+                        self.buf.push(b' ');
+                        self.map.push(at);
+                        in_separator = true;
+                    }
+                }
+            });
+        }
+    }
+
+    /// The folded bytes (valid UTF-8).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The folded text.
+    pub fn as_str(&self) -> &str {
+        // Only whole characters' encodings and ASCII spaces are pushed.
+        std::str::from_utf8(&self.buf).expect("folded text is UTF-8")
+    }
+
+    /// The span of `original` (the text last folded) that produced the
+    /// folded bytes `start..end`: from the start of the character behind
+    /// `start` to the end of the character behind `end - 1`. Both are
+    /// character boundaries of `original`.
+    pub fn original_span(&self, original: &str, start: usize, end: usize) -> (usize, usize) {
+        if start >= end || end > self.map.len() {
+            return (0, 0);
+        }
+        let from = self.map[start] as usize;
+        let last = self.map[end - 1] as usize;
+        let width = original[last..].chars().next().map_or(0, char::len_utf8);
+        (from, last + width)
+    }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a
+/// character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Folds `text` into a new string (for terms and tests; scans reuse a
+/// [`Folded`]).
+pub fn fold(text: &str) -> String {
+    let mut f = Folded::new();
+    f.fold(text);
+    f.as_str().to_string()
+}
+
+/// The words of a folded text.
+pub fn words(folded: &str) -> impl Iterator<Item = &str> {
+    folded.split(' ').filter(|w| !w.is_empty())
+}
+
+/// The number of word separators in `folded[..pos]`: the difference of two
+/// such counts is a distance in words.
+pub fn word_index(folded: &[u8], pos: usize) -> usize {
+    folded[..pos.min(folded.len())]
+        .iter()
+        .filter(|&&b| b == b' ')
+        .count()
+}
+
+/// Whether folded position `pos` is a word boundary: either end of the
+/// text, or next to a separator.
+pub fn is_boundary(folded: &[u8], pos: usize) -> bool {
+    pos == 0
+        || pos >= folded.len()
+        || folded[pos] == b' '
+        || folded[pos - 1] == b' '
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &str, expected: &str) {
+        assert_eq!(fold(input), expected, "folding {input:?}");
+    }
+
+    #[test]
+    fn folds_case_accents_and_separators() {
+        check("Garantía", "garantía".replace('í', "i").as_str());
+        check("AÇÃO já!", "acao ja ");
+        check("Text me,  on my   personal-number", "text me on my personal number");
+        check("naïve Café\u{301}", "naive cafe");
+        check("İstanbul ÉCOLE", "istanbul ecole");
+        check("8% off!!!", "8 off ");
+        check("", "");
+        check("日本語 テスト", "日本語 テスト");
+        check("🙂hi🙂🙂there", " hi there");
+    }
+
+    #[test]
+    fn spans_map_back_to_the_original() {
+        let text = "Ação: a GARANTÍA está ok";
+        let mut f = Folded::new();
+        f.fold(text);
+        let folded = f.as_str();
+        let at = folded.find("garantia").unwrap();
+        let (s, e) = f.original_span(text, at, at + "garantia".len());
+        assert_eq!(&text[s..e], "GARANTÍA");
+        let (s, e) = f.original_span(text, 0, 4);
+        assert_eq!(&text[s..e], "Ação");
+    }
+
+    #[test]
+    fn word_helpers() {
+        let f = fold("one, two  three");
+        assert_eq!(words(&f).collect::<Vec<_>>(), ["one", "two", "three"]);
+        let b = f.as_bytes();
+        assert_eq!(word_index(b, f.find("three").unwrap()), 2);
+        assert!(is_boundary(b, 0) && is_boundary(b, 3) && !is_boundary(b, 1));
+    }
+}
