@@ -105,3 +105,101 @@ fn describe(err: reqwest::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// Serves `status` with `headers` on loopback; returns the URL.
+    async fn answering(status: u16, headers: &'static [(&'static str, &'static str)]) -> String {
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move || async move {
+                let mut response =
+                    axum::response::Response::new(axum::body::Body::from("x".repeat(1000)));
+                *response.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+                for (name, value) in headers {
+                    response.headers_mut().insert(*name, value.parse().unwrap());
+                }
+                response
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    async fn post_to(url: String, timeout: Duration) -> Result<(), AttemptError> {
+        let request = HttpRequest {
+            url,
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+        };
+        post(&client(timeout).unwrap(), &request).await
+    }
+
+    #[tokio::test]
+    async fn a_target_that_never_answers_times_out_and_is_retried() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let holder = tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                held.push(listener.accept().await.unwrap());
+            }
+        });
+        let began = std::time::Instant::now();
+        let err = post_to(url, Duration::from_millis(200)).await.unwrap_err();
+        assert!(began.elapsed() < Duration::from_secs(5));
+        assert!(!err.permanent, "{err:?}");
+        assert!(err.message.contains("timed out"), "{}", err.message);
+        holder.abort();
+    }
+
+    #[tokio::test]
+    async fn rate_limits_are_retried_after_the_asked_wait() {
+        let url = answering(429, &[("retry-after", "7")]).await;
+        let err = post_to(url, REQUEST_TIMEOUT_FOR_TESTS).await.unwrap_err();
+        assert!(!err.permanent);
+        assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
+        assert!(
+            err.message.starts_with("http 429 Too Many Requests: xxx"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.len() < EXCERPT_BYTES + 50, "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let url = answering(307, &[("location", "http://127.0.0.1:1/")]).await;
+        let err = post_to(url, REQUEST_TIMEOUT_FOR_TESTS).await.unwrap_err();
+        assert!(err.permanent, "{err:?}");
+        assert!(err.message.starts_with("http 307"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn timeout_and_server_errors_are_transient_other_4xx_final() {
+        for (status, permanent) in [
+            (408, false),
+            (500, false),
+            (502, false),
+            (401, true),
+            (404, true),
+            (410, true),
+        ] {
+            let err = post_to(answering(status, &[]).await, REQUEST_TIMEOUT_FOR_TESTS)
+                .await
+                .unwrap_err();
+            assert_eq!(err.permanent, permanent, "{status}");
+        }
+        assert_eq!(
+            post_to(answering(204, &[]).await, REQUEST_TIMEOUT_FOR_TESTS).await,
+            Ok(())
+        );
+    }
+
+    const REQUEST_TIMEOUT_FOR_TESTS: Duration = Duration::from_secs(5);
+}
