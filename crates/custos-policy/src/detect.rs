@@ -84,7 +84,10 @@ impl FromStr for Detector {
             .find(|d| d.name() == name)
             .ok_or_else(|| {
                 let names: Vec<_> = Self::ALL.iter().map(|d| d.name()).collect();
-                format!("unknown detector {name:?}: expected one of {}", names.join(", "))
+                format!(
+                    "unknown detector {name:?}: expected one of {}",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -161,7 +164,7 @@ pub fn luhn(digits: &[u8]) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Payment card numbers: 13-19 digits passing Luhn.
@@ -197,8 +200,7 @@ pub fn us_ssn(text: &str) -> Vec<(usize, usize)> {
             continue;
         }
         let num = |r: std::ops::Range<usize>| {
-            w[r].iter()
-                .fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'))
+            w[r].iter().fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'))
         };
         let (area, group, serial) = (num(0..3), num(4..6), num(7..11));
         if area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0 {
@@ -246,24 +248,91 @@ pub fn br_cpf(text: &str) -> Vec<(usize, usize)> {
 
 /// IBAN lengths by country code (the SWIFT IBAN registry).
 const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
-    (b"AD", 24), (b"AE", 23), (b"AL", 28), (b"AT", 20), (b"AZ", 28), (b"BA", 20),
-    (b"BE", 16), (b"BG", 22), (b"BH", 22), (b"BR", 29), (b"BY", 28), (b"CH", 21),
-    (b"CR", 22), (b"CY", 28), (b"CZ", 24), (b"DE", 22), (b"DK", 18), (b"DO", 28),
-    (b"EE", 20), (b"EG", 29), (b"ES", 24), (b"FI", 18), (b"FO", 18), (b"FR", 27),
-    (b"GB", 22), (b"GE", 22), (b"GI", 23), (b"GL", 18), (b"GR", 27), (b"GT", 28),
-    (b"HR", 21), (b"HU", 28), (b"IE", 22), (b"IL", 23), (b"IQ", 23), (b"IS", 26),
-    (b"IT", 27), (b"JO", 30), (b"KW", 30), (b"KZ", 20), (b"LB", 28), (b"LC", 32),
-    (b"LI", 21), (b"LT", 20), (b"LU", 20), (b"LV", 21), (b"MC", 27), (b"MD", 24),
-    (b"ME", 22), (b"MK", 19), (b"MR", 27), (b"MT", 31), (b"MU", 30), (b"NL", 18),
-    (b"NO", 15), (b"PK", 24), (b"PL", 28), (b"PS", 29), (b"PT", 25), (b"QA", 29),
-    (b"RO", 24), (b"RS", 22), (b"SA", 24), (b"SC", 31), (b"SE", 24), (b"SI", 19),
-    (b"SK", 24), (b"SM", 27), (b"ST", 25), (b"SV", 28), (b"TL", 23), (b"TN", 24),
-    (b"TR", 26), (b"UA", 29), (b"VA", 22), (b"VG", 24), (b"XK", 20),
+    (b"AD", 24),
+    (b"AE", 23),
+    (b"AL", 28),
+    (b"AT", 20),
+    (b"AZ", 28),
+    (b"BA", 20),
+    (b"BE", 16),
+    (b"BG", 22),
+    (b"BH", 22),
+    (b"BR", 29),
+    (b"BY", 28),
+    (b"CH", 21),
+    (b"CR", 22),
+    (b"CY", 28),
+    (b"CZ", 24),
+    (b"DE", 22),
+    (b"DK", 18),
+    (b"DO", 28),
+    (b"EE", 20),
+    (b"EG", 29),
+    (b"ES", 24),
+    (b"FI", 18),
+    (b"FO", 18),
+    (b"FR", 27),
+    (b"GB", 22),
+    (b"GE", 22),
+    (b"GI", 23),
+    (b"GL", 18),
+    (b"GR", 27),
+    (b"GT", 28),
+    (b"HR", 21),
+    (b"HU", 28),
+    (b"IE", 22),
+    (b"IL", 23),
+    (b"IQ", 23),
+    (b"IS", 26),
+    (b"IT", 27),
+    (b"JO", 30),
+    (b"KW", 30),
+    (b"KZ", 20),
+    (b"LB", 28),
+    (b"LC", 32),
+    (b"LI", 21),
+    (b"LT", 20),
+    (b"LU", 20),
+    (b"LV", 21),
+    (b"MC", 27),
+    (b"MD", 24),
+    (b"ME", 22),
+    (b"MK", 19),
+    (b"MR", 27),
+    (b"MT", 31),
+    (b"MU", 30),
+    (b"NL", 18),
+    (b"NO", 15),
+    (b"PK", 24),
+    (b"PL", 28),
+    (b"PS", 29),
+    (b"PT", 25),
+    (b"QA", 29),
+    (b"RO", 24),
+    (b"RS", 22),
+    (b"SA", 24),
+    (b"SC", 31),
+    (b"SE", 24),
+    (b"SI", 19),
+    (b"SK", 24),
+    (b"SM", 27),
+    (b"ST", 25),
+    (b"SV", 28),
+    (b"TL", 23),
+    (b"TN", 24),
+    (b"TR", 26),
+    (b"UA", 29),
+    (b"VA", 22),
+    (b"VG", 24),
+    (b"XK", 20),
 ];
 
 /// Whether a compact IBAN (uppercase letters and digits) passes mod-97.
 pub fn iban_valid(compact: &[u8]) -> bool {
-    let Some(&(_, len)) = IBAN_LENGTHS.iter().find(|(c, _)| compact.starts_with(&c[..])) else {
+    let Some(&(_, len)) = IBAN_LENGTHS
+        .iter()
+        .find(|(c, _)| compact.starts_with(&c[..]))
+    else {
         return false;
     };
     if compact.len() != len || !compact[2..4].iter().all(u8::is_ascii_digit) {
@@ -276,7 +345,11 @@ pub fn iban_valid(compact: &[u8]) -> bool {
             b'A'..=b'Z' => u32::from(b - b'A') + 10,
             _ => return false,
         };
-        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
     }
     rem == 1
 }
@@ -294,7 +367,7 @@ pub fn iban(text: &str) -> Vec<(usize, usize)> {
             && head[3].is_ascii_digit()
             && starts_clean(bytes, i);
         let len = candidate
-            .then(|| IBAN_LENGTHS.iter().find(|(c, _)| &c[..] == &head[..2]))
+            .then(|| IBAN_LENGTHS.iter().find(|(c, _)| c[..] == head[..2]))
             .flatten()
             .map(|&(_, len)| len);
         let Some(len) = len else {
@@ -396,8 +469,7 @@ pub fn phone(text: &str) -> Vec<(usize, usize)> {
         let ok = if plus {
             (8..=15).contains(&digits.len())
         } else {
-            (10..=11).contains(&digits.len())
-                && (!paren || bytes[first..end].contains(&b')'))
+            (10..=11).contains(&digits.len()) && (!paren || bytes[first..end].contains(&b')'))
         };
         if ok && ends_clean(bytes, end) {
             out.push((i, end));
@@ -414,14 +486,22 @@ mod tests {
     /// Checks that `detector` finds exactly `expected` (as substrings) in
     /// `text`.
     fn check(detector: Detector, text: &str, expected: &[&str]) {
-        let found: Vec<&str> = detector.find(text).iter().map(|&(s, e)| &text[s..e]).collect();
+        let found: Vec<&str> = detector
+            .find(text)
+            .iter()
+            .map(|&(s, e)| &text[s..e])
+            .collect();
         assert_eq!(found, expected, "{detector} in {text:?}");
     }
 
     #[test]
     fn payment_cards() {
         use Detector::PaymentCard as D;
-        check(D, "card 4111 1111 1111 1111 exp 12/29", &["4111 1111 1111 1111"]);
+        check(
+            D,
+            "card 4111 1111 1111 1111 exp 12/29",
+            &["4111 1111 1111 1111"],
+        );
         check(D, "4111-1111-1111-1111", &["4111-1111-1111-1111"]);
         check(D, "amex 378282246310005.", &["378282246310005"]);
         // 16 digits failing Luhn.
@@ -435,7 +515,11 @@ mod tests {
     #[test]
     fn ibans() {
         use Detector::Iban as D;
-        check(D, "pay to GB82 WEST 1234 5698 7654 32 today", &["GB82 WEST 1234 5698 7654 32"]);
+        check(
+            D,
+            "pay to GB82 WEST 1234 5698 7654 32 today",
+            &["GB82 WEST 1234 5698 7654 32"],
+        );
         check(D, "DE89370400440532013000", &["DE89370400440532013000"]);
         // Wrong check digits, wrong length, unknown country.
         check(D, "GB83 WEST 1234 5698 7654 32", &[]);
@@ -447,7 +531,13 @@ mod tests {
     fn us_ssns() {
         use Detector::UsSsn as D;
         check(D, "ssn 123-45-6789, ok", &["123-45-6789"]);
-        for bad in ["000-12-3456", "666-12-3456", "912-12-3456", "123-00-4567", "123-45-0000"] {
+        for bad in [
+            "000-12-3456",
+            "666-12-3456",
+            "912-12-3456",
+            "123-00-4567",
+            "123-45-0000",
+        ] {
             check(D, bad, &[]);
         }
         check(D, "1123-45-6789", &[]);
@@ -468,7 +558,11 @@ mod tests {
     #[test]
     fn emails() {
         use Detector::Email as D;
-        check(D, "write to Ana.Silva+x@example.com.br.", &["Ana.Silva+x@example.com.br"]);
+        check(
+            D,
+            "write to Ana.Silva+x@example.com.br.",
+            &["Ana.Silva+x@example.com.br"],
+        );
         check(D, "a@b.co and c@d.org", &["a@b.co", "c@d.org"]);
         check(D, "@handle, x@localhost, y@z.1", &[]);
     }

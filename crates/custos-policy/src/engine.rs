@@ -117,7 +117,11 @@ pub struct PolicyMatch {
 #[derive(Debug)]
 enum TermRef {
     Phrase(u32),
-    Near { left: u32, right: u32, distance: u32 },
+    Near {
+        left: u32,
+        right: u32,
+        distance: u32,
+    },
 }
 
 /// A condition compiled against the engine's tables.
@@ -466,12 +470,22 @@ impl Scanner<'_> {
     /// Evaluates every policy on one message: the policies that fire, in
     /// the order they were compiled.
     pub fn evaluate(&mut self, doc: &Document<'_>) -> Vec<PolicyMatch> {
+        self.run(doc, true)
+    }
+
+    /// Evaluates every policy as if each one's scope included `doc`: for
+    /// tuning on labelled texts, which carry no channel or parties.
+    pub fn evaluate_ignoring_scope(&mut self, doc: &Document<'_>) -> Vec<PolicyMatch> {
+        self.run(doc, false)
+    }
+
+    fn run(&mut self, doc: &Document<'_>, scoped: bool) -> Vec<PolicyMatch> {
         let engine = self.engine;
         self.in_scope.clear();
         let mut any = false;
         let mut terms = false;
         for c in &engine.policies {
-            let ok = in_scope(&c.policy, doc);
+            let ok = !scoped || in_scope(&c.policy, doc);
             any |= ok;
             terms |= ok && c.uses_terms;
             self.in_scope.push(ok);
@@ -639,7 +653,11 @@ impl Scanner<'_> {
             }
             Node::Regex(id) => {
                 let spans = self.regex_spans(*id, doc.text);
-                text_hits(HitKind::Regex, &self.engine.regex_labels[*id as usize], spans)
+                text_hits(
+                    HitKind::Regex,
+                    &self.engine.regex_labels[*id as usize],
+                    spans,
+                )
             }
             Node::Detector(d) => {
                 let slot = &mut self.detected[*d as usize];
@@ -648,13 +666,16 @@ impl Scanner<'_> {
             }
             Node::Attachment(rule) => {
                 let fits = |a: &AttachmentInfo| {
-                    rule.media_type.as_deref().is_none_or(|t| match t.strip_suffix("/*") {
-                        Some(family) => a
-                            .media_type
-                            .split_once('/')
-                            .is_some_and(|(f, _)| f.eq_ignore_ascii_case(family)),
-                        None => a.media_type.eq_ignore_ascii_case(t),
-                    }) && rule.min_size.is_none_or(|m| a.size >= m)
+                    rule.media_type
+                        .as_deref()
+                        .is_none_or(|t| match t.strip_suffix("/*") {
+                            Some(family) => a
+                                .media_type
+                                .split_once('/')
+                                .is_some_and(|(f, _)| f.eq_ignore_ascii_case(family)),
+                            None => a.media_type.eq_ignore_ascii_case(t),
+                        })
+                        && rule.min_size.is_none_or(|m| a.size >= m)
                 };
                 let found = doc.attachments.iter().find(|a| fits(a));
                 let label = rule.media_type.as_deref().unwrap_or("attachment");
@@ -711,6 +732,404 @@ impl Scanner<'_> {
                 Some(_) => None,
                 None => Some(Vec::new()),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_policy;
+
+    /// A policy named `p` with this `[condition]` body and extra top-level
+    /// lines (before the tables).
+    fn policy(top: &str, condition: &str) -> Policy {
+        let text = format!(
+            "name = \"p\"\ntitle = \"P\"\ncategory = \"c\"\nseverity = \"medium\"\n\
+             actions = [\"alert\"]\n{top}\n[condition]\n{condition}\n"
+        );
+        parse_policy(&text, "p.toml").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn doc(text: &str) -> Document<'_> {
+        Document {
+            channel: "whatsapp",
+            direction: Direction::Outbound,
+            text,
+            attachments: &[],
+            // 2026-03-02 (a Monday) 09:00 UTC.
+            sent_at: Timestamp::from_micros(1_772_442_000_000_000),
+            units: &[],
+            external: true,
+            new_external_contact: false,
+            edited: false,
+            deleted: false,
+        }
+    }
+
+    /// The text each hit of policy `p` covers, or `None` if it does not
+    /// fire.
+    fn hits_in(engine: &Engine, d: &Document<'_>) -> Option<Vec<String>> {
+        let m = engine.evaluate(d);
+        m.iter().find(|m| m.policy == "p").map(|m| {
+            m.hits
+                .iter()
+                .map(|h| match h.kind {
+                    HitKind::Term | HitKind::Regex | HitKind::Detector => {
+                        d.text[h.start..h.end].to_string()
+                    }
+                    _ => h.label.clone(),
+                })
+                .collect()
+        })
+    }
+
+    /// Checks the hits of `condition` on `text`: `expected` lists the
+    /// covered texts; `None` means the policy must not fire.
+    fn check(condition: &str, text: &str, expected: Option<&[&str]>) {
+        let engine = Engine::compile(&[(policy("", condition), 1)]).unwrap();
+        let got = hits_in(&engine, &doc(text));
+        let want = expected.map(|e| e.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(got, want, "{condition} on {text:?}");
+    }
+
+    #[test]
+    fn terms_fold_case_and_accents() {
+        check(
+            r#"terms = ["garantia"]"#,
+            "Uma Garantía total",
+            Some(&["Garantía"]),
+        );
+        check(r#"terms = ["acao"]"#, "a AÇÃO subiu", Some(&["AÇÃO"]));
+        check(r#"terms = ["ação"]"#, "a acao subiu", Some(&["acao"]));
+    }
+
+    #[test]
+    fn terms_match_whole_words_only() {
+        check(r#"terms = ["guarantee"]"#, "it is guaranteed", None);
+        check(
+            r#"terms = ["guarantee"]"#,
+            "no-guarantee!",
+            Some(&["guarantee"]),
+        );
+        check(r#"terms = ["guarantee"]"#, "unguarantee", None);
+    }
+
+    #[test]
+    fn wildcards_match_word_prefixes() {
+        check(
+            r#"terms = ["guarant*"]"#,
+            "Guaranteed, guarantees",
+            Some(&["Guaranteed", "guarantees"]),
+        );
+        check(r#"terms = ["guarant*"]"#, "unguaranteed", None);
+        check(
+            r#"terms = ["mov* to signal"]"#,
+            "let's MOVE to Signal now",
+            Some(&["MOVE to Signal"]),
+        );
+        check(r#"terms = ["mov* to signal"]"#, "moving to signals", None);
+        check(
+            r#"terms = ["mov* to sig*"]"#,
+            "moving to signals",
+            Some(&["moving to signals"]),
+        );
+    }
+
+    #[test]
+    fn phrases_match_across_spaces_and_punctuation() {
+        let c = r#"terms = ["text me on my personal number"]"#;
+        check(
+            c,
+            "pls text me, on my personal-number!",
+            Some(&["text me, on my personal-number"]),
+        );
+        check(
+            c,
+            "text me\n\non   my personal number",
+            Some(&["text me\n\non   my personal number"]),
+        );
+        check(c, "text me on my number", None);
+    }
+
+    #[test]
+    fn offsets_map_back_past_accented_text() {
+        let text = "Olá, ação é ótima: garantía de retorno 🙂 garantia";
+        let engine = Engine::compile(&[(policy("", r#"terms = ["garantia"]"#), 1)]).unwrap();
+        let m = engine.evaluate(&doc(text));
+        let spans: Vec<_> = m[0].hits.iter().map(|h| &text[h.start..h.end]).collect();
+        assert_eq!(spans, ["garantía", "garantia"]);
+        assert_eq!(m[0].hits[0].start, text.find("garantía").unwrap());
+    }
+
+    #[test]
+    fn near_matches_in_either_order_within_the_distance() {
+        let c = r#"terms = ["garant* NEAR/5 retorno"]"#;
+        check(
+            c,
+            "garantimos um bom retorno",
+            Some(&["garantimos um bom retorno"]),
+        );
+        check(
+            c,
+            "retorno: nós garantimos",
+            Some(&["retorno: nós garantimos"]),
+        );
+        // Five words between: still near; six: too far.
+        check(
+            c,
+            "garantia a b c d e retorno",
+            Some(&["garantia a b c d e retorno"]),
+        );
+        check(c, "garantia a b c d e f retorno", None);
+        check(c, "garantia apenas", None);
+    }
+
+    #[test]
+    fn exceptions_remove_hits_inside_them() {
+        let p = policy(
+            r#"exceptions = ["past performance is no guarantee of future results"]"#,
+            r#"terms = ["guarantee", "future results"]"#,
+        );
+        let engine = Engine::compile(&[(p, 1)]).unwrap();
+        let d = doc("Past performance is no guarantee of future results.");
+        assert_eq!(hits_in(&engine, &d), None);
+        let d = doc("Past performance is no guarantee of future results. But I guarantee it");
+        assert_eq!(hits_in(&engine, &d), Some(vec!["guarantee".to_string()]));
+    }
+
+    #[test]
+    fn exceptions_written_in_the_condition_table_count_too() {
+        check(
+            "terms = [\"guarantee\"]\nexceptions = [\"no guarantee\"]",
+            "there is no guarantee",
+            None,
+        );
+    }
+
+    #[test]
+    fn all_any_not() {
+        let c = r#"all = [ { terms = ["call me"] }, { not = { terms = ["office"] } } ]"#;
+        check(c, "call me tonight", Some(&["call me"]));
+        check(c, "call me at the office", None);
+        let c = r#"any = [ { terms = ["alpha"] }, { terms = ["beta"] } ]"#;
+        check(c, "beta then alpha", Some(&["alpha", "beta"]));
+        check(c, "gamma", None);
+        check(r#"not = { terms = ["alpha"] }"#, "gamma", Some(&[]));
+    }
+
+    #[test]
+    fn not_sees_the_hits_left_after_exceptions() {
+        let p = policy(
+            r#"exceptions = ["office hours"]"#,
+            r#"all = [ { terms = ["call"] }, { not = { terms = ["office"] } } ]"#,
+        );
+        let engine = Engine::compile(&[(p, 1)]).unwrap();
+        assert!(hits_in(&engine, &doc("call me in office hours")).is_some());
+        assert!(hits_in(&engine, &doc("call me at the office")).is_none());
+    }
+
+    #[test]
+    fn regexes_and_detectors_hit_the_original_text() {
+        check(
+            r#"regex = '(?i)\bsignal\s+me\b'"#,
+            "pls Signal  me",
+            Some(&["Signal  me"]),
+        );
+        check(r#"regex = '(?i)\bsignal\s+me\b'"#, "signalme", None);
+        check(
+            r#"detector = "payment_card""#,
+            "card 4111 1111 1111 1111",
+            Some(&["4111 1111 1111 1111"]),
+        );
+        check(
+            r#"detector = "payment_card""#,
+            "card 4111 1111 1111 1112",
+            None,
+        );
+        check(
+            r#"detector = "iban""#,
+            "to GB82WEST12345698765432",
+            Some(&["GB82WEST12345698765432"]),
+        );
+        check(
+            r#"detector = "us_ssn""#,
+            "ssn 123-45-6789",
+            Some(&["123-45-6789"]),
+        );
+        check(
+            r#"detector = "br_cpf""#,
+            "cpf 529.982.247-25",
+            Some(&["529.982.247-25"]),
+        );
+        check(
+            r#"detector = "email""#,
+            "mail ana@example.com",
+            Some(&["ana@example.com"]),
+        );
+        check(
+            r#"detector = "phone""#,
+            "ring +44 20 7946 0958",
+            Some(&["+44 20 7946 0958"]),
+        );
+        // Two regex leaves: each reports its own spans.
+        check(
+            "any = [ { regex = 'ab' }, { regex = 'abc' } ]",
+            "xabcx",
+            Some(&["ab", "abc"]),
+        );
+    }
+
+    #[test]
+    fn scope_filters_apply_first() {
+        let p = policy(
+            "[scope]\nchannels = [\"sms\"]\ndirections = [\"inbound\"]\nunits = [\"equities\"]\nparticipants = \"external\"",
+            r#"terms = ["alpha"]"#,
+        );
+        let engine = Engine::compile(&[(p, 1)]).unwrap();
+        let units = vec!["equities".to_string()];
+        let base = Document {
+            channel: "sms",
+            direction: Direction::Inbound,
+            units: &units,
+            ..doc("alpha")
+        };
+        assert!(hits_in(&engine, &base).is_some());
+        assert!(
+            hits_in(
+                &engine,
+                &Document {
+                    channel: "whatsapp",
+                    ..base
+                }
+            )
+            .is_none()
+        );
+        assert!(
+            hits_in(
+                &engine,
+                &Document {
+                    direction: Direction::Outbound,
+                    ..base
+                }
+            )
+            .is_none()
+        );
+        assert!(hits_in(&engine, &Document { units: &[], ..base }).is_none());
+        assert!(
+            hits_in(
+                &engine,
+                &Document {
+                    external: false,
+                    ..base
+                }
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn outside_hours_in_a_time_zone() {
+        let c = r#"outside_hours = { tz = "America/Sao_Paulo", start = "08:00", end = "18:00" }"#;
+        let engine = Engine::compile(&[(policy("", c), 1)]).unwrap();
+        let at = |rfc3339: &str| Document {
+            sent_at: Timestamp::parse(rfc3339).unwrap(),
+            ..doc("")
+        };
+        // 09:00 UTC on a Monday is 06:00 in São Paulo: outside.
+        assert_eq!(
+            hits_in(&engine, &at("2026-03-02T09:00:00Z")),
+            Some(vec!["outside_hours".to_string()])
+        );
+        // 12:00 UTC is 09:00 there: inside.
+        assert_eq!(hits_in(&engine, &at("2026-03-02T12:00:00Z")), None);
+        // 21:30 UTC is 18:30: outside; Saturday noon: outside.
+        assert!(hits_in(&engine, &at("2026-03-02T21:30:00Z")).is_some());
+        assert!(hits_in(&engine, &at("2026-03-07T15:00:00Z")).is_some());
+    }
+
+    #[test]
+    fn attachments_and_metadata() {
+        let c = r#"attachment = { media_type = "image/*", min_size = 1000 }"#;
+        let engine = Engine::compile(&[(policy("", c), 1)]).unwrap();
+        let big = [AttachmentInfo {
+            media_type: "image/jpeg".into(),
+            size: 5_000,
+        }];
+        let small = [AttachmentInfo {
+            media_type: "image/jpeg".into(),
+            size: 10,
+        }];
+        let d = doc("");
+        assert_eq!(
+            hits_in(
+                &engine,
+                &Document {
+                    attachments: &big,
+                    ..d
+                }
+            ),
+            Some(vec!["image/jpeg".to_string()])
+        );
+        assert_eq!(
+            hits_in(
+                &engine,
+                &Document {
+                    attachments: &small,
+                    ..d
+                }
+            ),
+            None
+        );
+        let engine = Engine::compile(&[(policy("", r#"metadata = "edited""#), 1)]).unwrap();
+        assert!(hits_in(&engine, &Document { edited: true, ..d }).is_some());
+        assert!(hits_in(&engine, &d).is_none());
+    }
+
+    #[test]
+    fn one_engine_many_policies_and_blocking() {
+        let a = policy("", r#"terms = ["alpha"]"#);
+        let mut b = parse_policy(
+            "name = \"b\"\ntitle = \"B\"\ncategory = \"x\"\nseverity = \"critical\"\n\
+             actions = [\"block\"]\n[condition]\nterms = [\"alpha beta\"]\n",
+            "b.toml",
+        )
+        .unwrap();
+        let engine = Engine::compile(&[(a.clone(), 3), (b.clone(), 7)]).unwrap();
+        let m = engine.evaluate(&doc("alpha beta"));
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[0].policy.as_str(), m[0].version), ("p", 3));
+        assert_eq!((m[1].policy.as_str(), m[1].version), ("b", 7));
+        assert!(engine.blocks(&m));
+        assert!(!engine.blocks(&m[..1]));
+        assert_eq!(engine.policies().count(), 2);
+        let json = serde_json::to_string(&m[1]).unwrap();
+        assert_eq!(serde_json::from_str::<PolicyMatch>(&json).unwrap(), m[1]);
+        b.name = "p".into();
+        assert!(matches!(
+            Engine::compile(&[(a, 1), (b, 1)]),
+            Err(PolicyError::DuplicateName { .. })
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn evaluate_never_panics_and_spans_are_char_boundaries(text in "\\PC{0,200}") {
+            let c = r#"any = [
+                { terms = ["ação", "gar* NEAR/2 re*", "a b", "é"] },
+                { regex = '\w+' },
+                { detector = "email" }, { detector = "phone" }, { detector = "iban" },
+                { detector = "payment_card" }, { detector = "br_cpf" }, { detector = "us_ssn" },
+            ]"#;
+            let p = policy(r#"exceptions = ["x y"]"#, c);
+            let engine = Engine::compile(&[(p, 1)]).unwrap();
+            for m in engine.evaluate(&doc(&text)) {
+                for h in m.hits {
+                    proptest::prop_assert!(h.start <= h.end && h.end <= text.len());
+                    proptest::prop_assert!(text.is_char_boundary(h.start));
+                    proptest::prop_assert!(text.is_char_boundary(h.end));
+                }
+            }
         }
     }
 }

@@ -153,10 +153,7 @@ pub fn word_index(folded: &[u8], pos: usize) -> usize {
 /// Whether folded position `pos` is a word boundary: either end of the
 /// text, or next to a separator.
 pub fn is_boundary(folded: &[u8], pos: usize) -> bool {
-    pos == 0
-        || pos >= folded.len()
-        || folded[pos] == b' '
-        || folded[pos - 1] == b' '
+    pos == 0 || pos >= folded.len() || folded[pos] == b' ' || folded[pos - 1] == b' '
 }
 
 #[cfg(test)]
@@ -171,7 +168,10 @@ mod tests {
     fn folds_case_accents_and_separators() {
         check("Garantía", "garantía".replace('í', "i").as_str());
         check("AÇÃO já!", "acao ja ");
-        check("Text me,  on my   personal-number", "text me on my personal number");
+        check(
+            "Text me,  on my   personal-number",
+            "text me on my personal number",
+        );
         check("naïve Café\u{301}", "naive cafe");
         check("İstanbul ÉCOLE", "istanbul ecole");
         check("8% off!!!", "8 off ");

@@ -405,7 +405,9 @@ impl Checker<'_> {
                 if !ok {
                     return Err(self.at(
                         a,
-                        format!("media_type {t:?} must look like \"application/pdf\" or \"image/*\""),
+                        format!(
+                            "media_type {t:?} must look like \"application/pdf\" or \"image/*\""
+                        ),
                     ));
                 }
             }
@@ -440,7 +442,10 @@ impl Checker<'_> {
             _ => unreachable!("exactly one key is present"),
         };
         if list.is_empty() {
-            return Err(self.at(raw, format!("`{}` is empty", if all { "all" } else { "any" })));
+            return Err(self.at(
+                raw,
+                format!("`{}` is empty", if all { "all" } else { "any" }),
+            ));
         }
         let mut out = Vec::with_capacity(list.len());
         for item in list {
@@ -454,21 +459,24 @@ impl Checker<'_> {
     }
 
     fn hours(&self, raw: &RawHours) -> Result<Hours, PolicyError> {
-        jiff::tz::TimeZone::get(raw.tz.get_ref())
-            .map_err(|e| self.at(&raw.tz, format!("unknown time zone {:?}: {e}", raw.tz.get_ref())))?;
-        let minute = |t: &Spanned<String>| -> Result<u16, PolicyError> {
-            if t.get_ref() == "24:00" {
-                return Ok(24 * 60);
-            }
-            let ok = t.get_ref().len() == 5;
-            let time: jiff::civil::Time = t
-                .get_ref()
-                .parse()
-                .ok()
-                .filter(|_| ok)
-                .ok_or_else(|| self.at(t, format!("time {:?} must be HH:MM", t.get_ref())))?;
-            Ok(time.hour() as u16 * 60 + time.minute() as u16)
-        };
+        jiff::tz::TimeZone::get(raw.tz.get_ref()).map_err(|e| {
+            self.at(
+                &raw.tz,
+                format!("unknown time zone {:?}: {e}", raw.tz.get_ref()),
+            )
+        })?;
+        let minute =
+            |t: &Spanned<String>| -> Result<u16, PolicyError> {
+                if t.get_ref() == "24:00" {
+                    return Ok(24 * 60);
+                }
+                let ok = t.get_ref().len() == 5;
+                let time: jiff::civil::Time =
+                    t.get_ref().parse().ok().filter(|_| ok).ok_or_else(|| {
+                        self.at(t, format!("time {:?} must be HH:MM", t.get_ref()))
+                    })?;
+                Ok(time.hour() as u16 * 60 + time.minute() as u16)
+            };
         let (start, end) = (minute(&raw.start)?, minute(&raw.end)?);
         if start == end {
             return Err(self.at(&raw.end, "start and end are the same time"));
@@ -480,7 +488,13 @@ impl Checker<'_> {
                 let mut out = Vec::new();
                 for d in list {
                     let i = DAYS.iter().position(|n| n == d.get_ref()).ok_or_else(|| {
-                        self.at(d, format!("unknown day {:?}: expected mon, tue, wed, thu, fri, sat or sun", d.get_ref()))
+                        self.at(
+                            d,
+                            format!(
+                                "unknown day {:?}: expected mon, tue, wed, thu, fri, sat or sun",
+                                d.get_ref()
+                            ),
+                        )
                     })?;
                     out.push(i as u8);
                 }
@@ -569,7 +583,9 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
                 other => {
                     return Err(check.at(
                         p,
-                        format!("unknown participants {other:?}: expected any, external or internal"),
+                        format!(
+                            "unknown participants {other:?}: expected any, external or internal"
+                        ),
                     ));
                 }
             };
@@ -737,7 +753,11 @@ exceptions = ["past performance is no guarantee of future results"]
         assert_eq!(p.severity, Severity::High);
         assert_eq!(
             p.actions,
-            [Action::Alert, Action::Tag("off-channel".into()), Action::Notify]
+            [
+                Action::Alert,
+                Action::Tag("off-channel".into()),
+                Action::Notify
+            ]
         );
         assert_eq!(p.scope.participants, Participants::External);
         assert_eq!(p.scope.directions.len(), 3);
@@ -766,30 +786,60 @@ exceptions = ["past performance is no guarantee of future results"]
     #[test]
     fn errors_name_the_line_and_what_is_wrong() {
         check_error(&with("[condition]\nterms = [\"a\"]\nbogus = 1"), 8, "bogus");
-        check_error(&with("[condition]\nregex = '(unclosed'"), 7, "invalid regex");
-        check_error(&with("[condition]\ndetector = \"ssn\""), 7, "unknown detector");
+        check_error(
+            &with("[condition]\nregex = '(unclosed'"),
+            7,
+            "invalid regex",
+        );
+        check_error(
+            &with("[condition]\ndetector = \"ssn\""),
+            7,
+            "unknown detector",
+        );
         check_error(&with("[condition]\nterms = [\"a NEAR/x b\"]"), 7, "NEAR/n");
-        check_error(&with("[condition]\nterms = [\"a NEAR/2 b NEAR/3 c\"]"), 7, "one NEAR");
-        check_error(&with("[condition]\nterms = [\"g*rantee\"]"), 7, "may only end");
+        check_error(
+            &with("[condition]\nterms = [\"a NEAR/2 b NEAR/3 c\"]"),
+            7,
+            "one NEAR",
+        );
+        check_error(
+            &with("[condition]\nterms = [\"g*rantee\"]"),
+            7,
+            "may only end",
+        );
         check_error(&with("[condition]\nterms = [\"!!!\"]"), 7, "no letters");
         check_error(&with("[condition]\nterms = [\"x*\"]"), 7, "two letters");
         check_error(
-            &with("[condition]\noutside_hours = { tz = \"Mars/Base\", start = \"08:00\", end = \"18:00\" }"),
+            &with(
+                "[condition]\noutside_hours = { tz = \"Mars/Base\", start = \"08:00\", end = \"18:00\" }",
+            ),
             7,
             "time zone",
         );
         check_error(
-            &with("[condition]\noutside_hours = { tz = \"UTC\", start = \"8am\", end = \"18:00\" }"),
+            &with(
+                "[condition]\noutside_hours = { tz = \"UTC\", start = \"8am\", end = \"18:00\" }",
+            ),
             7,
             "HH:MM",
         );
         check_error(
-            &with("[condition]\noutside_hours = { tz = \"UTC\", start = \"08:00\", end = \"18:00\", days = [\"monday\"] }"),
+            &with(
+                "[condition]\noutside_hours = { tz = \"UTC\", start = \"08:00\", end = \"18:00\", days = [\"monday\"] }",
+            ),
             7,
             "unknown day",
         );
-        check_error(&with("[condition]\nmetadata = \"forwarded\""), 7, "unknown metadata");
-        check_error(&with("[condition]\nterms = [\"a\"]\nregex = 'b'"), 6, "exactly one");
+        check_error(
+            &with("[condition]\nmetadata = \"forwarded\""),
+            7,
+            "unknown metadata",
+        );
+        check_error(
+            &with("[condition]\nterms = [\"a\"]\nregex = 'b'"),
+            6,
+            "exactly one",
+        );
         check_error(&with("[condition]\nany = []"), 6, "empty");
         check_error(
             &with("[condition]\nnot = { terms = [\"a\"], exceptions = [\"b\"] }"),
@@ -801,7 +851,11 @@ exceptions = ["past performance is no guarantee of future results"]
             7,
             "media_type",
         );
-        check_error(&with("[scope]\ndirections = [\"sideways\"]\n[condition]\nterms = [\"a\"]"), 7, "direction");
+        check_error(
+            &with("[scope]\ndirections = [\"sideways\"]\n[condition]\nterms = [\"a\"]"),
+            7,
+            "direction",
+        );
         check_error(
             &with("[condition]\nterms = [\"a\"]").replace("\"low\"", "\"urgent\""),
             4,
@@ -835,8 +889,15 @@ exceptions = ["past performance is no guarantee of future results"]
     fn terms_fold_and_split() {
         let t = parse_term("Garantía de retorno*").unwrap();
         let TermKind::Words(p) = t.kind else { panic!() };
-        let words: Vec<_> = p.words.iter().map(|w| (w.text.as_str(), w.prefix)).collect();
-        assert_eq!(words, [("garantia", false), ("de", false), ("retorno", true)]);
+        let words: Vec<_> = p
+            .words
+            .iter()
+            .map(|w| (w.text.as_str(), w.prefix))
+            .collect();
+        assert_eq!(
+            words,
+            [("garantia", false), ("de", false), ("retorno", true)]
+        );
         let t = parse_term("guarant* NEAR/5 return").unwrap();
         assert!(matches!(t.kind, TermKind::Near { distance: 5, .. }));
     }
