@@ -160,8 +160,9 @@ PLACES = {
 EVENTS = {
     "en": ["Wimbledon", "the Champions League final", "Silverstone", "the Six Nations",
            "the Coldplay gig", "Ascot"],
-    "pt": ["o GP de Interlagos", "a final da Libertadores", "o show do Coldplay",
-           "o Rock in Rio", "o Fla-Flu", "o camarote da Sapucaí"],
+    # Portuguese events carry their contracted preposition ("no", "na").
+    "pt": ["no GP de Interlagos", "na final da Libertadores", "no show do Coldplay",
+           "no Rock in Rio", "no Fla-Flu", "na Sapucaí"],
     "es": ["el Clásico", "la final de la Copa del Rey", "el Mutua Madrid Open",
            "el concierto de Coldplay", "el GP de Montmeló", "la Feria de Abril"],
 }
@@ -499,17 +500,17 @@ T["gifts_entertainment"] = {
         "private jet to {place} this weekend, compliments of {company}",
     ],
     "pt": [
-        "consegui dois ingressos pro camarote no {event}, por nossa conta",
+        "consegui dois ingressos pro camarote {event}, por nossa conta",
         "vamos te levar pra {place} no fim de semana, tudo pago",
         "mandei {gift} pra agradecer o contrato",
         "jantar no {restaurant} por minha conta {day}, leva sua esposa",
         "tenho um presente pra você: {gift}. só continua com a gente",
         "o hotel em {place} já está reservado pra você, com spa, cortesia nossa",
         "um vale-presente de {amount} pra você, obrigado pela parceria",
-        "camarote no {event}, topa? tudo pago",
+        "camarote {event}, topa? tudo pago",
         "a gente paga passagem e a casa em {place}, é só aceitar",
         "{name}, {gift} é um presente pessoal nosso pela renovação",
-        "a empresa quer receber você e a família no {event}",
+        "a empresa quer receber você e a família {event}",
         "jatinho pra {place} esse fim de semana, cortesia da {company}",
     ],
     "es": [
@@ -523,7 +524,7 @@ T["gifts_entertainment"] = {
         "palco en {event}, te apuntas? todo pagado",
         "pagamos vuelos y la villa en {place}, solo di que sí",
         "{name}, {gift} es un regalo personal nuestro por la renovación",
-        "la empresa quiere invitaros a ti y a tu familia a {event}",
+        "la empresa quiere invitaros a ti y a tu familia, palco para {event}",
         "jet privado a {place} este finde, cortesía de {company}",
     ],
 }
@@ -881,6 +882,9 @@ def style(text, lang, rng, variant):
 
 def render(template, rng, lang, variant):
     text = template.format_map(Slots(rng, lang))
+    if lang == "es":
+        # Slots such as "el lunes" after "de"/"a" contract: "antes del lunes".
+        text = text.replace(" de el ", " del ").replace(" a el ", " al ")
     return style(text, lang, rng, variant)
 
 

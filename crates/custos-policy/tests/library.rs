@@ -56,7 +56,9 @@ struct Case {
 }
 
 fn cases_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("library").join("cases")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("library")
+        .join("cases")
 }
 
 fn library() -> Vec<Policy> {
@@ -180,12 +182,18 @@ fn every_case_file_belongs_to_a_starter_policy() {
     let mut strays = Vec::new();
     for entry in std::fs::read_dir(cases_dir()).expect("library/cases exists") {
         let path = entry.expect("readable directory entry").path();
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         if path.extension().is_some_and(|e| e == "toml") && !names.contains(stem) {
             strays.push(path.display().to_string());
         }
     }
-    assert!(strays.is_empty(), "case files with no starter policy: {strays:?}");
+    assert!(
+        strays.is_empty(),
+        "case files with no starter policy: {strays:?}"
+    );
 }
 
 #[test]
