@@ -185,6 +185,25 @@ pub(crate) struct Generator {
 }
 
 impl Generator {
+    /// The firms' employees, in a stable order.
+    pub(crate) fn staff(&self) -> Vec<crate::DemoStaff> {
+        self.people
+            .iter()
+            .filter(|p| p.staff)
+            .enumerate()
+            .map(|(i, p)| crate::DemoStaff {
+                id: format!("E{:03}", i + 1),
+                name: p.full.clone(),
+                phone: p.phone.clone(),
+                email: p.email.clone(),
+                units: [p.org.clone(), p.desk.to_string()]
+                    .into_iter()
+                    .filter(|u| !u.is_empty())
+                    .collect(),
+            })
+            .collect()
+    }
+
     /// A generator of `total` messages from `seed`.
     pub(crate) fn new(seed: u64, total: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -104,6 +104,26 @@ pub fn generate(config: &DemoConfig) -> impl Iterator<Item = String> + use<> {
     generator::Generator::new(config.seed, config.messages)
 }
 
+/// An employee of one of the demo firms: a custodian to enrol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DemoStaff {
+    /// A stable employee id, `E001`...
+    pub id: String,
+    /// Full name.
+    pub name: String,
+    /// Work phone, E.164.
+    pub phone: String,
+    /// Work e-mail address.
+    pub email: String,
+    /// Business unit and desk.
+    pub units: Vec<String>,
+}
+
+/// The employees whose messages [`generate`] produces with `config`.
+pub fn staff(config: &DemoConfig) -> Vec<DemoStaff> {
+    generator::Generator::new(config.seed, config.messages).staff()
+}
+
 /// Writes the messages of [`generate`] to `out`, one per line (each line
 /// ends with `\n`), and returns how many lines were written.
 ///

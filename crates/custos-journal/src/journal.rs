@@ -855,6 +855,12 @@ impl Journal {
         blobs::put(&self.inner.dir, &key, bytes)
     }
 
+    /// Reads a blob stored under the archive's own key (`put_blob(None, ..)`).
+    pub fn archive_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        let key = self.inner.keys.key_for(&subject_id(None))?;
+        self.blob(key.id(), digest)
+    }
+
     /// Reads a blob back, checked against its digest; `None` when its
     /// subject's key was destroyed.
     pub fn blob(&self, key_id: KeyId, digest: &Digest) -> Result<Option<Vec<u8>>> {

@@ -59,6 +59,9 @@ pub struct WhatsAppConfig {
 pub struct Config {
     /// `[whatsapp]`
     pub whatsapp: WhatsAppConfig,
+    /// `[notify]`: where alert notifications go.
+    #[serde(default)]
+    pub notify: custos_notify::NotifyConfig,
 }
 
 /// Why the configuration cannot be used.

@@ -1,4 +1,5 @@
-//! The HTTP server: the WhatsApp webhook today; the API and console later.
+//! The HTTP server: the WhatsApp webhook, sending, the alert and policy API;
+//! the console later.
 //!
 //! Only this crate knows HTTP. [`router`] builds the whole `Router`, so
 //! tests can call it without a socket; [`serve`] runs it on a listener.
@@ -9,6 +10,7 @@ mod config;
 pub mod media;
 pub mod outbound;
 mod problem;
+pub mod supervision;
 mod whatsapp;
 
 pub use config::{Config, ConfigError, Secret, WhatsAppConfig};
@@ -33,6 +35,8 @@ pub struct AppState {
     pub pre_send: Arc<dyn outbound::PreSendCheck>,
     /// The client for Graph API calls.
     pub http: reqwest::Client,
+    /// Policy evaluation, alerts and review; `None` runs without.
+    pub supervision: Option<supervision::Supervision>,
 }
 
 impl AppState {
@@ -54,7 +58,16 @@ impl AppState {
                 .timeout(std::time::Duration::from_secs(60))
                 .build()
                 .expect("an HTTP client with default settings"),
+            supervision: None,
         })
+    }
+
+    /// Turns supervision on: evaluation after every commit, the alert and
+    /// policy API, and pre-send blocking by the active policies.
+    pub fn with_supervision(mut self, supervision: supervision::Supervision) -> AppState {
+        self.pre_send = Arc::new(supervision::PolicyPreSend::new(supervision.clone()));
+        self.supervision = Some(supervision);
+        self
     }
 }
 
@@ -68,6 +81,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/whatsapp/messages",
             axum::routing::post(outbound::send_handler),
+        )
+        .route(
+            "/api/v1/alerts",
+            axum::routing::get(supervision::list_alerts),
+        )
+        .route(
+            "/api/v1/alerts/{id}",
+            axum::routing::get(supervision::get_alert),
+        )
+        .route(
+            "/api/v1/alerts/{id}/actions",
+            axum::routing::post(supervision::act_on_alert),
+        )
+        .route(
+            "/api/v1/policies",
+            axum::routing::get(supervision::list_policies).post(supervision::load_policy),
         )
         .with_state(state)
 }

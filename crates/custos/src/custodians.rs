@@ -33,6 +33,10 @@ pub enum CustodianCommand {
         /// The date they opted in to oversight (YYYY-MM-DD).
         #[arg(long)]
         opted_in: String,
+        /// A business unit or desk they work in (repeat for several);
+        /// policies can be scoped to units.
+        #[arg(long = "unit")]
+        units: Vec<String>,
     },
     /// List the enrolled custodians.
     List {
@@ -53,6 +57,8 @@ pub struct Custodian {
     pub phone: String,
     /// The date they opted in to oversight (YYYY-MM-DD).
     pub opted_in: String,
+    /// Business units or desks.
+    pub units: Vec<String>,
     /// The journal entry that enrolled them.
     pub seq: u64,
     /// When they were enrolled.
@@ -62,8 +68,8 @@ pub struct Custodian {
 }
 
 impl Custodian {
-    fn same_data(&self, name: &str, phone: &str, opted_in: &str) -> bool {
-        self.name == name && self.phone == phone && self.opted_in == opted_in
+    fn same_data(&self, name: &str, phone: &str, opted_in: &str, units: &[String]) -> bool {
+        self.name == name && self.phone == phone && self.opted_in == opted_in && self.units == units
     }
 }
 
@@ -139,6 +145,16 @@ pub fn registry(journal: &Journal) -> Result<BTreeMap<String, Custodian>> {
             name: text("name"),
             phone: text("phone"),
             opted_in: text("opted_in"),
+            units: event
+                .details
+                .get("units")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|u| u.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
             seq: entry.leaf.seq,
             enrolled_at: event.at.to_string(),
             enrolled_by: event.actor.clone(),
@@ -165,6 +181,7 @@ pub fn add(
     name: &str,
     phone: &str,
     opted_in: &str,
+    units: &[String],
 ) -> Result<Added> {
     let id = id.trim();
     if id.is_empty() || id.chars().any(char::is_whitespace) {
@@ -176,9 +193,15 @@ pub fn add(
     }
     let phone = normalise_phone(phone)?;
     let opted_in = parse_date(opted_in)?;
+    let mut units: Vec<String> = units.iter().map(|u| u.trim().to_string()).collect();
+    if units.iter().any(String::is_empty) {
+        bail!("--unit must not be empty");
+    }
+    units.sort();
+    units.dedup();
     let registry = registry(journal)?;
     if let Some(known) = registry.get(id) {
-        if known.same_data(name, &phone, &opted_in) {
+        if known.same_data(name, &phone, &opted_in, &units) {
             return Ok(Added::Unchanged(known.seq));
         }
         bail!(
@@ -199,6 +222,9 @@ pub fn add(
     details.insert("name".into(), name.into());
     details.insert("phone".into(), phone.into());
     details.insert("opted_in".into(), opted_in.into());
+    if !units.is_empty() {
+        details.insert("units".into(), units.into());
+    }
     let appended = journal.append_system(actor, ADD_ACTION, Some(id), details)?;
     Ok(Added::New(appended.seq))
 }
@@ -216,7 +242,8 @@ pub fn run(
             name,
             phone,
             opted_in,
-        } => match add(journal, actor, id, name, phone, opted_in)? {
+            units,
+        } => match add(journal, actor, id, name, phone, opted_in, units)? {
             Added::New(seq) => writeln!(out, "enrolled custodian {} (entry {seq})", id.trim())?,
             Added::Unchanged(seq) => writeln!(
                 out,
@@ -247,14 +274,18 @@ pub fn run(
                     .max(4);
                 writeln!(
                     out,
-                    "{:<id_w$}  {:<name_w$}  {:<16}  OPTED IN",
-                    "ID", "NAME", "PHONE"
+                    "{:<id_w$}  {:<name_w$}  {:<16}  {:<10}  UNITS",
+                    "ID", "NAME", "PHONE", "OPTED IN"
                 )?;
                 for c in registry.values() {
                     writeln!(
                         out,
-                        "{:<id_w$}  {:<name_w$}  {:<16}  {}",
-                        c.id, c.name, c.phone, c.opted_in
+                        "{:<id_w$}  {:<name_w$}  {:<16}  {:<10}  {}",
+                        c.id,
+                        c.name,
+                        c.phone,
+                        c.opted_in,
+                        c.units.join(",")
                     )?;
                 }
             }

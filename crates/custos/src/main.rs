@@ -6,6 +6,8 @@
 
 mod custodians;
 mod import_export;
+mod supervision;
+mod tuning;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -143,6 +145,44 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Load, list, show, disable and test supervision policies.
+    Policy {
+        #[command(subcommand)]
+        command: supervision::PolicyCommand,
+    },
+    /// Evaluate history against the active policies (or one of them).
+    Scan {
+        /// Only this policy.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Only messages sent from this date (YYYY-MM-DD) or instant on.
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// The alert queue: open alerts, most serious and oldest first.
+    Alerts {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Include closed alerts.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Review one alert: show, assign, comment, escalate, close.
+    Alert {
+        #[command(subcommand)]
+        command: supervision::AlertCommand,
+    },
+    /// Supervisory samples of custodians' conversations.
+    Sample {
+        #[command(subcommand)]
+        command: supervision::SampleCommand,
+    },
+    /// The risk classifier.
+    Model {
+        #[command(subcommand)]
+        command: supervision::ModelCommand,
+    },
     /// Create an archive with realistic synthetic data to explore.
     Demo {
         /// How many messages to generate.
@@ -223,6 +263,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("creating archive {}", cli.data.display()))?;
             writeln!(out, "created archive {}", cli.data.display())?;
             writeln!(out, "public key {}", hex::encode(journal.public_key()))?;
+            let policies = supervision::install_starter(&journal, &cli.actor)?;
+            writeln!(
+                out,
+                "{policies} starter policies active (custos policy list)"
+            )?;
             if cli.kek.is_none() {
                 writeln!(
                     out,
@@ -235,6 +280,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest { file } => {
             let journal = open(&cli)?;
             ingest(&journal, file, &mut out)?;
+            report_alerts(supervision::supervise(&journal)?, &mut out)?;
             journal.close()?;
         }
         Command::Custodian { command } => {
@@ -245,6 +291,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import { source } => {
             let journal = open(&cli)?;
             import_export::run(&journal, &cli.actor, source, &mut out)?;
+            report_alerts(supervision::supervise(&journal)?, &mut out)?;
             journal.close()?;
         }
         Command::Log { json, from, limit } => {
@@ -335,6 +382,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             journal.close()?;
         }
+        Command::Policy { command } => {
+            let journal = open(&cli)?;
+            supervision::policy(&journal, &cli.actor, command, &mut out)?;
+            journal.close()?;
+        }
+        Command::Scan { policy, since } => {
+            let journal = open(&cli)?;
+            supervision::scan(&journal, policy.as_deref(), since.as_deref(), &mut out)?;
+            journal.close()?;
+        }
+        Command::Alerts { json, all } => {
+            let journal = open(&cli)?;
+            supervision::alerts(&journal, *json, *all, &mut out)?;
+            journal.close()?;
+        }
+        Command::Alert { command } => {
+            let journal = open(&cli)?;
+            supervision::alert(&journal, &cli.actor, command, &mut out)?;
+            journal.close()?;
+        }
+        Command::Sample { command } => {
+            let journal = open(&cli)?;
+            supervision::sample(&journal, &cli.actor, command, &mut out)?;
+            journal.close()?;
+        }
+        Command::Model { command } => {
+            let journal = open(&cli)?;
+            supervision::model(&journal, &cli.actor, command, &mut out)?;
+            journal.close()?;
+        }
         Command::Demo { messages, seed } => demo(&cli, *messages, *seed, &mut out)?,
         Command::Serve { listen, config } => serve(&cli, listen, config.as_deref())?,
         Command::Send {
@@ -415,8 +492,25 @@ fn serve(cli: &Cli, listen: &str, config: Option<&Path>) -> Result<()> {
         };
         let journal_for_state = journal.clone();
         let whatsapp = config.whatsapp.clone();
-        let state = tokio::task::spawn_blocking(move || {
-            custos_server::AppState::new(journal_for_state, whatsapp, media)
+        let notifier = if config.notify.targets.is_empty() {
+            None
+        } else {
+            Some(supervision::start_notifier(
+                &journal,
+                config.notify.clone(),
+            )?)
+        };
+        let state = tokio::task::spawn_blocking(move || -> Result<_> {
+            let supervisor = supervision::open_supervisor(&journal_for_state)?;
+            let supervision = custos_server::supervision::Supervision::start(
+                journal_for_state.clone(),
+                supervisor,
+                notifier,
+            )?;
+            Ok(
+                custos_server::AppState::new(journal_for_state, whatsapp, media)?
+                    .with_supervision(supervision),
+            )
         })
         .await??;
         let listener = tokio::net::TcpListener::bind(listen)
@@ -714,6 +808,57 @@ fn text_line(entry: &StoredEntry, opened: &Opened) -> String {
     format!("{head}  {body}")
 }
 
+/// Says how many alerts a capture raised.
+fn report_alerts(raised: usize, out: &mut impl Write) -> Result<()> {
+    if raised > 0 {
+        writeln!(out, "{raised} new alerts (custos alerts)")?;
+    }
+    Ok(())
+}
+
+/// The messages of `conversation` around entry `seq`: up to `context`
+/// before and after it, in journal order.
+fn conversation_around(
+    journal: &Journal,
+    seq: u64,
+    conversation: &str,
+    context: usize,
+) -> Result<Vec<(u64, custos_model::Message)>> {
+    let mut before = std::collections::VecDeque::new();
+    let mut found = None;
+    let mut after = Vec::new();
+    for entry in journal.entries(0) {
+        let entry = entry?;
+        if entry.leaf.kind != custos_model::EventKind::Message {
+            continue;
+        }
+        let Opened::Event(Event::Message(m)) = journal.open_entry(&entry)? else {
+            continue;
+        };
+        if m.conversation != conversation {
+            continue;
+        }
+        let s = entry.leaf.seq;
+        if s == seq {
+            found = Some((s, m));
+        } else if found.is_none() {
+            before.push_back((s, m));
+            if before.len() > context {
+                before.pop_front();
+            }
+        } else {
+            after.push((s, m));
+            if after.len() >= context {
+                break;
+            }
+        }
+    }
+    let mut all: Vec<_> = before.into_iter().collect();
+    all.extend(found);
+    all.extend(after);
+    Ok(all)
+}
+
 /// Keeps one entry on one line: line breaks show as `⏎`.
 fn one_line(text: &str) -> String {
     text.replace("\r\n", " ⏎ ").replace(['\n', '\r'], " ⏎ ")
@@ -728,9 +873,30 @@ fn demo(cli: &Cli, messages: usize, seed: u64, out: &mut impl Write) -> Result<(
         let journal = Journal::init(&cli.data, kek(cli)?, &cli.actor)
             .with_context(|| format!("creating archive {}", cli.data.display()))?;
         writeln!(out, "created archive {}", cli.data.display())?;
+        let policies = supervision::install_starter(&journal, &cli.actor)?;
+        writeln!(out, "{policies} starter policies active")?;
         journal
     };
     let config = custos_demo::DemoConfig { seed, messages };
+    let mut enrolled = 0;
+    for person in custos_demo::staff(&config) {
+        let added = custodians::add(
+            &journal,
+            &cli.actor,
+            &person.id,
+            &person.name,
+            &person.phone,
+            "2024-01-15",
+            &person.units,
+        )?;
+        enrolled += usize::from(matches!(added, custodians::Added::New(_)));
+    }
+    if enrolled > 0 {
+        writeln!(
+            out,
+            "enrolled {enrolled} custodians (custos custodian list)"
+        )?;
+    }
     let mut lines = Vec::new();
     custos_demo::write_jsonl(&config, &mut lines)?;
     let bar = progress_bar(lines.len() as u64);
@@ -738,6 +904,7 @@ fn demo(cli: &Cli, messages: usize, seed: u64, out: &mut impl Write) -> Result<(
         .context("loading demo data")?;
     bar.finish_and_clear();
     summarise("demo data", &report, out)?;
+    report_alerts(supervision::supervise(&journal)?, out)?;
     let head = journal.sign_head()?;
     writeln!(
         out,

@@ -1,0 +1,927 @@
+//! The supervisor: evaluates captured messages against the active
+//! policies and turns matches into alert events, once per message and
+//! once per repeated text.
+//!
+//! It reads the journal in order from a cursor, so whatever path a
+//! message came in by (webhook, import, API) it is checked; `serve` runs
+//! it right after each commit, the CLI after each import, and `scan` runs
+//! it over history with chosen policies.
+
+use crate::events::{self, AlertRaised, AlertRepeated, Origin};
+use crate::state::Supervision;
+use custos_classifier::Model;
+use custos_journal::{Journal, NewEntry, Opened};
+use custos_model::{Digest, Direction, Event, EventKind, Message, Timestamp, party_id};
+use custos_policy::{Action, AttachmentInfo, Document, Engine, PolicyMatch};
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use unicode_normalization::UnicodeNormalization;
+
+/// Where the supervisor keeps its journal position, in the data directory.
+pub const CURSOR_FILE: &str = "state/supervision.cursor";
+
+/// The actor supervision events are recorded under.
+pub const ACTOR: &str = "custos.supervisor";
+
+/// An employee as supervision sees them: their number and desks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Custodian {
+    /// Their id.
+    pub id: String,
+    /// Their work number or address, as [`party_id`] gives it.
+    pub address: String,
+    /// Business units or desks.
+    pub units: Vec<String>,
+}
+
+/// A failure while supervising.
+#[derive(Debug, thiserror::Error)]
+pub enum SuperviseError {
+    /// Reading or appending to the journal failed.
+    #[error(transparent)]
+    Journal(#[from] custos_journal::Error),
+    /// An active policy does not compile.
+    #[error(transparent)]
+    Policy(#[from] custos_policy::PolicyError),
+    /// The model in service cannot be read.
+    #[error("the classifier model {0} cannot be loaded: {1}")]
+    Model(String, String),
+}
+
+/// What one message is, as far as supervision cares.
+struct Seen {
+    seq: u64,
+    channel: String,
+    source_id: String,
+    conversation: String,
+    direction: Direction,
+    custodian: Option<String>,
+    units: Vec<String>,
+    external: bool,
+    /// The external party whose key encrypts alerts about it.
+    subject: Option<String>,
+    text: String,
+    attachments: Vec<AttachmentInfo>,
+    sent_at: Timestamp,
+    new_contact: bool,
+    /// For an edit: the source id of the message edited.
+    edit_of: Option<String>,
+    deleted: bool,
+}
+
+/// Evaluates messages and raises alerts.
+pub struct Supervisor {
+    /// The supervision state, kept current with every event read or written.
+    pub state: Supervision,
+    engine: Engine,
+    model: Option<Model>,
+    custodians: HashMap<String, Custodian>,
+    seen_external: HashSet<String>,
+    /// Where each message is, by a hash of channel and source id.
+    index: HashMap<u64, u64>,
+    /// The next entry to evaluate.
+    cursor: u64,
+    /// The next entry to read at all.
+    read_to: u64,
+    /// Policies or the model changed since the engine was compiled.
+    stale: bool,
+    /// Messages read at opening but not judged yet, with their
+    /// new-contact flag.
+    unjudged: Vec<(u64, bool)>,
+}
+
+/// An alert raised by a pass, for notification.
+#[derive(Clone, Debug)]
+pub struct Raised {
+    /// The alert id.
+    pub id: String,
+    /// What raised it.
+    pub raised: AlertRaised,
+    /// Whether the policy asks for a notification.
+    pub notify: bool,
+}
+
+impl Supervisor {
+    /// Reads the whole journal once: supervision state, message index,
+    /// external parties already seen. Entries from `cursor` on have not
+    /// been evaluated yet; [`Supervisor::catch_up`] evaluates them.
+    pub fn open(
+        journal: &Journal,
+        custodians: Vec<Custodian>,
+        cursor: u64,
+    ) -> Result<Supervisor, SuperviseError> {
+        let mut this = Supervisor {
+            state: Supervision::default(),
+            engine: Engine::compile(&[])?,
+            model: None,
+            custodians: custodians
+                .into_iter()
+                .map(|c| (c.address.clone(), c))
+                .collect(),
+            seen_external: HashSet::new(),
+            index: HashMap::new(),
+            cursor,
+            read_to: 0,
+            stale: false,
+            unjudged: Vec::new(),
+        };
+        // Read everything once: the state must be whole before anything is
+        // judged (an alert later in the journal must be known before its
+        // message is looked at again). What lies past the cursor is only
+        // noted here and judged by the first catch-up.
+        let mut unjudged = Vec::new();
+        this.read(journal, journal.size(), &mut |_, s| {
+            if s.seq >= cursor {
+                unjudged.push((s.seq, s.new_contact));
+            }
+        })?;
+        this.unjudged = unjudged;
+        this.recompile(journal)?;
+        Ok(this)
+    }
+
+    /// Recompiles the engine from the active policies and reloads the
+    /// model in service (after a policy load or a training).
+    pub fn recompile(&mut self, journal: &Journal) -> Result<(), SuperviseError> {
+        self.stale = false;
+        self.engine = Engine::compile(&crate::policies::active(&self.state)?)?;
+        self.model = match &self.state.model {
+            None => None,
+            Some((trained, _)) => Some(load_model(journal, &trained.version, &trained.blob)?),
+        };
+        Ok(())
+    }
+
+    /// The next entry to evaluate; persist it to resume after a restart.
+    pub fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Opens the supervisor at the position saved in the archive.
+    pub fn open_saved(
+        journal: &Journal,
+        custodians: Vec<Custodian>,
+    ) -> Result<Supervisor, SuperviseError> {
+        let cursor = std::fs::read_to_string(journal.dir().join(CURSOR_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        Supervisor::open(journal, custodians, cursor)
+    }
+
+    /// Saves the position in the archive (write, then rename). Losing it
+    /// costs a re-read, never a duplicate alert.
+    pub fn save_cursor(&self, journal: &Journal) -> std::io::Result<()> {
+        let path = journal.dir().join(CURSOR_FILE);
+        std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, format!("{}\n", self.cursor))?;
+        std::fs::rename(&tmp, &path)
+    }
+
+    /// The compiled active policies.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The classifier in service.
+    pub fn model(&self) -> Option<&Model> {
+        self.model.as_ref()
+    }
+
+    /// Evaluates every entry appended since the last pass against the
+    /// active policies, appends the alerts, and returns them.
+    pub fn catch_up(&mut self, journal: &Journal) -> Result<Vec<Raised>, SuperviseError> {
+        let mut raised = Vec::new();
+        let unjudged = std::mem::take(&mut self.unjudged);
+        if !unjudged.is_empty() {
+            let mut pending = Vec::new();
+            for (seq, new_contact) in unjudged {
+                let entry = journal.entry(seq)?;
+                let Opened::Event(event) = journal.open_entry(&entry)? else {
+                    continue;
+                };
+                if let Some(mut s) = self.describe(journal, seq, &event, false)? {
+                    s.new_contact = new_contact;
+                    self.evaluate(None, &s, &mut pending);
+                }
+            }
+            raised.extend(self.commit(journal, pending)?);
+        }
+        self.cursor = self.cursor.max(self.read_to);
+        // Each round reads what arrived (including the alerts the round
+        // before appended, which is how the state learns of them); a few
+        // rounds at most, so a steady stream cannot hold the state forever.
+        for _ in 0..4 {
+            let end = journal.size();
+            if self.read_to >= end {
+                break;
+            }
+            let cursor = self.cursor;
+            let mut pending = Vec::new();
+            self.read(journal, end, &mut |me, s| {
+                if s.seq >= cursor {
+                    me.evaluate(None, &s, &mut pending);
+                }
+            })?;
+            self.cursor = self.cursor.max(end);
+            raised.extend(self.commit(journal, pending)?);
+        }
+        Ok(raised)
+    }
+
+    /// Evaluates history: every message sent at or after `since`, against
+    /// `engine` (for example one policy just loaded). Already-alerted
+    /// messages and repeated texts raise nothing new. `progress` is called
+    /// with entries done and entries in all.
+    pub fn scan(
+        &mut self,
+        journal: &Journal,
+        engine: &Engine,
+        since: Option<Timestamp>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Vec<Raised>, SuperviseError> {
+        self.catch_up(journal)?;
+        let total = journal.size();
+        let mut pending = Vec::new();
+        let mut done = 0;
+        for entry in journal.entries(0) {
+            let entry = entry?;
+            done += 1;
+            if done % 4096 == 0 {
+                progress(done, total);
+            }
+            if !matches!(
+                entry.leaf.kind,
+                EventKind::Message | EventKind::Edit | EventKind::Deletion
+            ) {
+                continue;
+            }
+            let Opened::Event(event) = journal.open_entry(&entry)? else {
+                continue;
+            };
+            if let Some(s) = self.describe(journal, entry.leaf.seq, &event, false)?
+                && since.is_none_or(|t| s.sent_at >= t)
+            {
+                self.evaluate(Some(engine), &s, &mut pending);
+            }
+        }
+        progress(total, total);
+        let mut raised = self.commit(journal, pending)?;
+        raised.extend(self.catch_up(journal)?);
+        Ok(raised)
+    }
+
+    /// Every message sent in `[start, end)` that involves a custodian, as
+    /// (custodian, conversation) pairs with the message that opened it.
+    pub(crate) fn conversations(
+        &mut self,
+        journal: &Journal,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<crate::sampling::Conversation>, SuperviseError> {
+        let mut out = Vec::new();
+        for entry in journal.entries(0) {
+            let entry = entry?;
+            if entry.leaf.kind != EventKind::Message {
+                continue;
+            }
+            let Opened::Event(Event::Message(m)) = journal.open_entry(&entry)? else {
+                continue;
+            };
+            if m.sent_at < start || m.sent_at >= end {
+                continue;
+            }
+            let s = self.seen_message(entry.leaf.seq, &m, &m.source_id);
+            if let Some(custodian) = s.custodian {
+                out.push(crate::sampling::Conversation {
+                    custodian,
+                    conversation: s.conversation,
+                    first_seq: s.seq,
+                    channel: s.channel,
+                    source_id: s.source_id,
+                    sent_at: s.sent_at,
+                    subject: s.subject,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads entries up to `end`: applies system events to the state and
+    /// describes messages, handing those to `each`.
+    fn read(
+        &mut self,
+        journal: &Journal,
+        end: u64,
+        each: &mut dyn FnMut(&mut Self, Seen),
+    ) -> Result<(), SuperviseError> {
+        let from = self.read_to;
+        for entry in journal.entries(from) {
+            let entry = entry?;
+            let seq = entry.leaf.seq;
+            if seq >= end {
+                break;
+            }
+            if !matches!(
+                entry.leaf.kind,
+                EventKind::System | EventKind::Message | EventKind::Edit | EventKind::Deletion
+            ) {
+                continue;
+            }
+            let Opened::Event(event) = journal.open_entry(&entry)? else {
+                continue;
+            };
+            if let Event::System(system) = &event {
+                self.state.apply(seq, system);
+                // Later messages are judged by the policies in force then.
+                self.stale |= matches!(
+                    system.action.as_str(),
+                    events::POLICY_VERSION | events::POLICY_DISABLED | events::MODEL_TRAINED
+                );
+            } else if let Some(s) = self.describe(journal, seq, &event, true)? {
+                if self.stale {
+                    self.recompile(journal)?;
+                }
+                each(self, s);
+            }
+        }
+        self.read_to = self.read_to.max(end);
+        Ok(())
+    }
+
+    /// What supervision needs of a message, edit or deletion; `first`
+    /// marks the first reading (which indexes it and notes new contacts).
+    fn describe(
+        &mut self,
+        journal: &Journal,
+        seq: u64,
+        event: &Event,
+        first: bool,
+    ) -> Result<Option<Seen>, SuperviseError> {
+        match event {
+            Event::Message(m) => {
+                let new_contact = match m.external_party().map(party_id) {
+                    Some(p) if first => self.seen_external.insert(p),
+                    _ => false,
+                };
+                if first {
+                    self.index.insert(key(&m.channel, &m.source_id), seq);
+                }
+                let mut s = self.seen_message(seq, m, &m.source_id);
+                s.new_contact = new_contact;
+                Ok(Some(s))
+            }
+            Event::Edit(e) => {
+                let Some(original) = self.original(journal, &e.channel, &e.target)? else {
+                    return Ok(None);
+                };
+                let mut s = self.seen_message(seq, &original, &e.source_id);
+                s.text = e.text.clone();
+                s.sent_at = e.edited_at;
+                s.attachments.clear();
+                s.edit_of = Some(e.target.clone());
+                Ok(Some(s))
+            }
+            Event::Deletion(d) => {
+                let Some(original) = self.original(journal, &d.channel, &d.target)? else {
+                    return Ok(None);
+                };
+                let mut s = self.seen_message(seq, &original, &d.source_id);
+                s.text = String::new();
+                s.sent_at = d.deleted_at;
+                s.attachments.clear();
+                s.deleted = true;
+                Ok(Some(s))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Describes message `m` as entry `seq` with source id `source_id`.
+    fn seen_message(&self, seq: u64, m: &Message, source_id: &str) -> Seen {
+        let custodian = std::iter::once(&m.sender)
+            .chain(&m.recipients)
+            .find_map(|a| self.custodians.get(&party_id(a)));
+        Seen {
+            seq,
+            channel: m.channel.clone(),
+            source_id: source_id.to_string(),
+            conversation: m.conversation.clone(),
+            direction: m.direction,
+            custodian: custodian.map(|c| c.id.clone()),
+            units: custodian.map(|c| c.units.clone()).unwrap_or_default(),
+            external: m.external_party().is_some(),
+            subject: m.external_party().map(party_id),
+            text: m.text.clone().unwrap_or_default(),
+            attachments: m
+                .attachments
+                .iter()
+                .map(|a| AttachmentInfo {
+                    media_type: a.media_type.clone(),
+                    size: a.size,
+                })
+                .collect(),
+            sent_at: m.sent_at,
+            new_contact: false,
+            edit_of: None,
+            deleted: false,
+        }
+    }
+
+    /// The message an edit or deletion is about, if the archive has it.
+    fn original(
+        &self,
+        journal: &Journal,
+        channel: &str,
+        source_id: &str,
+    ) -> Result<Option<Message>, SuperviseError> {
+        let Some(&seq) = self.index.get(&key(channel, source_id)) else {
+            return Ok(None);
+        };
+        let entry = journal.entry(seq)?;
+        Ok(match journal.open_entry(&entry)? {
+            Opened::Event(Event::Message(m)) if m.source_id == source_id => Some(m),
+            _ => None,
+        })
+    }
+
+    /// Evaluates one message with `engine` (by default the active
+    /// policies), queueing alert events.
+    fn evaluate(&mut self, engine: Option<&Engine>, s: &Seen, pending: &mut Vec<Pending>) {
+        let doc = Document {
+            channel: &s.channel,
+            direction: s.direction,
+            text: &s.text,
+            attachments: &s.attachments,
+            sent_at: s.sent_at,
+            units: &s.units,
+            external: s.external,
+            new_external_contact: s.new_contact,
+            edited: s.edit_of.is_some(),
+            deleted: s.deleted,
+        };
+        let text_key = text_key(&s.text);
+        let matches = engine.unwrap_or(&self.engine).evaluate(&doc);
+        for m in matches {
+            self.decide(s, &text_key, m, pending);
+        }
+    }
+
+    /// Turns one policy match into a new alert, a repeat, or nothing.
+    fn decide(&mut self, s: &Seen, text_key: &str, m: PolicyMatch, pending: &mut Vec<Pending>) {
+        if !m.actions.contains(&Action::Alert) {
+            return;
+        }
+        if self
+            .state
+            .alert_for_message(&m.policy, &s.channel, &s.source_id)
+            .is_some()
+        {
+            return;
+        }
+        let repeat_of = s
+            .edit_of
+            .as_deref()
+            .and_then(|t| self.state.alert_for_message(&m.policy, &s.channel, t))
+            .or_else(|| {
+                (!s.text.trim().is_empty())
+                    .then(|| self.state.alert_for_text(&m.policy, text_key))
+                    .flatten()
+            })
+            .map(str::to_string);
+        if let Some(id) = repeat_of {
+            let known = self
+                .state
+                .alerts
+                .get(&id)
+                .is_some_and(|a| a.repeats.iter().any(|r| r.message_seq == s.seq))
+                || pending
+                    .iter()
+                    .any(|p| p.repeat == Some((id.clone(), s.seq)));
+            if known {
+                return;
+            }
+            let repeat = AlertRepeated {
+                message_seq: s.seq,
+                conversation: s.conversation.clone(),
+            };
+            pending.push(Pending {
+                event: events::system(ACTOR, events::ALERT_REPEATED, &id, &repeat),
+                subject: s.subject.clone(),
+                raised: None,
+                repeat: Some((id, s.seq)),
+            });
+            return;
+        }
+        let score = self
+            .model
+            .as_ref()
+            .and_then(|model| model.score(&s.text, &m.category));
+        let raised = AlertRaised {
+            origin: Origin::Policy,
+            message_seq: s.seq,
+            channel: s.channel.clone(),
+            source_id: s.source_id.clone(),
+            conversation: s.conversation.clone(),
+            custodian: s.custodian.clone(),
+            sent_at: s.sent_at,
+            policy: m.policy.clone(),
+            version: m.version,
+            title: m.title.clone(),
+            category: m.category.clone(),
+            severity: m.severity,
+            hits: m.hits.clone(),
+            text_key: text_key.to_string(),
+            score,
+            model: score.and(self.model.as_ref().map(|m| m.version().to_string())),
+            sample: None,
+            tags: m
+                .actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Tag(t) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect(),
+        };
+        let id = alert_id(&["policy", &m.policy, &s.channel, &s.source_id]);
+        self.state.remember(&id, &raised);
+        pending.push(Pending {
+            event: events::system(ACTOR, events::ALERT_RAISED, &id, &raised),
+            subject: s.subject.clone(),
+            raised: Some(Raised {
+                id,
+                raised,
+                notify: m.actions.contains(&Action::Notify),
+            }),
+            repeat: None,
+        });
+    }
+
+    /// Appends the queued events; the next read applies them to the state.
+    fn commit(
+        &mut self,
+        journal: &Journal,
+        pending: Vec<Pending>,
+    ) -> Result<Vec<Raised>, SuperviseError> {
+        let mut raised = Vec::new();
+        for chunk in pending.chunks(1000) {
+            let entries: Vec<NewEntry> = chunk
+                .iter()
+                .map(|p| NewEntry {
+                    event: p.event.clone(),
+                    subject: p.subject.clone(),
+                })
+                .collect();
+            journal.append_all(&entries)?;
+            raised.extend(chunk.iter().filter_map(|p| p.raised.clone()));
+        }
+        Ok(raised)
+    }
+}
+
+/// An alert event waiting to be appended.
+struct Pending {
+    event: Event,
+    subject: Option<String>,
+    raised: Option<Raised>,
+    /// For a repeat: the alert and the repeating entry.
+    repeat: Option<(String, u64)>,
+}
+
+/// The index key of a message.
+fn key(channel: &str, source_id: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    channel.hash(&mut h);
+    source_id.hash(&mut h);
+    h.finish()
+}
+
+/// A stable alert id from its parts: `AL-` and 12 hex digits.
+pub fn alert_id(parts: &[&str]) -> String {
+    let digest = Digest::of(parts.join("\0").as_bytes()).to_string();
+    format!("AL-{}", &digest[..12])
+}
+
+/// What recognises a repeat of the same text: the digest of its words,
+/// case and accents folded, punctuation and spacing ignored.
+pub fn text_key(text: &str) -> String {
+    let folded: String = text
+        .nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    let words: Vec<&str> = folded.split_whitespace().collect();
+    Digest::of(words.join(" ").as_bytes()).to_string()[..16].to_string()
+}
+
+/// Reads a model from the blob store and checks it is the one recorded.
+fn load_model(journal: &Journal, version: &str, blob: &str) -> Result<Model, SuperviseError> {
+    let fail = |why: String| SuperviseError::Model(version.to_string(), why);
+    let digest = Digest::from_hex(blob).ok_or_else(|| fail("bad blob digest".into()))?;
+    let bytes = journal
+        .archive_blob(&digest)?
+        .ok_or_else(|| fail("its bytes are not in the blob store".into()))?;
+    Model::from_bytes(&bytes).map_err(|e| fail(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_key_ignores_case_accents_and_punctuation() {
+        assert_eq!(
+            text_key("Garantía de RETORNO!!"),
+            text_key("garantia de retorno")
+        );
+        assert_ne!(
+            text_key("garantia de retorno"),
+            text_key("garantia sem retorno")
+        );
+    }
+
+    #[test]
+    fn alert_ids_are_stable_and_distinct() {
+        assert_eq!(alert_id(&["a", "b"]), alert_id(&["a", "b"]));
+        assert_ne!(alert_id(&["a", "b"]), alert_id(&["ab", ""]));
+        assert!(alert_id(&["x"]).starts_with("AL-"));
+    }
+}
+
+#[cfg(test)]
+mod journal_tests {
+    use super::*;
+    use crate::policies::{Load, load};
+    use crate::review::{self, Action as Step, ReviewError};
+    use crate::state::Status;
+    use crate::{Disposition, Supervision};
+    use custos_model::{Edit, Message};
+
+    const POLICY: &str = r#"
+name = "promissory"
+title = "Promises of returns"
+category = "promissory"
+severity = "high"
+actions = ["alert", "notify", "tag:promise"]
+[condition]
+terms = ["guaranteed return*", "garantia NEAR/3 retorno"]
+"#;
+
+    pub(crate) fn message(id: &str, conversation: &str, from: &str, text: &str) -> Event {
+        Event::Message(Message {
+            channel: "whatsapp".into(),
+            source_id: id.into(),
+            conversation: conversation.into(),
+            sender: from.into(),
+            recipients: vec!["+447700900001".into()],
+            direction: Direction::Inbound,
+            sent_at: Timestamp::from_micros(1_780_000_000_000_000),
+            captured_at: Timestamp::from_micros(1_780_000_000_000_000),
+            text: Some(text.into()),
+            attachments: vec![],
+            reply_to: None,
+            raw_digest: Digest::of(id.as_bytes()),
+            extra: Default::default(),
+        })
+    }
+
+    fn append(journal: &Journal, event: Event) -> u64 {
+        let subject = match &event {
+            Event::Message(m) => m.external_party().map(party_id),
+            _ => None,
+        };
+        journal.append(&event, subject.as_deref()).unwrap().seq
+    }
+
+    fn with_policy() -> (tempfile::TempDir, Journal) {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::init(&dir.path().join("a"), None, "test").unwrap();
+        let Load::New { event, .. } =
+            load(&Supervision::default(), POLICY, "p.toml", "cco").unwrap()
+        else {
+            panic!("a first load is new")
+        };
+        journal.append(&event, None).unwrap();
+        (dir, journal)
+    }
+
+    fn custodians() -> Vec<Custodian> {
+        vec![Custodian {
+            id: "emp-1".into(),
+            address: "+447700900001".into(),
+            units: vec!["wealth".into()],
+        }]
+    }
+
+    #[test]
+    fn raises_once_per_message_and_once_per_repeated_text() {
+        let (_dir, journal) = with_policy();
+        let mut sup = Supervisor::open(&journal, custodians(), 0).unwrap();
+        let first = append(
+            &journal,
+            message("w1", "c1", "+5511999990001", "A GARANTIA de bom retorno!"),
+        );
+        append(
+            &journal,
+            message("w2", "c1", "+5511999990001", "nothing to see"),
+        );
+        let raised = sup.catch_up(&journal).unwrap();
+        assert_eq!(raised.len(), 1);
+        let r = &raised[0];
+        assert!(r.notify);
+        assert_eq!(r.raised.message_seq, first);
+        assert_eq!(r.raised.custodian.as_deref(), Some("emp-1"));
+        assert_eq!(r.raised.tags, vec!["promise".to_string()]);
+        assert_eq!(r.raised.version, 1);
+        assert!(!r.raised.hits.is_empty());
+        // The same words forwarded elsewhere, and an edit of the first
+        // message, are repeats on the same alert, not new alerts.
+        let fwd = append(
+            &journal,
+            message("w3", "c2", "+5511999990002", "a garantia de bom retorno"),
+        );
+        let edit = append(
+            &journal,
+            Event::Edit(Edit {
+                channel: "whatsapp".into(),
+                source_id: "w1-edit".into(),
+                target: "w1".into(),
+                editor: "+5511999990001".into(),
+                edited_at: Timestamp::from_micros(1_780_000_100_000_000),
+                captured_at: Timestamp::from_micros(1_780_000_100_000_000),
+                text: "a garantia de um retorno enorme".into(),
+                raw_digest: Digest::of(b"e"),
+            }),
+        );
+        assert!(sup.catch_up(&journal).unwrap().is_empty());
+        let alert = sup.state.alerts.get(&r.id).unwrap();
+        let repeats: Vec<u64> = alert.repeats.iter().map(|x| x.message_seq).collect();
+        assert_eq!(repeats, vec![fwd, edit]);
+        // Reopening from the start reads the alerts back and adds nothing.
+        let mut again = Supervisor::open(&journal, custodians(), 0).unwrap();
+        let size = journal.size();
+        assert!(again.catch_up(&journal).unwrap().is_empty());
+        assert_eq!(journal.size(), size);
+        assert_eq!(again.state.alerts.len(), 1);
+    }
+
+    #[test]
+    fn the_saved_position_survives_a_restart() {
+        let (_dir, journal) = with_policy();
+        let mut sup = Supervisor::open_saved(&journal, custodians()).unwrap();
+        append(
+            &journal,
+            message("w1", "c1", "+5511999990001", "guaranteed returns, trust me"),
+        );
+        assert_eq!(sup.catch_up(&journal).unwrap().len(), 1);
+        sup.save_cursor(&journal).unwrap();
+        let reopened = Supervisor::open_saved(&journal, custodians()).unwrap();
+        assert_eq!(reopened.cursor(), sup.cursor());
+        assert_eq!(reopened.state.alerts.len(), 1);
+    }
+
+    #[test]
+    fn review_actions_follow_the_alert_state() {
+        let (_dir, journal) = with_policy();
+        let mut sup = Supervisor::open(&journal, custodians(), 0).unwrap();
+        append(
+            &journal,
+            message("w1", "c1", "+5511999990001", "guaranteed return of 20%"),
+        );
+        let id = sup.catch_up(&journal).unwrap()[0].id.clone();
+        let act = |sup: &mut Supervisor, step: Step| -> Result<(), ReviewError> {
+            let event = review::event_for(&sup.state, &id, "rev1", &step)?;
+            journal.append(&event, None).unwrap();
+            sup.catch_up(&journal).unwrap();
+            Ok(())
+        };
+        act(&mut sup, Step::Assign { to: "rev1".into() }).unwrap();
+        assert_eq!(sup.state.alerts[&id].status, Status::Assigned);
+        assert_eq!(
+            act(
+                &mut sup,
+                Step::Close {
+                    disposition: Disposition::Breach,
+                    reason: " ".into()
+                }
+            ),
+            Err(ReviewError::Empty("the reason"))
+        );
+        act(
+            &mut sup,
+            Step::Close {
+                disposition: Disposition::Breach,
+                reason: "promised returns".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            sup.state.alerts[&id].status,
+            Status::Closed(Disposition::Breach)
+        );
+        assert!(matches!(
+            act(&mut sup, Step::Assign { to: "rev2".into() }),
+            Err(ReviewError::Closed { .. })
+        ));
+        act(
+            &mut sup,
+            Step::Comment {
+                text: "reported to the regulator".into(),
+            },
+        )
+        .unwrap();
+        let history: Vec<&str> = sup.state.alerts[&id]
+            .history
+            .iter()
+            .map(|h| h.action.as_str())
+            .collect();
+        assert_eq!(history, vec!["assigned", "closed", "commented"]);
+        assert!(matches!(
+            review::event_for(
+                &sup.state,
+                "AL-nope",
+                "rev1",
+                &Step::Comment { text: "x".into() }
+            ),
+            Err(ReviewError::NoSuchAlert(_))
+        ));
+    }
+
+    #[test]
+    fn a_changed_policy_gets_the_next_version_and_the_same_text_none() {
+        let (_dir, journal) = with_policy();
+        let sup = Supervisor::open(&journal, custodians(), 0).unwrap();
+        assert!(matches!(
+            load(&sup.state, POLICY, "p.toml", "cco").unwrap(),
+            Load::Unchanged { version: 1, .. }
+        ));
+        let changed = POLICY.replace("severity = \"high\"", "severity = \"critical\"");
+        assert!(matches!(
+            load(&sup.state, &changed, "p.toml", "cco").unwrap(),
+            Load::New { version: 2, .. }
+        ));
+    }
+
+    #[test]
+    fn samples_are_reproducible_from_their_seed() {
+        let (_dir, journal) = with_policy();
+        for i in 0..40 {
+            append(
+                &journal,
+                message(
+                    &format!("m{i}"),
+                    &format!("conv-{i}"),
+                    "+5511999990001",
+                    "hello",
+                ),
+            );
+        }
+        let mut sup = Supervisor::open(&journal, custodians(), 0).unwrap();
+        let (id, drawn) = sup
+            .draw_sample(&journal, "2026-05", 0.1, 42, "cco")
+            .unwrap();
+        assert_eq!(drawn.population, 40);
+        assert_eq!(drawn.alerts.len(), 4);
+        assert!(matches!(
+            sup.draw_sample(&journal, "2026-05", 0.1, 42, "cco"),
+            Err(crate::sampling::SampleError::AlreadyDrawn(_))
+        ));
+        for a in &drawn.alerts {
+            assert_eq!(
+                sup.state.alerts[a].raised.sample.as_deref(),
+                Some(id.as_str())
+            );
+        }
+        // Another archive with the same messages draws the same sample.
+        let (_dir2, other) = with_policy();
+        for i in 0..40 {
+            append(
+                &other,
+                message(
+                    &format!("m{i}"),
+                    &format!("conv-{i}"),
+                    "+5511999990001",
+                    "hello",
+                ),
+            );
+        }
+        let mut sup2 = Supervisor::open(&other, custodians(), 0).unwrap();
+        let (_, again) = sup2.draw_sample(&other, "2026-05", 0.1, 42, "cco").unwrap();
+        let convs = |s: &Supervisor, d: &crate::events::SampleDrawn| -> Vec<String> {
+            d.alerts
+                .iter()
+                .map(|a| s.state.alerts[a].raised.conversation.clone())
+                .collect()
+        };
+        assert_eq!(convs(&sup, &drawn), convs(&sup2, &again));
+        let (_, other_seed) = sup2.draw_sample(&other, "2026-05", 0.1, 43, "cco").unwrap();
+        assert_ne!(convs(&sup2, &other_seed), convs(&sup, &drawn));
+        assert!(matches!(
+            sup.draw_sample(&journal, "2026-13", 0.1, 1, "cco"),
+            Err(crate::sampling::SampleError::Period(_))
+        ));
+    }
+}

@@ -1,0 +1,491 @@
+//! Supervision inside the server: a thread that evaluates every commit
+//! against the active policies within moments of capture, hands alerts to
+//! the notifier, checks outbound text before it is sent (pre-send
+//! blocking), and the alert and policy API.
+//!
+//! API (JSON; errors are problem+json; the acting user is the
+//! `X-Custos-Actor` header until authentication lands):
+//! - `GET  /api/v1/alerts?all=true` — the queue, most serious and oldest first;
+//! - `GET  /api/v1/alerts/{id}` — one alert with its message text (an audited read);
+//! - `POST /api/v1/alerts/{id}/actions` — `{"action": "assign"|"comment"|"escalate"|"close", "to", "text", "disposition"}`;
+//! - `GET  /api/v1/policies` — policies and versions;
+//! - `POST /api/v1/policies` — a policy's TOML text; 201 with its new version, 200 if unchanged.
+
+use crate::{AppState, Problem};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use custos_journal::{Journal, Opened};
+use custos_model::{Direction, Timestamp};
+use custos_notify::{AlertNotice, Notifier};
+use custos_policy::{Action, Document, Engine};
+use custos_review::policies::Load;
+use custos_review::review::{self, Action as ReviewStep};
+use custos_review::{Alert, Disposition, Raised, Supervisor};
+use serde::Deserialize;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// Supervision shared by the handlers and the supervisor thread.
+#[derive(Clone)]
+pub struct Supervision {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    supervisor: Mutex<Supervisor>,
+    /// The active policies, for pre-send checks without waiting on a pass.
+    engine: RwLock<Arc<Engine>>,
+    wake: Mutex<mpsc::Sender<()>>,
+    notifier: Option<Notifier>,
+}
+
+impl std::fmt::Debug for Supervision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Supervision")
+    }
+}
+
+impl Supervision {
+    /// Starts the supervisor thread over `journal`: it catches up at once,
+    /// then after every [`Supervision::wake`] (and every second).
+    pub fn start(
+        journal: Journal,
+        supervisor: Supervisor,
+        notifier: Option<Notifier>,
+    ) -> Result<Supervision, custos_review::supervisor::SuperviseError> {
+        let engine = Arc::new(Engine::compile(&custos_review::policies::active(
+            &supervisor.state,
+        )?)?);
+        let (tx, rx) = mpsc::channel();
+        let this = Supervision {
+            inner: Arc::new(Inner {
+                supervisor: Mutex::new(supervisor),
+                engine: RwLock::new(engine),
+                wake: Mutex::new(tx),
+                notifier,
+            }),
+        };
+        let weak = Arc::downgrade(&this.inner);
+        std::thread::Builder::new()
+            .name("custos-supervisor".into())
+            .spawn(move || {
+                loop {
+                    let Some(inner) = weak.upgrade() else { return };
+                    Supervision { inner }.pass(&journal);
+                    match rx.recv_timeout(Duration::from_secs(1)) {
+                        Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                    while rx.try_recv().is_ok() {}
+                }
+            })
+            .expect("spawning the supervisor thread");
+        Ok(this)
+    }
+
+    /// Asks the supervisor thread for a pass now (after a commit).
+    pub fn wake(&self) {
+        let _ = self.lock_wake().send(());
+    }
+
+    fn lock_wake(&self) -> std::sync::MutexGuard<'_, mpsc::Sender<()>> {
+        self.inner.wake.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` with the supervisor locked.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Supervisor) -> R) -> R {
+        let mut guard = self
+            .inner
+            .supervisor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
+    /// One pass: evaluate what arrived, save the position, notify.
+    fn pass(&self, journal: &Journal) {
+        self.with(|sup| self.refresh(sup, journal));
+    }
+
+    /// Reads what arrived into `sup` (with the supervisor locked by the
+    /// caller), evaluates it, saves the position and notifies.
+    fn refresh(&self, sup: &mut Supervisor, journal: &Journal) {
+        let raised = sup.catch_up(journal);
+        if raised.is_ok()
+            && let Err(e) = sup.save_cursor(journal)
+        {
+            tracing::warn!(error = %e, "saving the supervision position");
+        }
+        match raised {
+            Ok(raised) => {
+                if !raised.is_empty() {
+                    tracing::info!(alerts = raised.len(), "alerts raised");
+                }
+                if let Some(notifier) = &self.inner.notifier {
+                    for r in raised.iter().filter(|r| r.notify) {
+                        notifier.notify(notice(r));
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "supervision pass failed; retrying"),
+        }
+    }
+
+    /// The active policies' engine.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.inner
+            .engine
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_engine(&self, engine: Engine) {
+        *self.inner.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
+    }
+}
+
+/// What a notification says about an alert (never the message text).
+fn notice(r: &Raised) -> AlertNotice {
+    AlertNotice {
+        alert_id: r.id.clone(),
+        policy: r.raised.policy.clone(),
+        policy_title: r.raised.title.clone(),
+        version: r.raised.version,
+        severity: r.raised.severity,
+        category: r.raised.category.clone(),
+        channel: r.raised.channel.clone(),
+        conversation: r.raised.conversation.clone(),
+        raised_at: Timestamp::now(),
+        hit_labels: r.raised.hits.iter().map(|h| h.label.clone()).collect(),
+        console_url: None,
+    }
+}
+
+/// Pre-send blocking: a policy with the `block` action that matches the
+/// outbound text refuses it, naming the policy and what matched (the
+/// detector or term, never the matched digits).
+#[derive(Debug)]
+pub struct PolicyPreSend {
+    supervision: Supervision,
+}
+
+impl PolicyPreSend {
+    /// Checks outbound text against `supervision`'s active policies.
+    pub fn new(supervision: Supervision) -> PolicyPreSend {
+        PolicyPreSend { supervision }
+    }
+}
+
+impl crate::outbound::PreSendCheck for PolicyPreSend {
+    fn check(&self, _to: &str, text: &str) -> Result<(), String> {
+        let engine = self.supervision.engine();
+        let doc = Document {
+            channel: "whatsapp",
+            direction: Direction::Outbound,
+            text,
+            attachments: &[],
+            sent_at: Timestamp::now(),
+            units: &[],
+            external: true,
+            new_external_contact: false,
+            edited: false,
+            deleted: false,
+        };
+        let blocking: Vec<String> = engine
+            .evaluate(&doc)
+            .into_iter()
+            .filter(|m| m.actions.contains(&Action::Block))
+            .map(|m| {
+                let mut what: Vec<String> = m.hits.iter().map(|h| h.label.clone()).collect();
+                what.dedup();
+                format!(
+                    "{} v{} ({}: {})",
+                    m.title,
+                    m.version,
+                    m.policy,
+                    what.join(", ")
+                )
+            })
+            .collect();
+        if blocking.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "blocked by policy before sending: {}",
+                blocking.join("; ")
+            ))
+        }
+    }
+}
+
+/// The acting user: the `X-Custos-Actor` header.
+fn actor(headers: &HeaderMap) -> Result<String, Problem> {
+    headers
+        .get("x-custos-actor")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "missing actor",
+                "the X-Custos-Actor header must name who is acting",
+            )
+        })
+}
+
+fn supervision(state: &AppState) -> Result<&Supervision, Problem> {
+    state.supervision.as_ref().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "supervision is off",
+            "this server runs without supervision",
+        )
+    })
+}
+
+fn internal(e: impl std::fmt::Display) -> Problem {
+    Problem::internal(&e)
+}
+
+/// `?all=true` includes closed alerts.
+#[derive(Debug, Deserialize)]
+pub struct QueueQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+/// `GET /api/v1/alerts`.
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    Query(q): Query<QueueQuery>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let s = supervision(&state)?.clone();
+    let alerts = s.with(|sup| {
+        let mut list: Vec<Alert> = sup
+            .state
+            .alerts
+            .values()
+            .filter(|a| q.all || a.is_open())
+            .cloned()
+            .collect();
+        list.sort_by_key(custos_review::state::queue_rank);
+        list
+    });
+    let now = Timestamp::now();
+    let items: Vec<serde_json::Value> = alerts
+        .iter()
+        .map(|a| {
+            let mut v = serde_json::to_value(a).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert(
+                    "age_seconds".into(),
+                    ((now.as_micros() - a.raised_at.as_micros()) / 1_000_000).into(),
+                );
+                o.insert(
+                    "likely_false_positive".into(),
+                    a.likely_false_positive().into(),
+                );
+            }
+            v
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "alerts": items })))
+}
+
+/// `GET /api/v1/alerts/{id}`: the alert and its message, recorded as a read.
+pub async fn get_alert(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let who = actor(&headers)?;
+    let s = supervision(&state)?.clone();
+    let alert = s
+        .with(|sup| sup.state.alerts.get(&id).cloned())
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "no such alert", id.clone()))?;
+    let journal = state.journal.clone();
+    let seq = alert.raised.message_seq;
+    let message = tokio::task::spawn_blocking(move || -> custos_journal::Result<_> {
+        let entry = journal.entry(seq)?;
+        let opened = journal.open_entry(&entry)?;
+        let mut details = serde_json::Map::new();
+        details.insert("entries".into(), vec![seq].into());
+        details.insert("reason".into(), "alert review".into());
+        journal.append_system(&who, "content.read", Some(&id), details)?;
+        Ok(opened)
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    let message = match message {
+        Opened::Event(event) => serde_json::to_value(&event).unwrap_or_default(),
+        Opened::Shredded(at) => serde_json::json!({ "shredded_at": at }),
+    };
+    let mut v = serde_json::to_value(&alert).map_err(internal)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("message".into(), message);
+        o.insert(
+            "likely_false_positive".into(),
+            alert.likely_false_positive().into(),
+        );
+    }
+    Ok(Json(v))
+}
+
+/// The body of `POST /api/v1/alerts/{id}/actions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    /// assign, comment, escalate or close.
+    action: String,
+    /// The reviewer to assign or escalate to.
+    #[serde(default)]
+    to: Option<String>,
+    /// The comment or reason.
+    #[serde(default)]
+    text: String,
+    /// For close: the disposition.
+    #[serde(default)]
+    disposition: Option<String>,
+}
+
+/// `POST /api/v1/alerts/{id}/actions`.
+pub async fn act_on_alert(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<ActionBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
+    let who = actor(&headers)?;
+    let bad = |detail: String| Problem::new(StatusCode::BAD_REQUEST, "invalid action", detail);
+    let step = match body.action.as_str() {
+        "assign" => ReviewStep::Assign {
+            to: body
+                .to
+                .clone()
+                .ok_or_else(|| bad("assign needs \"to\"".into()))?,
+        },
+        "comment" => ReviewStep::Comment { text: body.text },
+        "escalate" => ReviewStep::Escalate {
+            to: body.to,
+            reason: body.text,
+        },
+        "close" => ReviewStep::Close {
+            disposition: body
+                .disposition
+                .as_deref()
+                .ok_or_else(|| bad("close needs \"disposition\"".into()))?
+                .parse::<Disposition>()
+                .map_err(bad)?,
+            reason: body.text,
+        },
+        other => {
+            return Err(bad(format!(
+                "action {other:?}: expected assign, comment, escalate or close"
+            )));
+        }
+    };
+    let s = supervision(&state)?.clone();
+    let journal = state.journal.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        s.with(|sup| -> Result<u64, Problem> {
+            let event = review::event_for(&sup.state, &id, &who, &step).map_err(|e| match e {
+                review::ReviewError::NoSuchAlert(_) => {
+                    Problem::new(StatusCode::NOT_FOUND, "no such alert", e.to_string())
+                }
+                review::ReviewError::Closed { .. } => {
+                    Problem::new(StatusCode::CONFLICT, "alert closed", e.to_string())
+                }
+                review::ReviewError::Empty(_) => {
+                    Problem::new(StatusCode::BAD_REQUEST, "invalid action", e.to_string())
+                }
+            })?;
+            let appended = journal.append(&event, None).map_err(internal)?;
+            s.refresh(sup, &journal);
+            Ok(appended.seq)
+        })
+    })
+    .await
+    .map_err(internal)??;
+    Ok((StatusCode::OK, Json(serde_json::json!({ "entry": result }))))
+}
+
+/// `GET /api/v1/policies`.
+pub async fn list_policies(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let s = supervision(&state)?.clone();
+    let list = s.with(|sup| {
+        sup.state
+            .policies
+            .values()
+            .map(|p| {
+                let v = p.current();
+                serde_json::json!({
+                    "name": p.name,
+                    "enabled": p.enabled,
+                    "version": v.version,
+                    "digest": v.digest,
+                    "loaded_at": v.loaded_at,
+                    "loaded_by": v.loaded_by,
+                    "origin": v.origin,
+                    "source": v.source,
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    Ok(Json(serde_json::json!({ "policies": list })))
+}
+
+/// `POST /api/v1/policies`: the body is the policy's TOML text.
+pub async fn load_policy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
+    let who = actor(&headers)?;
+    let s = supervision(&state)?.clone();
+    let journal = state.journal.clone();
+    tokio::task::spawn_blocking(move || {
+        let loaded = s.with(|sup| -> Result<_, Problem> {
+            let load =
+                custos_review::policies::load(&sup.state, &body, "api", &who).map_err(|e| {
+                    Problem::new(StatusCode::BAD_REQUEST, "invalid policy", e.to_string())
+                })?;
+            match load {
+                Load::Unchanged { name, version } => Ok((StatusCode::OK, name, version, None)),
+                Load::New {
+                    policy,
+                    version,
+                    event,
+                } => {
+                    let appended = journal.append(&event, None).map_err(internal)?;
+                    s.refresh(sup, &journal);
+                    sup.recompile(&journal).map_err(internal)?;
+                    Ok((
+                        StatusCode::CREATED,
+                        policy.name.clone(),
+                        version,
+                        Some(appended.seq),
+                    ))
+                }
+            }
+        })?;
+        let engine = s
+            .with(|sup| Engine::compile(&custos_review::policies::active(&sup.state)?))
+            .map_err(internal)?;
+        s.set_engine(engine);
+        let (status, name, version, entry) = loaded;
+        Ok((
+            status,
+            Json(serde_json::json!({ "name": name, "version": version, "entry": entry })),
+        ))
+    })
+    .await
+    .map_err(internal)?
+}
