@@ -448,3 +448,31 @@ async fn smtp_refusals_are_final_and_deferrals_retried() {
     assert_eq!(attempts, FAST.max_attempts);
     assert!(error.contains("451"), "{error}");
 }
+
+#[tokio::test]
+async fn starttls_required_never_falls_back_to_clear_text() {
+    // The fake does not offer STARTTLS, so nothing may be sent.
+    let (port, mails) = fake::smtp().await;
+    let rest = format!(
+        "smtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nstarttls = true\nusername = \"custos\"\n\
+         password = \"smtp-pw\"\nfrom = \"custos@firm.example\"\nto = [\"x@firm.example\"]"
+    );
+    let (notifier, outcomes) = start(&[target("email", "mail", "low", &rest)], FAST);
+    notifier.notify(notice("m2", Severity::High));
+    settle(&notifier).await;
+    let outcomes = taken(&outcomes);
+    let [
+        Outcome::Failed {
+            attempts, error, ..
+        },
+    ] = outcomes.as_slice()
+    else {
+        panic!("expected one failure: {outcomes:?}")
+    };
+    assert_eq!(
+        *attempts, 1,
+        "a server without STARTTLS will not grow it on retry"
+    );
+    assert!(error.to_ascii_lowercase().contains("starttls"), "{error}");
+    assert!(mails.lock().unwrap().is_empty());
+}
