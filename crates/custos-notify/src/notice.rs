@@ -52,7 +52,7 @@ pub enum Outcome {
         alert_id: String,
         /// The target's name.
         target: String,
-        /// Attempts made.
+        /// Attempts made (0 if the notice could not even be formatted).
         attempts: u32,
         /// The last attempt's error.
         error: String,
