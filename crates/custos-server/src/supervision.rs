@@ -202,10 +202,10 @@ impl crate::outbound::PreSendCheck for PolicyPreSend {
                 let mut what: Vec<String> = m.hits.iter().map(|h| h.label.clone()).collect();
                 what.dedup();
                 format!(
-                    "{} v{} ({}: {})",
-                    m.title,
-                    m.version,
+                    "policy {} v{} (\"{}\") matched {}",
                     m.policy,
+                    m.version,
+                    m.title,
                     what.join(", ")
                 )
             })

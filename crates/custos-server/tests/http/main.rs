@@ -3,4 +3,5 @@
 
 mod media;
 mod outbound;
+mod supervision;
 mod webhook;

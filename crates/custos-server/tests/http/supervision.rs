@@ -1,0 +1,258 @@
+//! Supervision in the server: a webhook's message raises an alert without
+//! anyone asking, the alert API reads (audited) and reviews it, policies
+//! load over the API as new versions, and the policies' `block` action
+//! refuses an outbound text before it leaves.
+
+use axum::http::StatusCode;
+use custos_journal::{Journal, Opened};
+use custos_model::{ConsentChange, ConsentState, Event, Timestamp};
+use custos_review::Supervisor;
+use custos_server::media::MediaQueue;
+use custos_server::supervision::Supervision;
+use custos_server::{AppState, Secret, WhatsAppConfig};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "supervision-test-secret";
+const CUSTOMER: &str = "5511977776666";
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    journal: Journal,
+    base: String,
+    http: reqwest::Client,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::init(dir.path(), None, "test").unwrap();
+    for event in custos_review::policies::starter_events("cco").unwrap() {
+        journal.append(&event, None).unwrap();
+    }
+    let consent = Event::Consent(ConsentChange {
+        channel: "whatsapp".into(),
+        party: format!("+{CUSTOMER}"),
+        state: ConsentState::OptIn,
+        evidence: "web form".into(),
+        at: Timestamp::now(),
+        recorded_by: "crm".into(),
+    });
+    journal.append(&consent, Some(CUSTOMER)).unwrap();
+    let config = WhatsAppConfig {
+        app_secret: Secret::new(SECRET),
+        verify_token: Secret::new("v"),
+        access_token: Secret::new("t"),
+        // Nothing listens here: a send that got past the checks would fail.
+        graph_url: "http://127.0.0.1:9".into(),
+        phone_number_id: "1065".into(),
+    };
+    let supervisor = Supervisor::open_saved(&journal, vec![]).unwrap();
+    let supervision = Supervision::start(journal.clone(), supervisor, None).unwrap();
+    let state = AppState::new(journal.clone(), config, MediaQueue::disabled())
+        .unwrap()
+        .with_supervision(supervision);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(custos_server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    Setup {
+        _dir: dir,
+        journal,
+        base,
+        http: reqwest::Client::new(),
+    }
+}
+
+fn inbound(wamid: &str, text: &str) -> String {
+    let now = Timestamp::now().as_micros() / 1_000_000;
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"447700900001","phone_number_id":"1065"}},"contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{CUSTOMER}"}}],"messages":[{{"from":"{CUSTOMER}","id":"{wamid}","timestamp":"{now}","type":"text","text":{{"body":"{text}"}}}}]}}}}]}}]}}"#
+    )
+}
+
+impl Setup {
+    async fn webhook(&self, body: String) {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET.as_bytes());
+        let signature = format!(
+            "sha256={}",
+            hex::encode(ring::hmac::sign(&key, body.as_bytes()).as_ref())
+        );
+        let r = self
+            .http
+            .post(format!("{}/webhooks/whatsapp", self.base))
+            .header("X-Hub-Signature-256", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    async fn get(&self, path: &str, actor: Option<&str>) -> (StatusCode, serde_json::Value) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(a) = actor {
+            request = request.header("X-Custos-Actor", a);
+        }
+        let r = request.send().await.unwrap();
+        (r.status(), r.json().await.unwrap())
+    }
+
+    async fn post(&self, path: &str, body: reqwest::Body) -> (StatusCode, serde_json::Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("X-Custos-Actor", "rita")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap())
+    }
+
+    fn count(&self, action: &str) -> usize {
+        self.journal
+            .entries(0)
+            .filter(|e| {
+                matches!(self.journal.open_entry(e.as_ref().unwrap()).unwrap(),
+                    Opened::Event(Event::System(s)) if s.action == action)
+            })
+            .count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_message_raises_an_alert_that_reviewers_work_over_the_api() {
+    let s = setup().await;
+    let started = Instant::now();
+    s.webhook(inbound(
+        "wamid.SUP1",
+        "Pode me mandar no Telegram? Esse numero e monitorado",
+    ))
+    .await;
+    s.webhook(inbound("wamid.SUP2", "Obrigada, recebi a proposta"))
+        .await;
+    let alerts = loop {
+        let (status, body) = s.get("/api/v1/alerts", None).await;
+        assert_eq!(status, StatusCode::OK);
+        let list = body["alerts"].as_array().unwrap().clone();
+        if !list.is_empty() || started.elapsed() > Duration::from_secs(10) {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("first alert visible {:?} after capture", started.elapsed());
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let alert = &alerts[0];
+    assert_eq!(alert["policy"], "off-channel");
+    assert_eq!(alert["source_id"], "wamid.SUP1");
+    assert_eq!(alert["status"]["state"], "open");
+    assert!(alert["age_seconds"].as_i64().unwrap() >= 0);
+    let id = alert["id"].as_str().unwrap().to_string();
+    let hit = &alert["hits"][0];
+    let text = "Pode me mandar no Telegram? Esse numero e monitorado";
+    let (start, end) = (
+        hit["start"].as_u64().unwrap() as usize,
+        hit["end"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(&text[start..end], "Telegram");
+
+    // Reading it needs a name and leaves a record.
+    let (status, problem) = s.get(&format!("/api/v1/alerts/{id}"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let reads = s.count("content.read");
+    let (status, full) = s.get(&format!("/api/v1/alerts/{id}"), Some("rita")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(full["message"]["text"], text);
+    assert_eq!(s.count("content.read"), reads + 1);
+    let (status, _) = s.get("/api/v1/alerts/AL-000000000000", Some("rita")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Review: assign, close, and a second close is a conflict.
+    let actions = format!("/api/v1/alerts/{id}/actions");
+    let (status, _) = s
+        .post(&actions, r#"{"action":"assign","to":"rita"}"#.into())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem) = s
+        .post(
+            &actions,
+            r#"{"action":"close","disposition":"maybe","text":"x"}"#.into(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("maybe"),
+        "{problem}"
+    );
+    let close = r#"{"action":"close","disposition":"breach","text":"moved a client to Telegram"}"#;
+    assert_eq!(s.post(&actions, close.into()).await.0, StatusCode::OK);
+    assert_eq!(s.post(&actions, close.into()).await.0, StatusCode::CONFLICT);
+    let (_, open) = s.get("/api/v1/alerts", None).await;
+    assert!(open["alerts"].as_array().unwrap().is_empty());
+    let (_, all) = s.get("/api/v1/alerts?all=true", None).await;
+    let closed = &all["alerts"][0];
+    assert_eq!(closed["status"]["state"], "closed");
+    assert_eq!(closed["status"]["disposition"], "breach");
+    assert_eq!(closed["history"].as_array().unwrap().len(), 2);
+    assert_eq!(s.count("alert.closed"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_load_over_the_api_as_versions_and_block_before_sending() {
+    let s = setup().await;
+    let (status, problem) = s
+        .post("/api/v1/policies", "name = \"x\"\nseverity = dire\n".into())
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        problem["detail"].as_str().unwrap().starts_with("api:2:"),
+        "{problem}"
+    );
+    let policy = r#"
+name = "no-guarantees"
+title = "No guarantees"
+category = "promissory"
+severity = "critical"
+actions = ["alert", "block"]
+[condition]
+terms = ["guaranteed"]
+"#;
+    let (status, body) = s.post("/api/v1/policies", policy.into()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["version"], 1);
+    let (status, body) = s.post("/api/v1/policies", policy.into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let changed = policy.replace("\"guaranteed\"", "\"guaranteed\", \"garantido\"");
+    let (status, body) = s.post("/api/v1/policies", changed.into()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["version"], 2);
+    let (_, list) = s.get("/api/v1/policies", None).await;
+    assert_eq!(list["policies"].as_array().unwrap().len(), 9);
+
+    // The customer wrote in, so the window is open; the policy still blocks.
+    s.webhook(inbound("wamid.SUP3", "Oi")).await;
+    for (text, policy) in [
+        ("Retorno garantido de 20% ao ano", "no-guarantees v2"),
+        ("Seu cartao 4111 1111 1111 1111 foi aprovado", "pii-leak"),
+    ] {
+        let (status, problem) = s
+            .post(
+                "/api/v1/whatsapp/messages",
+                serde_json::json!({"to": CUSTOMER, "text": text})
+                    .to_string()
+                    .into(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(policy), "{detail}");
+        assert!(
+            !detail.contains("4111"),
+            "the refusal repeats the card number: {detail}"
+        );
+    }
+    assert_eq!(s.count("whatsapp.send.refused"), 2);
+}
