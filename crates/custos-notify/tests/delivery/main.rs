@@ -359,7 +359,7 @@ async fn notify_returns_at_once_while_a_target_hangs() {
 
     // The good target gets all twenty while the other still hangs.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while good.received().len() < 20 {
+    while outcomes.lock().unwrap().len() < 20 {
         assert!(Instant::now() < deadline, "good target starved");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -371,9 +371,18 @@ async fn notify_returns_at_once_while_a_target_hangs() {
             .iter()
             .all(|o| o.target() == "good" && o.attempts() == 1)
     );
-    // Only a few attempts at a time reach the hanging target.
+    assert_eq!(good.received().len(), 20);
+    // Attempts reach the hanging target, but only a few at a time.
+    while *accepted.lock().unwrap() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the hanging target was never tried"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let connections = *accepted.lock().unwrap();
-    assert!((1..=4).contains(&connections), "{connections} connections");
+    assert!(connections <= 4, "{connections} connections");
 }
 
 #[tokio::test]
