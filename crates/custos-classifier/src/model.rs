@@ -1,0 +1,641 @@
+//! The model: training one logistic regression per category, scoring, and
+//! the model file.
+//!
+//! File layout (all integers little-endian):
+//!
+//! ```text
+//! "CSTCLF\0" 0x01        magic and format version (8 bytes)
+//! u8                     feature scheme version (features::FEATURES_VERSION)
+//! u8                     hash bits: the space has 2^bits dimensions
+//! u16                    number of categories, sorted, unique
+//! per category: u8 len, UTF-8 name
+//! per category: f32 bias, then 2^bits f32 weights
+//! [u8; 32]               SHA-256 of everything above
+//! ```
+//!
+//! The trailing digest is checked before anything else is read, so a
+//! flipped bit anywhere is refused rather than silently changing scores;
+//! it is also the model's [`Model::version`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::thread;
+
+use linfa::DatasetBase;
+use linfa::traits::Fit;
+use linfa_logistic::LogisticRegression;
+use ndarray::{Array1, Array2};
+use sha2::{Digest, Sha256};
+
+use crate::features::{FEATURES_VERSION, Features, fold};
+use crate::{ClassifierError, Example};
+
+const MAGIC: &[u8; 8] = b"CSTCLF\x00\x01";
+const DIGEST_LEN: usize = 32;
+/// The smallest hashed space allowed (2^10 dimensions).
+const MIN_BITS: u8 = 10;
+/// The largest hashed space allowed (2^20 dimensions; training keeps a
+/// dense matrix of examples x dimensions, so larger would not fit).
+const MAX_BITS: u8 = 20;
+
+/// How to train. [`TrainOptions::default`] holds the values measured on the
+/// seed corpus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOptions {
+    /// Seed for [`crate::split`] when a caller holds examples out; training
+    /// itself starts from zero weights and is deterministic.
+    pub seed: u64,
+    /// The fraction held out for evaluation by callers that split (0.2).
+    pub holdout: f64,
+    /// The hashed space has `2^bits` dimensions (10 to 20). Training holds
+    /// a dense `examples x 2^bits` matrix of `f32`.
+    pub bits: u8,
+    /// L2 regularisation strength (the loss is summed over examples, so it
+    /// weighs less as the corpus grows). Must be positive.
+    pub alpha: f64,
+    /// At most this many L-BFGS iterations per category.
+    pub max_iterations: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            seed: 0x0c05_7005,
+            holdout: 0.2,
+            bits: 14,
+            alpha: 0.1,
+            max_iterations: 100,
+        }
+    }
+}
+
+/// A trained classifier: per category a bias and a weight per hashed
+/// feature. Immutable; retraining makes a new model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    categories: Vec<String>,
+    bits: u8,
+    /// `categories.len()` rows of `2^bits` weights, row-major.
+    weights: Vec<f32>,
+    biases: Vec<f32>,
+    /// Hex SHA-256 of the serialised body.
+    version: String,
+}
+
+impl Model {
+    /// Trains one logistic regression per category found in the examples'
+    /// labels. When two examples have the same folded text the later one
+    /// wins, so corrections appended after the seed corpus override it.
+    pub fn train(examples: &[Example], options: &TrainOptions) -> Result<Model, ClassifierError> {
+        check_options(options)?;
+        let examples = latest_per_text(examples);
+        let categories: Vec<String> = examples
+            .iter()
+            .flat_map(|e| e.labels.iter().cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if categories.is_empty() {
+            return Err(ClassifierError::NoCategories);
+        }
+        for category in &categories {
+            if category.is_empty() || category.len() > 255 {
+                return Err(ClassifierError::CategoryName {
+                    category: category.clone(),
+                });
+            }
+            if examples.iter().all(|e| e.labels.contains(category)) {
+                return Err(ClassifierError::NoNegatives {
+                    category: category.clone(),
+                });
+            }
+        }
+        let dims = 1usize << options.bits;
+        let mut x = Array2::<f32>::zeros((examples.len(), dims));
+        for (row, example) in examples.iter().enumerate() {
+            for &(index, value) in Features::extract(&example.text, options.bits).entries() {
+                x[[row, index as usize]] = value;
+            }
+        }
+
+        // Categories are independent: fit them on every core. Each fit is
+        // deterministic, so the thread count does not change the model.
+        let threads = thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = categories.len().div_ceil(threads);
+        let mut fitted: Vec<Result<(f32, Vec<f32>), ClassifierError>> = Vec::new();
+        thread::scope(|scope| {
+            let handles: Vec<_> = categories
+                .chunks(chunk)
+                .map(|group| {
+                    let x = &x;
+                    let examples = &examples;
+                    scope.spawn(move || {
+                        group
+                            .iter()
+                            .map(|category| fit_one(x, examples, category, options))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for handle in handles {
+                match handle.join() {
+                    Ok(results) => fitted.extend(results),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+        });
+
+        let mut weights = Vec::with_capacity(categories.len() * dims);
+        let mut biases = Vec::with_capacity(categories.len());
+        for result in fitted {
+            let (bias, row) = result?;
+            biases.push(bias);
+            weights.extend(row);
+        }
+        Ok(Model::new(categories, options.bits, weights, biases))
+    }
+
+    fn new(categories: Vec<String>, bits: u8, weights: Vec<f32>, biases: Vec<f32>) -> Model {
+        let mut model = Model {
+            categories,
+            bits,
+            weights,
+            biases,
+            version: String::new(),
+        };
+        model.version = hex::encode(Sha256::digest(model.body()));
+        model
+    }
+
+    /// The probability of each category for `text`, sorted by category.
+    pub fn scores(&self, text: &str) -> Vec<(String, f32)> {
+        let features = Features::extract(text, self.bits);
+        self.categories
+            .iter()
+            .enumerate()
+            .map(|(i, category)| (category.clone(), self.probability(&features, i)))
+            .collect()
+    }
+
+    /// The probability of one category for `text`, or `None` if the model
+    /// does not know the category.
+    pub fn score(&self, text: &str, category: &str) -> Option<f32> {
+        let i = self
+            .categories
+            .binary_search_by(|c| c.as_str().cmp(category))
+            .ok()?;
+        Some(self.probability(&Features::extract(text, self.bits), i))
+    }
+
+    fn probability(&self, features: &Features, i: usize) -> f32 {
+        let dims = 1usize << self.bits;
+        let row = &self.weights[i * dims..(i + 1) * dims];
+        sigmoid(features.dot(row) + self.biases[i])
+    }
+
+    /// The categories the model scores, sorted.
+    pub fn categories(&self) -> &[String] {
+        &self.categories
+    }
+
+    /// The number of hashed dimensions (`2^bits`).
+    pub fn dimensions(&self) -> usize {
+        1 << self.bits
+    }
+
+    /// The model's identity: the hex SHA-256 of its file body (64 hex
+    /// characters; the first 12 are enough to show).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The body of the model file: everything but the trailing digest.
+    fn body(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.weights.len() * 4 + self.biases.len() * 4);
+        out.extend_from_slice(MAGIC);
+        out.push(FEATURES_VERSION);
+        out.push(self.bits);
+        // `train` and `from_bytes` keep the count far below u16::MAX: every
+        // category has a distinct name of at most 255 bytes.
+        out.extend_from_slice(&(self.categories.len() as u16).to_le_bytes());
+        for category in &self.categories {
+            out.push(category.len() as u8);
+            out.extend_from_slice(category.as_bytes());
+        }
+        let dims = self.dimensions();
+        for (i, bias) in self.biases.iter().enumerate() {
+            out.extend_from_slice(&bias.to_le_bytes());
+            for weight in &self.weights[i * dims..(i + 1) * dims] {
+                out.extend_from_slice(&weight.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// The model file (see the module docs for the layout).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.body();
+        let digest = Sha256::digest(&out);
+        out.extend_from_slice(&digest);
+        out
+    }
+
+    /// Reads a model file, refusing a wrong magic, an unknown format or
+    /// feature version, a digest that does not match, and anything
+    /// truncated, trailing or not finite.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, ClassifierError> {
+        let bad = |offset: usize, reason: &str| ClassifierError::ModelFile {
+            offset,
+            reason: reason.to_owned(),
+        };
+        if bytes.len() < MAGIC.len() + DIGEST_LEN {
+            return Err(bad(bytes.len(), "too short for a model file"));
+        }
+        if bytes[..MAGIC.len() - 1] != MAGIC[..MAGIC.len() - 1] {
+            return Err(bad(0, "not a custos classifier model (bad magic)"));
+        }
+        if bytes[MAGIC.len() - 1] != MAGIC[MAGIC.len() - 1] {
+            return Err(bad(
+                MAGIC.len() - 1,
+                &format!("unsupported format version {}", bytes[MAGIC.len() - 1]),
+            ));
+        }
+        let (body, digest) = bytes.split_at(bytes.len() - DIGEST_LEN);
+        if Sha256::digest(body).as_slice() != digest {
+            return Err(bad(body.len(), "checksum mismatch: the file is damaged"));
+        }
+        let mut reader = Reader {
+            bytes: body,
+            at: MAGIC.len(),
+        };
+        let features = reader.u8()?;
+        if features != FEATURES_VERSION {
+            return Err(bad(
+                reader.at - 1,
+                &format!("feature scheme {features}, this build reads {FEATURES_VERSION}"),
+            ));
+        }
+        let bits = reader.u8()?;
+        if !(MIN_BITS..=MAX_BITS).contains(&bits) {
+            return Err(bad(
+                reader.at - 1,
+                &format!("hash bits {bits} out of range"),
+            ));
+        }
+        let count = usize::from(u16::from_le_bytes(reader.array()?));
+        let mut categories: Vec<String> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let len = usize::from(reader.u8()?);
+            let start = reader.at;
+            let name = std::str::from_utf8(reader.take(len)?)
+                .map_err(|_| bad(start, "category name is not UTF-8"))?;
+            if name.is_empty() || categories.last().is_some_and(|last| last.as_str() >= name) {
+                return Err(bad(
+                    start,
+                    "category names must be non-empty, sorted, unique",
+                ));
+            }
+            categories.push(name.to_owned());
+        }
+        let dims = 1usize << bits;
+        let mut weights = Vec::with_capacity(count * dims);
+        let mut biases = Vec::with_capacity(count);
+        for _ in 0..count {
+            biases.push(reader.f32()?);
+            for _ in 0..dims {
+                weights.push(reader.f32()?);
+            }
+        }
+        if reader.at != body.len() {
+            return Err(bad(reader.at, "trailing bytes after the weights"));
+        }
+        Ok(Model::new(categories, bits, weights, biases))
+    }
+}
+
+/// A cursor over model bytes whose errors say where they stopped.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], ClassifierError> {
+        let end = self
+            .at
+            .checked_add(len)
+            .filter(|&end| end <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(ClassifierError::ModelFile {
+                offset: self.at,
+                reason: format!("truncated: {len} more bytes expected"),
+            });
+        };
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], ClassifierError> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, ClassifierError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn f32(&mut self) -> Result<f32, ClassifierError> {
+        let at = self.at;
+        let value = f32::from_le_bytes(self.array()?);
+        if !value.is_finite() {
+            return Err(ClassifierError::ModelFile {
+                offset: at,
+                reason: "weight is not a finite number".to_owned(),
+            });
+        }
+        Ok(value)
+    }
+}
+
+fn check_options(options: &TrainOptions) -> Result<(), ClassifierError> {
+    if !(MIN_BITS..=MAX_BITS).contains(&options.bits) {
+        return Err(ClassifierError::Bits {
+            bits: options.bits,
+            min: MIN_BITS,
+            max: MAX_BITS,
+        });
+    }
+    if !(options.alpha.is_finite() && options.alpha > 0.0) {
+        return Err(ClassifierError::Option {
+            option: "alpha",
+            reason: format!("{} is not a positive number", options.alpha),
+        });
+    }
+    if options.max_iterations == 0 {
+        return Err(ClassifierError::Option {
+            option: "max_iterations",
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Keeps the last example of each folded text, in the order of those last
+/// occurrences.
+fn latest_per_text(examples: &[Example]) -> Vec<&Example> {
+    let mut last: HashMap<String, usize> = HashMap::new();
+    for (i, example) in examples.iter().enumerate() {
+        last.insert(fold(example.text.trim()), i);
+    }
+    let mut keep: Vec<usize> = last.into_values().collect();
+    keep.sort_unstable();
+    keep.into_iter().map(|i| &examples[i]).collect()
+}
+
+/// Fits one category against all others and returns its bias and weights.
+fn fit_one(
+    x: &Array2<f32>,
+    examples: &[&Example],
+    category: &str,
+    options: &TrainOptions,
+) -> Result<(f32, Vec<f32>), ClassifierError> {
+    let y: Array1<bool> = examples
+        .iter()
+        .map(|e| e.labels.iter().any(|l| l == category))
+        .collect();
+    let dataset = DatasetBase::new(x.view(), y.view());
+    let fitted = LogisticRegression::default()
+        .alpha(options.alpha as f32)
+        .max_iterations(options.max_iterations)
+        .fit(&dataset)
+        .map_err(|error| ClassifierError::Fit {
+            category: category.to_owned(),
+            reason: error.to_string(),
+        })?;
+    // linfa scores towards the *more frequent* class; we want the
+    // probability of the category, so flip the sign when that is "not".
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    let weights = fitted.params().iter().map(|w| sign * w).collect();
+    Ok((sign * fitted.intercept(), weights))
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(text: &str, labels: &[&str]) -> Example {
+        Example {
+            text: text.to_owned(),
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+        }
+    }
+
+    /// A small corpus of three categories and clean chatter, enough for
+    /// the mechanics; the seed corpus tests quality.
+    fn small() -> Vec<Example> {
+        let mut examples = vec![
+            example("message me on my personal whatsapp", &["off_channel"]),
+            example("text my private cell, not this line", &["off_channel"]),
+            example("let's move this to signal", &["off_channel"]),
+            example("me chama no zap pessoal", &["off_channel"]),
+            example("escríbeme a mi whatsapp personal", &["off_channel"]),
+            example("this fund is guaranteed to double", &["promissory"]),
+            example("you cannot lose money, guaranteed return", &["promissory"]),
+            example("retorno garantido de 20% ao mês", &["promissory"]),
+            example("te garantizo que no pierdes nada", &["promissory"]),
+            example("I want to file a formal complaint", &["complaint"]),
+            example("this is unacceptable, I am reporting you", &["complaint"]),
+            example("quero registrar uma reclamação", &["complaint"]),
+            example("quiero poner una queja formal", &["complaint"]),
+        ];
+        for text in [
+            "the meeting moved to 3pm",
+            "please find the quarterly report attached",
+            "thanks, see you tomorrow",
+            "bom dia, tudo bem?",
+            "buenos días, gracias por la información",
+            "can you confirm the settlement date",
+            "lunch at noon?",
+            "o relatório está pronto",
+            "el informe está listo",
+            "I will review the document tonight",
+        ] {
+            examples.push(example(text, &[]));
+        }
+        examples
+    }
+
+    fn options() -> TrainOptions {
+        TrainOptions {
+            bits: 12,
+            ..TrainOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_clear_text_scores_highest_in_its_category() {
+        let model = Model::train(&small(), &options()).unwrap();
+        assert_eq!(
+            model.categories(),
+            ["complaint", "off_channel", "promissory"]
+        );
+        for (text, expected) in [
+            ("add me on whatsapp, my personal number", "off_channel"),
+            ("guaranteed return, you cannot lose", "promissory"),
+            ("I am filing a complaint about this", "complaint"),
+        ] {
+            let scores = model.scores(text);
+            let best = scores.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+            assert_eq!(best.0, expected, "{text}: {scores:?}");
+            assert_eq!(model.score(text, expected), Some(best.1));
+        }
+        assert_eq!(model.score("anything", "harassment"), None);
+    }
+
+    #[test]
+    fn training_is_deterministic() {
+        let a = Model::train(&small(), &options()).unwrap();
+        let b = Model::train(&small(), &options()).unwrap();
+        assert_eq!(a.to_bytes(), b.to_bytes());
+        assert_eq!(a.version(), b.version());
+        assert_eq!(a.version().len(), 64);
+        let other = Model::train(
+            &small(),
+            &TrainOptions {
+                alpha: 1.0,
+                ..options()
+            },
+        )
+        .unwrap();
+        assert_ne!(a.version(), other.version());
+    }
+
+    #[test]
+    fn bytes_round_trip() {
+        let model = Model::train(&small(), &options()).unwrap();
+        let bytes = model.to_bytes();
+        assert_eq!(&bytes[..8], MAGIC);
+        assert_eq!(
+            bytes.len(),
+            8 + 2 + 2 + (1 + 9) + (1 + 11) + (1 + 10) + 3 * 4 * (1 + 4096) + 32
+        );
+        let back = Model::from_bytes(&bytes).unwrap();
+        assert_eq!(back, model);
+        let text = "ping me on whatsapp";
+        assert_eq!(back.scores(text), model.scores(text));
+    }
+
+    #[test]
+    fn damaged_files_are_refused() {
+        let bytes = Model::train(&small(), &options()).unwrap().to_bytes();
+        let reason = |bytes: &[u8]| match Model::from_bytes(bytes) {
+            Err(ClassifierError::ModelFile { reason, .. }) => reason,
+            other => panic!("expected a model file error, got {other:?}"),
+        };
+        for at in [20, bytes.len() / 2, bytes.len() - 1] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x01;
+            assert!(reason(&flipped).contains("checksum"), "byte {at}");
+        }
+        assert!(reason(&bytes[..bytes.len() - 1]).contains("checksum"));
+        assert!(reason(&bytes[..10]).contains("too short"));
+        let mut magic = bytes.clone();
+        magic[0] = b'X';
+        assert!(reason(&magic).contains("magic"));
+        let mut version = bytes.clone();
+        version[7] = 2;
+        assert!(reason(&version).contains("format version 2"));
+    }
+
+    #[test]
+    fn a_damaged_body_with_a_fresh_digest_is_still_checked() {
+        let model = Model::train(&small(), &options()).unwrap();
+        let mut body = model.body();
+        body[8] = FEATURES_VERSION + 1;
+        body.extend_from_slice(&Sha256::digest(&body));
+        let error = Model::from_bytes(&body).unwrap_err().to_string();
+        assert!(error.contains("feature scheme"), "{error}");
+
+        let mut body = model.body();
+        body.push(0);
+        body.extend_from_slice(&Sha256::digest(&body));
+        let error = Model::from_bytes(&body).unwrap_err().to_string();
+        assert!(error.contains("trailing"), "{error}");
+    }
+
+    #[test]
+    fn corrections_move_scores_the_right_way() {
+        let base = small();
+        let model = Model::train(&base, &options()).unwrap();
+        // A reviewer dismisses an alert on an innocent use of "guaranteed".
+        let dismissed = "the delivery is guaranteed by friday";
+        let similar = "delivery guaranteed by monday";
+        let before = model.score(similar, "promissory").unwrap();
+        let mut corrected = base.clone();
+        for text in [dismissed, "shipping is guaranteed by friday"] {
+            corrected.push(example(text, &[]));
+        }
+        let after = Model::train(&corrected, &options())
+            .unwrap()
+            .score(similar, "promissory")
+            .unwrap();
+        assert!(after < before, "false positive: {before} -> {after}");
+
+        // A reviewer confirms a breach the model had missed.
+        let breach = "just call my wife's phone for the details";
+        let similar = "call my wife's phone for the numbers";
+        let before = model.score(similar, "off_channel").unwrap();
+        let mut confirmed = base.clone();
+        confirmed.push(example(breach, &["off_channel"]));
+        let after = Model::train(&confirmed, &options())
+            .unwrap()
+            .score(similar, "off_channel")
+            .unwrap();
+        assert!(after > before, "breach: {before} -> {after}");
+    }
+
+    #[test]
+    fn a_later_example_of_the_same_text_wins() {
+        let mut examples = small();
+        examples.push(example("THE MEETING MOVED TO 3PM", &["complaint"]));
+        let kept = latest_per_text(&examples);
+        assert_eq!(kept.len(), examples.len() - 1);
+        let meeting: Vec<_> = kept
+            .iter()
+            .filter(|e| fold(&e.text) == "the meeting moved to 0pm")
+            .collect();
+        assert_eq!(meeting.len(), 1);
+        assert_eq!(meeting[0].labels, ["complaint"]);
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        let clean = vec![example("hello", &[]), example("bye", &[])];
+        assert!(matches!(
+            Model::train(&clean, &options()),
+            Err(ClassifierError::NoCategories)
+        ));
+        let all = vec![example("a", &["x"]), example("b", &["x"])];
+        let error = Model::train(&all, &options()).unwrap_err();
+        assert!(error.to_string().contains("category x"), "{error}");
+        let bits = TrainOptions {
+            bits: 30,
+            ..options()
+        };
+        assert!(matches!(
+            Model::train(&small(), &bits),
+            Err(ClassifierError::Bits { bits: 30, .. })
+        ));
+        let alpha = TrainOptions {
+            alpha: -1.0,
+            ..options()
+        };
+        let error = Model::train(&small(), &alpha).unwrap_err();
+        assert!(error.to_string().contains("alpha"), "{error}");
+    }
+}
