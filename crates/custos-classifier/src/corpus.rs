@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::ClassifierError;
+use crate::model::shuffle;
 
 /// One labelled message. `labels` lists the categories the text belongs
 /// to; an empty list means the message is clean (a negative for every
@@ -90,15 +91,12 @@ pub fn split(examples: &[Example], holdout: f64, seed: u64) -> (Vec<Example>, Ve
         let key = example.labels.first().map_or("", String::as_str);
         strata.entry(key).or_default().push(i);
     }
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut held = vec![false; examples.len()];
     for members in strata.values_mut() {
-        // Fisher-Yates with our own generator: a rand upgrade must not
-        // silently change which examples a recorded evaluation held out.
-        for i in (1..members.len()).rev() {
-            let j = (rng.next() % (i as u64 + 1)) as usize;
-            members.swap(i, j);
-        }
+        // Our own generator: a rand upgrade must not silently change which
+        // examples a recorded evaluation held out.
+        shuffle(members, &mut rng);
         let take = (members.len() as f64 * holdout).round() as usize;
         for &i in &members[..take] {
             held[i] = true;
@@ -118,10 +116,16 @@ pub fn split(examples: &[Example], holdout: f64, seed: u64) -> (Vec<Example>, Ve
 
 /// SplitMix64 (Steele, Lea and Flood), a tiny generator that is stable
 /// across versions because it is written here.
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    /// A generator started from `seed`.
+    pub(crate) fn new(seed: u64) -> SplitMix64 {
+        SplitMix64(seed)
+    }
+
+    /// The next 64 random bits.
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -4,8 +4,8 @@
 //! Policies match words and patterns; this crate catches what they miss by
 //! scoring each message per risk category (`off_channel`, `promissory`,
 //! `complaint`, ...) with a probability. It is multi-label: one L2
-//! logistic regression per category ("one vs rest", fitted by
-//! `linfa-logistic`), over a hashed feature space of word unigrams and
+//! logistic regression per category ("one vs rest", fitted by sparse
+//! stochastic gradient descent), over a hashed feature space of word unigrams and
 //! bigrams and character 3- to 5-grams of case- and accent-folded text
 //! ([`features`]).
 //!

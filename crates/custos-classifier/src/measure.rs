@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::features::Features;
 use crate::{ClassifierError, Example, Metrics, Model, TrainOptions, evaluate, split};
 
 /// What one measured run found.
@@ -17,8 +18,9 @@ pub struct Measurement {
     pub train_time: Duration,
     /// Size of [`Model::to_bytes`].
     pub model_bytes: usize,
-    /// Size of the dense feature matrix training held (`f32`).
-    pub matrix_bytes: usize,
+    /// About what training held in memory: the examples' sparse feature
+    /// rows plus one `f64` weight vector.
+    pub training_bytes: usize,
     /// Messages scored per second by [`Model::scores`], one thread.
     pub messages_per_second: f64,
     /// The threshold the metrics were taken at.
@@ -65,7 +67,12 @@ pub fn measure(
         holdout_examples: holdout.len(),
         train_time,
         model_bytes: model.to_bytes().len(),
-        matrix_bytes: train.len() * model.dimensions() * size_of::<f32>(),
+        training_bytes: train
+            .iter()
+            .map(|e| Features::extract(&e.text, options.bits).entries().len())
+            .sum::<usize>()
+            * size_of::<(u32, f32)>()
+            + model.dimensions() * size_of::<f64>(),
         messages_per_second,
         threshold,
         metrics,
@@ -76,10 +83,10 @@ impl fmt::Display for Measurement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "trained on {} examples in {:.2} s (dense matrix {:.1} MiB); model file {:.1} KiB",
+            "trained on {} examples in {:.2} s (holding {:.1} MiB); model file {:.1} KiB",
             self.train_examples,
             self.train_time.as_secs_f64(),
-            self.matrix_bytes as f64 / (1024.0 * 1024.0),
+            self.training_bytes as f64 / (1024.0 * 1024.0),
             self.model_bytes as f64 / 1024.0
         )?;
         writeln!(
@@ -111,7 +118,9 @@ mod tests {
         println!("{measurement}");
         let metrics = &measurement.metrics;
         assert!(measurement.holdout_examples >= 100, "{measurement}");
-        assert!(metrics.micro_precision >= 0.7, "{measurement}");
-        assert!(metrics.micro_recall >= 0.7, "{measurement}");
+        // Measured with the defaults: precision 1.000, recall 0.911; over
+        // six other split seeds, recall 0.82 to 0.92.
+        assert!(metrics.micro_precision >= 0.9, "{measurement}");
+        assert!(metrics.micro_recall >= 0.8, "{measurement}");
     }
 }
