@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::ClassifierError;
-use crate::model::shuffle;
 
 /// One labelled message. `labels` lists the categories the text belongs
 /// to; an empty list means the message is clean (a negative for every
@@ -114,24 +113,35 @@ pub fn split(examples: &[Example], holdout: f64, seed: u64) -> (Vec<Example>, Ve
     (train, test)
 }
 
+/// Fisher-Yates with the crate's own generator.
+fn shuffle(items: &mut [usize], rng: &mut SplitMix64) {
+    for i in (1..items.len()).rev() {
+        let j = (rng.next() % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
 /// SplitMix64 (Steele, Lea and Flood), a tiny generator that is stable
 /// across versions because it is written here.
-pub(crate) struct SplitMix64(u64);
+struct SplitMix64(u64);
 
 impl SplitMix64 {
-    /// A generator started from `seed`.
-    pub(crate) fn new(seed: u64) -> SplitMix64 {
+    fn new(seed: u64) -> SplitMix64 {
         SplitMix64(seed)
     }
 
-    /// The next 64 random bits.
-    pub(crate) fn next(&mut self) -> u64 {
+    fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        mix64(self.0)
     }
+}
+
+/// SplitMix64's finaliser: scrambles 64 bits so nearby inputs give
+/// unrelated outputs.
+pub(crate) fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ fn words(folded: &str) -> Vec<&str> {
 }
 
 /// FNV-1a over the bytes of a feature's kind tag and its parts.
-fn fnv1a(kind: u8, parts: &[&str]) -> u64 {
+pub(crate) fn fnv1a(kind: u8, parts: &[&str]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut hash = OFFSET;

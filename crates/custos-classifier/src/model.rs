@@ -21,8 +21,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use crate::corpus::SplitMix64;
-use crate::features::{FEATURES_VERSION, Features, fold};
+use crate::corpus::mix64;
+use crate::features::{FEATURES_VERSION, Features, fnv1a, fold};
 use crate::{ClassifierError, Example};
 
 const MAGIC: &[u8; 8] = b"CSTCLF\x00\x01";
@@ -51,6 +51,15 @@ pub struct TrainOptions {
     pub alpha: f64,
     /// Passes over the examples.
     pub epochs: u32,
+    /// Where reviewers' corrections start in the slice given to
+    /// [`Model::train`]: examples at this index and after weigh
+    /// `correction_weight` each, the others 1. `None`: all weigh 1.
+    pub corrections_from: Option<usize>,
+    /// How much one correction weighs against one corpus example (at
+    /// least 1). A reviewer's decision on a real message is worth more
+    /// than a synthetic seed line, and one among a thousand would hardly
+    /// move the model otherwise.
+    pub correction_weight: f64,
 }
 
 impl Default for TrainOptions {
@@ -61,6 +70,8 @@ impl Default for TrainOptions {
             bits: 14,
             alpha: 1e-5,
             epochs: 20,
+            corrections_from: None,
+            correction_weight: 5.0,
         }
     }
 }
@@ -81,10 +92,12 @@ pub struct Model {
 impl Model {
     /// Trains one logistic regression per category found in the examples'
     /// labels. When two examples have the same folded text the later one
-    /// wins, so corrections appended after the seed corpus override it.
+    /// wins, so corrections appended after the seed corpus override it;
+    /// see [`TrainOptions::corrections_from`] for weighing them.
     pub fn train(examples: &[Example], options: &TrainOptions) -> Result<Model, ClassifierError> {
         check_options(options)?;
-        let examples = latest_per_text(examples);
+        let kept = latest_per_text(examples);
+        let examples: Vec<&Example> = kept.iter().map(|&(_, e)| e).collect();
         let categories: Vec<String> = examples
             .iter()
             .flat_map(|e| e.labels.iter().cloned())
@@ -106,9 +119,20 @@ impl Model {
                 });
             }
         }
-        let rows: Vec<Features> = examples
+        let rows: Vec<Row> = kept
             .iter()
-            .map(|e| Features::extract(&e.text, options.bits))
+            .map(|&(index, e)| {
+                let correction = options.corrections_from.is_some_and(|from| index >= from);
+                Row {
+                    features: Features::extract(&e.text, options.bits),
+                    key: fnv1a(b't', &[&fold(e.text.trim())]),
+                    weight: if correction {
+                        options.correction_weight
+                    } else {
+                        1.0
+                    },
+                }
+            })
             .collect();
         let dims = 1usize << options.bits;
         let mut weights = Vec::with_capacity(categories.len() * dims);
@@ -343,6 +367,15 @@ fn check_options(options: &TrainOptions) -> Result<(), ClassifierError> {
             reason: format!("{} is not a positive number", options.alpha),
         });
     }
+    if !(options.correction_weight.is_finite() && options.correction_weight >= 1.0) {
+        return Err(ClassifierError::Option {
+            option: "correction_weight",
+            reason: format!(
+                "{} is not a number of at least 1",
+                options.correction_weight
+            ),
+        });
+    }
     if options.epochs == 0 {
         return Err(ClassifierError::Option {
             option: "epochs",
@@ -352,16 +385,25 @@ fn check_options(options: &TrainOptions) -> Result<(), ClassifierError> {
     Ok(())
 }
 
-/// Keeps the last example of each folded text, in the order of those last
-/// occurrences.
-fn latest_per_text(examples: &[Example]) -> Vec<&Example> {
+/// Keeps the last example of each folded text, with its index, in the
+/// order of those last occurrences.
+fn latest_per_text(examples: &[Example]) -> Vec<(usize, &Example)> {
     let mut last: HashMap<String, usize> = HashMap::new();
     for (i, example) in examples.iter().enumerate() {
         last.insert(fold(example.text.trim()), i);
     }
     let mut keep: Vec<usize> = last.into_values().collect();
     keep.sort_unstable();
-    keep.into_iter().map(|i| &examples[i]).collect()
+    keep.into_iter().map(|i| (i, &examples[i])).collect()
+}
+
+/// One training example as the solver sees it.
+struct Row {
+    features: Features,
+    /// A hash of the folded text: orders the visits (see [`fit_one`]).
+    key: u64,
+    /// How much its loss counts.
+    weight: f64,
 }
 
 /// Fits one category against all others by stochastic gradient descent on
@@ -373,12 +415,12 @@ fn latest_per_text(examples: &[Example]) -> Vec<&Example> {
 /// touches only the example's non-zero features. A dense solver (linfa's
 /// L-BFGS) was tried first and took 54 s on the seed corpus; this takes
 /// well under a second.
-fn fit_one(
-    rows: &[Features],
-    targets: &[bool],
-    dims: usize,
-    options: &TrainOptions,
-) -> (f32, Vec<f32>) {
+///
+/// Each epoch visits the examples in an order drawn from the seed and each
+/// text's own hash, not from its position: appending one example leaves
+/// the others' relative order as it was, so retraining with a correction
+/// changes the model by what the correction teaches, not by a reshuffle.
+fn fit_one(rows: &[Row], targets: &[bool], dims: usize, options: &TrainOptions) -> (f32, Vec<f32>) {
     let alpha = options.alpha;
     // scikit-learn's heuristic for the first step: about the size a weight
     // of the regularised solution is expected to have.
@@ -387,15 +429,22 @@ fn fit_one(
     let mut w = vec![0.0f64; dims];
     let mut scale = 1.0f64;
     let mut bias = 0.0f64;
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    let mut rng = SplitMix64::new(options.seed);
+    let mut order: Vec<(u64, usize)> = Vec::with_capacity(rows.len());
     let mut t = 0.0f64;
-    for _ in 0..options.epochs {
-        shuffle(&mut order, &mut rng);
-        for &i in &order {
+    for epoch in 0..options.epochs {
+        let salt = mix64(options.seed ^ mix64(u64::from(epoch)));
+        order.clear();
+        order.extend(
+            rows.iter()
+                .enumerate()
+                .map(|(i, row)| (mix64(row.key ^ salt), i)),
+        );
+        order.sort_unstable();
+        for &(_, i) in &order {
             let eta = 1.0 / (alpha * (t0 + t));
             t += 1.0;
-            let features = rows[i].entries();
+            let row = &rows[i];
+            let features = row.features.entries();
             let mut z = 0.0;
             for &(j, v) in features {
                 z += w[j as usize] * f64::from(v);
@@ -403,7 +452,7 @@ fn fit_one(
             let z = scale * z + bias;
             let y = if targets[i] { 1.0 } else { -1.0 };
             // The derivative of ln(1 + e^(-yz)) with respect to z.
-            let gradient = -y * sigmoid64(-y * z);
+            let gradient = -y * sigmoid64(-y * z) * row.weight;
             scale *= 1.0 - eta * alpha;
             let step = eta * gradient / scale;
             for &(j, v) in features {
@@ -422,14 +471,6 @@ fn fit_one(
     (bias as f32, weights)
 }
 
-/// Fisher-Yates with the crate's own generator.
-pub(crate) fn shuffle(items: &mut [usize], rng: &mut SplitMix64) {
-    for i in (1..items.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
-        items.swap(i, j);
-    }
-}
-
 fn sigmoid64(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
@@ -441,6 +482,7 @@ fn sigmoid(z: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{load_jsonl, seed_corpus};
 
     fn example(text: &str, labels: &[&str]) -> Example {
         Example {
@@ -527,6 +569,19 @@ mod tests {
         )
         .unwrap();
         assert_ne!(a.version(), other.version());
+        let reseeded = Model::train(
+            &small(),
+            &TrainOptions {
+                seed: 1,
+                ..options()
+            },
+        )
+        .unwrap();
+        assert_ne!(
+            a.version(),
+            reseeded.version(),
+            "the seed orders the visits"
+        );
     }
 
     #[test]
@@ -584,33 +639,48 @@ mod tests {
 
     #[test]
     fn corrections_move_scores_the_right_way() {
-        let base = small();
-        let model = Model::train(&base, &options()).unwrap();
-        // A reviewer dismisses an alert on an innocent use of "guaranteed".
-        let dismissed = "the delivery is guaranteed by friday";
-        let similar = "delivery guaranteed by monday";
-        let before = model.score(similar, "promissory").unwrap();
-        let mut corrected = base.clone();
-        for text in [dismissed, "shipping is guaranteed by friday"] {
-            corrected.push(example(text, &[]));
+        // One correction among the ~1,000 seed examples, as reviewers add
+        // them: it moves a similar text's score the right way, and further
+        // when marked as a correction.
+        let seed = load_jsonl(seed_corpus(), "corpus/seed.jsonl").unwrap();
+        let plain = TrainOptions::default();
+        let weighted = TrainOptions {
+            corrections_from: Some(seed.len()),
+            ..TrainOptions::default()
+        };
+        let model = Model::train(&seed, &plain).unwrap();
+        let cases: [(&str, &[&str], &str, f32); 2] = [
+            // A dismissed alert: an innocent "guarantee".
+            (
+                "we guarantee your refund arrives by monday",
+                &[],
+                "we guarantee you will get the refund by friday",
+                -1.0,
+            ),
+            // A confirmed breach the model had missed.
+            (
+                "this deal will make you rich, believe me",
+                &["promissory"],
+                "this deal will make you rich, trust me",
+                1.0,
+            ),
+        ];
+        for (correction, labels, similar, direction) in cases {
+            let mut examples = seed.clone();
+            examples.push(example(correction, labels));
+            let before = model.score(similar, "promissory").unwrap();
+            let after = Model::train(&examples, &plain)
+                .unwrap()
+                .score(similar, "promissory")
+                .unwrap();
+            let stronger = Model::train(&examples, &weighted)
+                .unwrap()
+                .score(similar, "promissory")
+                .unwrap();
+            let moves = format!("{similar}: {before} -> {after}, weighted {stronger}");
+            assert!((after - before) * direction > 0.0, "{moves}");
+            assert!((stronger - after) * direction > 0.0, "{moves}");
         }
-        let after = Model::train(&corrected, &options())
-            .unwrap()
-            .score(similar, "promissory")
-            .unwrap();
-        assert!(after < before, "false positive: {before} -> {after}");
-
-        // A reviewer confirms a breach the model had missed.
-        let breach = "just call my wife's phone for the details";
-        let similar = "call my wife's phone for the numbers";
-        let before = model.score(similar, "off_channel").unwrap();
-        let mut confirmed = base.clone();
-        confirmed.push(example(breach, &["off_channel"]));
-        let after = Model::train(&confirmed, &options())
-            .unwrap()
-            .score(similar, "off_channel")
-            .unwrap();
-        assert!(after > before, "breach: {before} -> {after}");
     }
 
     #[test]
@@ -621,10 +691,11 @@ mod tests {
         assert_eq!(kept.len(), examples.len() - 1);
         let meeting: Vec<_> = kept
             .iter()
-            .filter(|e| fold(&e.text) == "the meeting moved to 0pm")
+            .filter(|(_, e)| fold(&e.text) == "the meeting moved to 0pm")
             .collect();
         assert_eq!(meeting.len(), 1);
-        assert_eq!(meeting[0].labels, ["complaint"]);
+        assert_eq!(meeting[0].0, examples.len() - 1);
+        assert_eq!(meeting[0].1.labels, ["complaint"]);
     }
 
     #[test]
@@ -651,5 +722,11 @@ mod tests {
         };
         let error = Model::train(&small(), &alpha).unwrap_err();
         assert!(error.to_string().contains("alpha"), "{error}");
+        let weight = TrainOptions {
+            correction_weight: 0.5,
+            ..options()
+        };
+        let error = Model::train(&small(), &weight).unwrap_err();
+        assert!(error.to_string().contains("correction_weight"), "{error}");
     }
 }
