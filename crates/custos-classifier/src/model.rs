@@ -18,6 +18,7 @@
 //! it is also the model's [`Model::version`].
 
 use std::collections::{BTreeSet, HashMap};
+use std::fmt;
 
 use sha2::{Digest, Sha256};
 
@@ -78,7 +79,7 @@ impl Default for TrainOptions {
 
 /// A trained classifier: per category a bias and a weight per hashed
 /// feature. Immutable; retraining makes a new model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Model {
     categories: Vec<String>,
     bits: u8,
@@ -304,6 +305,17 @@ impl Model {
             return Err(bad(reader.at, "trailing bytes after the weights"));
         }
         Ok(Model::new(categories, bits, weights, biases))
+    }
+}
+
+/// Names the model rather than printing its weights.
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("version", &self.version)
+            .field("categories", &self.categories)
+            .field("dimensions", &self.dimensions())
+            .finish_non_exhaustive()
     }
 }
 
@@ -582,6 +594,15 @@ mod tests {
             reseeded.version(),
             "the seed orders the visits"
         );
+    }
+
+    #[test]
+    fn debug_names_the_model_without_its_weights() {
+        let model = Model::train(&small(), &options()).unwrap();
+        let debug = format!("{model:?}");
+        assert!(debug.contains(model.version()), "{debug}");
+        assert!(debug.contains("off_channel"), "{debug}");
+        assert!(debug.len() < 300, "{debug}");
     }
 
     #[test]
