@@ -26,6 +26,7 @@ use crate::policy::{
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use custos_model::{Direction, Severity, Timestamp};
 use regex_automata::{Input, PatternSet, meta};
+use regex_syntax::hir::{Capture, Hir, HirKind, Look, Repetition};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -127,7 +128,10 @@ enum TermRef {
 /// A condition compiled against the engine's tables.
 #[derive(Debug)]
 enum Node {
-    Terms(Vec<(TermRef, String)>),
+    /// The terms, and the range of phrase ids they use (allocated
+    /// together), so a leaf without a single phrase hit is dismissed with
+    /// one binary search.
+    Terms(Vec<(TermRef, String)>, std::ops::Range<u32>),
     Regex(u32),
     Detector(Detector),
     Attachment(AttachmentRule),
@@ -239,20 +243,19 @@ impl Builder {
         &mut self,
         policy: u32,
         c: &Condition,
-        flags: &mut (bool, bool),
+        uses_terms: &mut bool,
     ) -> Result<Node, PolicyError> {
         Ok(match c {
             Condition::Terms(terms) => {
-                flags.0 = true;
-                Node::Terms(
-                    terms
-                        .iter()
-                        .map(|t| (self.term(policy, &t.kind), t.text.clone()))
-                        .collect(),
-                )
+                *uses_terms = true;
+                let first = self.phrases.len() as u32;
+                let refs = terms
+                    .iter()
+                    .map(|t| (self.term(policy, &t.kind), t.text.clone()))
+                    .collect();
+                Node::Terms(refs, first..self.phrases.len() as u32)
             }
             Condition::Regex(r) => {
-                flags.1 = true;
                 self.regex_patterns.push(r.clone());
                 Node::Regex(self.regex_patterns.len() as u32 - 1)
             }
@@ -280,16 +283,54 @@ impl Builder {
             Condition::Metadata(f) => Node::Metadata(*f),
             Condition::All(list) => Node::All(
                 list.iter()
-                    .map(|c| self.node(policy, c, flags))
+                    .map(|c| self.node(policy, c, uses_terms))
                     .collect::<Result<_, _>>()?,
             ),
             Condition::Any(list) => Node::Any(
                 list.iter()
-                    .map(|c| self.node(policy, c, flags))
+                    .map(|c| self.node(policy, c, uses_terms))
                     .collect::<Result<_, _>>()?,
             ),
-            Condition::Not(c) => Node::Not(Box::new(self.node(policy, c, flags)?)),
+            Condition::Not(c) => Node::Not(Box::new(self.node(policy, c, uses_terms)?)),
         })
+    }
+}
+
+/// `hir` with every Unicode word-boundary assertion (`\b`, `\B` and the
+/// half and start/end forms) replaced by an empty match.
+///
+/// The result matches wherever `hir` does (dropping an assertion only
+/// widens a language), so the set of all regexes built from these is a
+/// sound filter: a regex it does not report cannot match. Unlike the
+/// originals, it never makes the lazy DFA give up on non-ASCII text (which
+/// Unicode word boundaries do, falling back to a far slower engine on
+/// every message with an accent); the regexes it reports are then run
+/// exactly.
+fn without_unicode_word_boundaries(hir: &Hir) -> Hir {
+    match hir.kind() {
+        HirKind::Look(
+            Look::WordUnicode
+            | Look::WordUnicodeNegate
+            | Look::WordStartUnicode
+            | Look::WordEndUnicode
+            | Look::WordStartHalfUnicode
+            | Look::WordEndHalfUnicode,
+        ) => Hir::empty(),
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            sub: Box::new(without_unicode_word_boundaries(&r.sub)),
+            ..r.clone()
+        }),
+        HirKind::Capture(c) => Hir::capture(Capture {
+            sub: Box::new(without_unicode_word_boundaries(&c.sub)),
+            ..c.clone()
+        }),
+        HirKind::Concat(list) => {
+            Hir::concat(list.iter().map(without_unicode_word_boundaries).collect())
+        }
+        HirKind::Alternation(list) => {
+            Hir::alternation(list.iter().map(without_unicode_word_boundaries).collect())
+        }
+        _ => hir.clone(),
     }
 }
 
@@ -315,8 +356,8 @@ impl Engine {
         };
         let mut compiled = Vec::with_capacity(policies.len());
         for (i, (policy, version)) in policies.iter().enumerate() {
-            let mut flags = (false, false);
-            let node = b.node(i as u32, &policy.condition, &mut flags)?;
+            let mut uses_terms = false;
+            let node = b.node(i as u32, &policy.condition, &mut uses_terms)?;
             let exceptions: Vec<TermRef> = policy
                 .exceptions
                 .iter()
@@ -326,7 +367,7 @@ impl Engine {
                 policy: policy.clone(),
                 version: *version,
                 node,
-                uses_terms: flags.0 || !exceptions.is_empty(),
+                uses_terms: uses_terms || !exceptions.is_empty(),
                 exceptions,
             });
         }
@@ -346,9 +387,19 @@ impl Engine {
         let (regex_set, regexes) = if b.regex_patterns.is_empty() {
             (None, Vec::new())
         } else {
+            let mut loose = Vec::with_capacity(b.regex_patterns.len());
+            for p in &b.regex_patterns {
+                let hir = regex_automata::util::syntax::parse(p)
+                    .map_err(|e| PolicyError::Compile(format!("regex {p:?}: {e}")))?;
+                loose.push(without_unicode_word_boundaries(&hir));
+            }
             let set = meta::Builder::new()
-                .configure(meta::Config::new().match_kind(regex_automata::MatchKind::All))
-                .build_many(&b.regex_patterns)
+                .configure(
+                    meta::Config::new()
+                        .match_kind(regex_automata::MatchKind::All)
+                        .hybrid_cache_capacity(8 << 20),
+                )
+                .build_many_from_hir(&loose)
                 .map_err(|e| PolicyError::Compile(format!("regex set: {e}")))?;
             let mut one = Vec::with_capacity(b.regex_patterns.len());
             for p in &b.regex_patterns {
@@ -640,7 +691,11 @@ impl Scanner<'_> {
             })
         };
         match node {
-            Node::Terms(terms) => {
+            Node::Terms(terms, ids) => {
+                let first = self.phrase_hits.partition_point(|h| h.0 < ids.start);
+                if self.phrase_hits.get(first).is_none_or(|h| h.0 >= ids.end) {
+                    return None;
+                }
                 let mut hits = Vec::new();
                 for (t, label) in terms {
                     let mut spans = Vec::new();
