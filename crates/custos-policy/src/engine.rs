@@ -26,6 +26,7 @@ use crate::policy::{
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use custos_model::{Direction, Severity, Timestamp};
 use regex_automata::{Input, PatternSet, meta};
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Capture, Hir, HirKind, Look, Repetition};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -153,9 +154,33 @@ struct Compiled {
     version: u32,
     node: Node,
     exceptions: Vec<TermRef>,
-    /// Whether the condition or exceptions use terms (so the text must be
-    /// folded and scanned).
-    uses_terms: bool,
+    /// Whether the text must be folded and scanned for this policy: it
+    /// has terms, exceptions or regexes filtered by the automaton.
+    uses_automaton: bool,
+    /// Its regexes.
+    regexes: Vec<u32>,
+    /// Whether only terms and regexes under all/any decide it, so that
+    /// without a phrase hit or a candidate regex it cannot fire.
+    needs_evidence: bool,
+}
+
+/// What an automaton pattern stands for.
+#[derive(Clone, Copy, Debug)]
+enum Head {
+    /// The literal head of this phrase.
+    Phrase(u32),
+    /// A folded prefix literal of this regex: the regex can only match
+    /// where one of its literals occurs.
+    Regex(u32),
+}
+
+/// How a regex is kept from running on every message.
+#[derive(Clone, Copy, Debug)]
+enum RegexFilter {
+    /// Its folded prefix literals are in the term automaton.
+    Literals,
+    /// It is pattern `n` of the residual set.
+    Set(u32),
 }
 
 /// A phrase to check where the automaton found its head.
@@ -175,10 +200,17 @@ pub struct Engine {
     policies: Vec<Compiled>,
     phrases: Vec<PhraseEntry>,
     automaton: Option<AhoCorasick>,
-    /// For each automaton pattern, the phrases whose head it is.
-    heads: Vec<Vec<u32>>,
-    regex_set: Option<meta::Regex>,
+    /// For each automaton pattern, the phrases and regexes it stands for.
+    heads: Vec<Vec<Head>>,
+    /// The regexes without usable literals, loosened (see
+    /// [`without_unicode_word_boundaries`]), as one multi-pattern regex.
+    residual_set: Option<meta::Regex>,
     regexes: Vec<meta::Regex>,
+    regex_filters: Vec<RegexFilter>,
+    /// For each regex, the policies using it.
+    regex_policies: Vec<Vec<u32>>,
+    /// For each pattern of the residual set, its regex.
+    residual_regexes: Vec<u32>,
     regex_labels: Vec<String>,
 }
 
@@ -201,11 +233,22 @@ fn head_of(words: &[Word]) -> (String, usize) {
 struct Builder {
     phrases: Vec<PhraseEntry>,
     keys: HashMap<String, u32>,
-    heads: Vec<Vec<u32>>,
+    heads: Vec<Vec<Head>>,
     regex_patterns: Vec<String>,
+    /// The regexes used by the policy being compiled.
+    policy_regexes: Vec<u32>,
 }
 
 impl Builder {
+    fn add_key(&mut self, key: String, head: Head) {
+        let next = self.keys.len() as u32;
+        let pattern = *self.keys.entry(key).or_insert(next);
+        if pattern as usize == self.heads.len() {
+            self.heads.push(Vec::new());
+        }
+        self.heads[pattern as usize].push(head);
+    }
+
     fn phrase(&mut self, policy: u32, phrase: &Phrase) -> u32 {
         let words = phrase.words.clone();
         let (key, head) = head_of(&words);
@@ -215,12 +258,7 @@ impl Builder {
             words,
             head,
         });
-        let next = self.keys.len() as u32;
-        let pattern = *self.keys.entry(key).or_insert(next);
-        if pattern as usize == self.heads.len() {
-            self.heads.push(Vec::new());
-        }
-        self.heads[pattern as usize].push(id);
+        self.add_key(key, Head::Phrase(id));
         id
     }
 
@@ -256,8 +294,17 @@ impl Builder {
                 Node::Terms(refs, first..self.phrases.len() as u32)
             }
             Condition::Regex(r) => {
-                self.regex_patterns.push(r.clone());
-                Node::Regex(self.regex_patterns.len() as u32 - 1)
+                // Policies often share a pattern (a card number, an
+                // e-mail address): each distinct one is compiled once.
+                let id = match self.regex_patterns.iter().position(|p| p == r) {
+                    Some(id) => id as u32,
+                    None => {
+                        self.regex_patterns.push(r.clone());
+                        self.regex_patterns.len() as u32 - 1
+                    }
+                };
+                self.policy_regexes.push(id);
+                Node::Regex(id)
             }
             Condition::Detector(d) => Node::Detector(*d),
             Condition::Attachment(a) => Node::Attachment(a.clone()),
@@ -334,6 +381,57 @@ fn without_unicode_word_boundaries(hir: &Hir) -> Hir {
     }
 }
 
+/// Whether a condition can only hold with text evidence from terms or
+/// regexes: it is made of those leaves under all/any, with no `not`.
+fn needs_evidence(node: &Node) -> bool {
+    match node {
+        Node::Terms(..) | Node::Regex(_) => true,
+        Node::All(list) | Node::Any(list) => list.iter().all(needs_evidence),
+        _ => false,
+    }
+}
+
+/// The folded prefix literals of a regex, if it has a finite set of them
+/// and each is at least three bytes once folded (shorter ones would make
+/// the regex a candidate in most messages).
+///
+/// Folding is character by character, except that a run of separators
+/// becomes one space; so wherever a literal occurs in a text, its folded
+/// form occurs in the folded text, and the automaton over folded text
+/// finds every message the regex can match.
+fn folded_prefixes(hir: &Hir) -> Option<Vec<String>> {
+    let mut extractor = Extractor::new();
+    // Case-insensitive words multiply into many literals, which folding
+    // merges again: allow enough for a few alternatives of whole words.
+    extractor.kind(ExtractKind::Prefix).limit_total(2_000);
+    let seq = extractor.extract(hir);
+    let literals = seq.literals()?;
+    if literals.is_empty() {
+        return None;
+    }
+    let mut keys = Vec::new();
+    for lit in literals {
+        // A literal cut inside a character keeps its whole characters (a
+        // shorter prefix is still a sound filter).
+        let bytes = lit.as_bytes();
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) if e.error_len().is_none() => {
+                std::str::from_utf8(&bytes[..e.valid_up_to()]).ok()?
+            }
+            Err(_) => return None,
+        };
+        let key = fold::fold(text);
+        if key.len() < 3 {
+            return None;
+        }
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    Some(keys)
+}
+
 impl Engine {
     /// Compiles policies, each with its version, into one engine. Names
     /// must be unique.
@@ -353,6 +451,7 @@ impl Engine {
             keys: HashMap::new(),
             heads: Vec::new(),
             regex_patterns: Vec::new(),
+            policy_regexes: Vec::new(),
         };
         let mut compiled = Vec::with_capacity(policies.len());
         for (i, (policy, version)) in policies.iter().enumerate() {
@@ -366,10 +465,48 @@ impl Engine {
             compiled.push(Compiled {
                 policy: policy.clone(),
                 version: *version,
+                needs_evidence: needs_evidence(&node),
                 node,
-                uses_terms: uses_terms || !exceptions.is_empty(),
+                uses_automaton: uses_terms || !exceptions.is_empty(),
+                regexes: std::mem::take(&mut b.policy_regexes),
                 exceptions,
             });
+        }
+        // Each regex with a finite set of prefix literals, all long enough
+        // to be selective once folded, is run only where the automaton
+        // finds one; the others go into one loosened set run per message.
+        let mut regex_filters = Vec::with_capacity(b.regex_patterns.len());
+        let mut residual = Vec::new();
+        let mut residual_regexes = Vec::new();
+        let regex_policies: Vec<Vec<u32>> = (0..b.regex_patterns.len() as u32)
+            .map(|r| {
+                (0..compiled.len() as u32)
+                    .filter(|&p| compiled[p as usize].regexes.contains(&r))
+                    .collect()
+            })
+            .collect();
+        for (r, p) in b.regex_patterns.clone().iter().enumerate() {
+            let hir = regex_automata::util::syntax::parse(p)
+                .map_err(|e| PolicyError::Compile(format!("regex {p:?}: {e}")))?;
+            let loose = without_unicode_word_boundaries(&hir);
+            match folded_prefixes(&loose) {
+                Some(keys) => {
+                    for key in keys {
+                        b.add_key(key, Head::Regex(r as u32));
+                    }
+                    regex_filters.push(RegexFilter::Literals);
+                    for c in &mut compiled {
+                        if c.regexes.contains(&(r as u32)) {
+                            c.uses_automaton = true;
+                        }
+                    }
+                }
+                None => {
+                    regex_filters.push(RegexFilter::Set(residual.len() as u32));
+                    residual.push(loose);
+                    residual_regexes.push(r as u32);
+                }
+            }
         }
         let mut keys: Vec<(&String, &u32)> = b.keys.iter().collect();
         keys.sort_by_key(|(_, id)| **id);
@@ -384,39 +521,37 @@ impl Engine {
                     .map_err(|e| PolicyError::Compile(format!("term automaton: {e}")))?,
             )
         };
-        let (regex_set, regexes) = if b.regex_patterns.is_empty() {
-            (None, Vec::new())
+        let residual_set = if residual.is_empty() {
+            None
         } else {
-            let mut loose = Vec::with_capacity(b.regex_patterns.len());
-            for p in &b.regex_patterns {
-                let hir = regex_automata::util::syntax::parse(p)
-                    .map_err(|e| PolicyError::Compile(format!("regex {p:?}: {e}")))?;
-                loose.push(without_unicode_word_boundaries(&hir));
-            }
-            let set = meta::Builder::new()
-                .configure(
-                    meta::Config::new()
-                        .match_kind(regex_automata::MatchKind::All)
-                        .hybrid_cache_capacity(8 << 20),
-                )
-                .build_many_from_hir(&loose)
-                .map_err(|e| PolicyError::Compile(format!("regex set: {e}")))?;
-            let mut one = Vec::with_capacity(b.regex_patterns.len());
-            for p in &b.regex_patterns {
-                one.push(
-                    meta::Regex::new(p)
-                        .map_err(|e| PolicyError::Compile(format!("regex {p:?}: {e}")))?,
-                );
-            }
-            (Some(set), one)
+            Some(
+                meta::Builder::new()
+                    .configure(
+                        meta::Config::new()
+                            .match_kind(regex_automata::MatchKind::All)
+                            .hybrid_cache_capacity(8 << 20),
+                    )
+                    .build_many_from_hir(&residual)
+                    .map_err(|e| PolicyError::Compile(format!("regex set: {e}")))?,
+            )
         };
+        let mut regexes = Vec::with_capacity(b.regex_patterns.len());
+        for p in &b.regex_patterns {
+            regexes.push(
+                meta::Regex::new(p)
+                    .map_err(|e| PolicyError::Compile(format!("regex {p:?}: {e}")))?,
+            );
+        }
         Ok(Engine {
             policies: compiled,
             phrases: b.phrases,
             automaton,
             heads: b.heads,
-            regex_set,
+            residual_set,
             regexes,
+            regex_filters,
+            regex_policies,
+            residual_regexes,
             regex_labels: b.regex_patterns,
         })
     }
@@ -439,8 +574,13 @@ impl Engine {
             folded: Folded::new(),
             phrase_hits: Vec::new(),
             in_scope: Vec::with_capacity(self.policies.len()),
-            pattern_set: PatternSet::new(self.regexes.len()),
-            regex_done: false,
+            candidates: vec![false; self.regexes.len()],
+            evidence: Vec::with_capacity(self.policies.len()),
+            touched: Vec::new(),
+            pattern_set: PatternSet::new(
+                self.residual_set.as_ref().map_or(0, |s| s.pattern_len()),
+            ),
+            residual_done: false,
             detected: Default::default(),
         }
     }
@@ -464,8 +604,14 @@ pub struct Scanner<'e> {
     /// (phrase id, folded start, folded end), sorted by phrase id.
     phrase_hits: Vec<(u32, u32, u32)>,
     in_scope: Vec<bool>,
+    /// Regexes whose literals the automaton found in this message.
+    candidates: Vec<bool>,
+    /// The regexes marked in `candidates`, to clear them.
+    touched: Vec<u32>,
+    /// Per policy: whether a phrase hit or a regex may match.
+    evidence: Vec<bool>,
     pattern_set: PatternSet,
-    regex_done: bool,
+    residual_done: bool,
     detected: [Option<Vec<(usize, usize)>>; 6],
 }
 
@@ -534,39 +680,73 @@ impl Scanner<'_> {
         let engine = self.engine;
         self.in_scope.clear();
         let mut any = false;
-        let mut terms = false;
+        let mut scan = false;
+        let mut residual = false;
         for c in &engine.policies {
             let ok = !scoped || in_scope(&c.policy, doc);
             any |= ok;
-            terms |= ok && c.uses_terms;
+            scan |= ok && c.uses_automaton;
+            residual |= ok
+                && c.needs_evidence
+                && c.regexes
+                    .iter()
+                    .any(|&r| matches!(engine.regex_filters[r as usize], RegexFilter::Set(_)));
             self.in_scope.push(ok);
         }
+        self.evidence.clear();
+        self.evidence.resize(engine.policies.len(), false);
         let mut out = Vec::new();
         if !any {
             return out;
         }
-        self.regex_done = false;
+        self.residual_done = false;
         self.detected = Default::default();
         self.phrase_hits.clear();
-        if terms && let Some(ac) = &engine.automaton {
+        for r in self.touched.drain(..) {
+            self.candidates[r as usize] = false;
+        }
+        if scan && let Some(ac) = &engine.automaton {
             self.folded.fold(doc.text);
             let buf = self.folded.as_bytes();
             for m in ac.find_overlapping_iter(buf) {
-                for &id in &engine.heads[m.pattern().as_usize()] {
-                    let entry = &engine.phrases[id as usize];
-                    if !self.in_scope[entry.policy as usize] {
-                        continue;
-                    }
-                    if let Some(end) = check_phrase(buf, m.start(), m.end(), entry) {
-                        self.phrase_hits.push((id, m.start() as u32, end as u32));
+                for &head in &engine.heads[m.pattern().as_usize()] {
+                    match head {
+                        Head::Phrase(id) => {
+                            let entry = &engine.phrases[id as usize];
+                            if !self.in_scope[entry.policy as usize] {
+                                continue;
+                            }
+                            if let Some(end) = check_phrase(buf, m.start(), m.end(), entry) {
+                                self.phrase_hits.push((id, m.start() as u32, end as u32));
+                                self.evidence[entry.policy as usize] = true;
+                            }
+                        }
+                        Head::Regex(r) => {
+                            if !self.candidates[r as usize] {
+                                self.candidates[r as usize] = true;
+                                self.touched.push(r);
+                                for &p in &engine.regex_policies[r as usize] {
+                                    self.evidence[p as usize] = true;
+                                }
+                            }
+                        }
                     }
                 }
             }
             self.phrase_hits.sort_unstable();
             self.phrase_hits.dedup();
         }
+        if residual {
+            self.run_residual(doc.text);
+            for n in self.pattern_set.iter() {
+                let r = engine.residual_regexes[n.as_usize()];
+                for &p in &engine.regex_policies[r as usize] {
+                    self.evidence[p as usize] = true;
+                }
+            }
+        }
         for (i, c) in engine.policies.iter().enumerate() {
-            if !self.in_scope[i] {
+            if !self.in_scope[i] || (c.needs_evidence && !self.evidence[i]) {
                 continue;
             }
             let mut exceptions = Vec::new();
@@ -637,20 +817,40 @@ impl Scanner<'_> {
         }
     }
 
+    /// Runs the residual set on `text`, once per message.
+    fn run_residual(&mut self, text: &str) {
+        if self.residual_done {
+            return;
+        }
+        self.residual_done = true;
+        self.pattern_set.clear();
+        if let Some(set) = &self.engine.residual_set {
+            // Most messages match none: a leftmost search stops at the
+            // first match and needs no per-pattern bookkeeping.
+            let input = Input::new(text);
+            if set.is_match(input.clone()) {
+                set.which_overlapping_matches(&input, &mut self.pattern_set);
+            }
+        }
+    }
+
+    /// Whether regex `id` may match `text`: its literals were found, or
+    /// the residual set reports it.
+    fn regex_candidate(&mut self, id: u32, text: &str) -> bool {
+        let engine = self.engine;
+        match engine.regex_filters[id as usize] {
+            RegexFilter::Literals => self.candidates[id as usize],
+            RegexFilter::Set(n) => {
+                self.run_residual(text);
+                self.pattern_set
+                    .contains(regex_automata::PatternID::new_unchecked(n as usize))
+            }
+        }
+    }
+
     fn regex_spans(&mut self, id: u32, text: &str) -> Vec<(usize, usize)> {
         let engine = self.engine;
-        let Some(set) = &engine.regex_set else {
-            return Vec::new();
-        };
-        if !self.regex_done {
-            self.pattern_set.clear();
-            set.which_overlapping_matches(&Input::new(text), &mut self.pattern_set);
-            self.regex_done = true;
-        }
-        if !self
-            .pattern_set
-            .contains(regex_automata::PatternID::new_unchecked(id as usize))
-        {
+        if !self.regex_candidate(id, text) {
             return Vec::new();
         }
         engine.regexes[id as usize]

@@ -53,8 +53,32 @@ impl Folded {
             }
             return;
         }
+        let table = two_byte_table();
         for (i, c) in text.char_indices() {
             let at = i as u32;
+            if let Some(entry) = (0x80..0x800)
+                .contains(&(c as u32))
+                .then(|| table[c as usize - 0x80])
+            {
+                match entry {
+                    Fold::Drop => {}
+                    Fold::Separator => {
+                        if !in_separator {
+                            self.buf.push(b' ');
+                            self.map.push(at);
+                            in_separator = true;
+                        }
+                    }
+                    Fold::Bytes(len, bytes) => {
+                        let bytes = &bytes[..usize::from(len)];
+                        self.buf.extend_from_slice(bytes);
+                        self.map.extend(std::iter::repeat_n(at, bytes.len()));
+                        in_separator = false;
+                    }
+                    Fold::Slow => self.fold_char(c, at, &mut in_separator),
+                }
+                continue;
+            }
             if c.is_ascii() {
                 let b = c as u8;
                 if b.is_ascii_alphanumeric() {
@@ -68,25 +92,31 @@ impl Folded {
                 }
                 continue;
             }
-            decompose_canonical(c, |d| {
-                if is_combining_mark(d) {
-                    return;
-                }
-                for l in d.to_lowercase() {
-                    if l.is_alphanumeric() {
-                        let mut utf8 = [0; 4];
-                        let bytes = l.encode_utf8(&mut utf8).as_bytes();
-                        self.buf.extend_from_slice(bytes);
-                        self.map.extend(std::iter::repeat_n(at, bytes.len()));
-                        in_separator = false;
-                    } else if !in_separator {
-                        self.buf.push(b' ');
-                        self.map.push(at);
-                        in_separator = true;
-                    }
-                }
-            });
+            self.fold_char(c, at, &mut in_separator);
         }
+    }
+
+    /// Folds one non-ASCII character the slow way: decomposition, marks
+    /// dropped, lowercase.
+    fn fold_char(&mut self, c: char, at: u32, in_separator: &mut bool) {
+        decompose_canonical(c, |d| {
+            if is_combining_mark(d) {
+                return;
+            }
+            for l in d.to_lowercase() {
+                if l.is_alphanumeric() {
+                    let mut utf8 = [0; 4];
+                    let bytes = l.encode_utf8(&mut utf8).as_bytes();
+                    self.buf.extend_from_slice(bytes);
+                    self.map.extend(std::iter::repeat_n(at, bytes.len()));
+                    *in_separator = false;
+                } else if !*in_separator {
+                    self.buf.push(b' ');
+                    self.map.push(at);
+                    *in_separator = true;
+                }
+            }
+        });
     }
 
     /// The folded bytes (valid UTF-8).
@@ -113,6 +143,48 @@ impl Folded {
         let width = original[last..].chars().next().map_or(0, char::len_utf8);
         (from, last + width)
     }
+}
+
+/// How a character folds, precomputed for two-byte UTF-8 characters
+/// (U+0080..U+07FF: Latin with accents, Greek, Cyrillic, Hebrew, Arabic),
+/// the non-ASCII characters of most messages.
+#[derive(Clone, Copy, Debug)]
+enum Fold {
+    /// A combining mark: nothing.
+    Drop,
+    /// Not a letter or digit: a separator.
+    Separator,
+    /// These bytes, all of letters or digits.
+    Bytes(u8, [u8; 6]),
+    /// Anything else (a mix, or longer): fold it the slow way.
+    Slow,
+}
+
+fn two_byte_table() -> &'static [Fold] {
+    static TABLE: std::sync::OnceLock<Vec<Fold>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0x80u32..0x800)
+            .map(|cp| {
+                let Some(c) = char::from_u32(cp) else {
+                    return Fold::Slow;
+                };
+                let mut f = Folded::new();
+                f.fold_char(c, 0, &mut false);
+                let out = f.as_bytes();
+                if out.is_empty() {
+                    Fold::Drop
+                } else if out == b" " {
+                    Fold::Separator
+                } else if out.len() <= 6 && !out.contains(&b' ') {
+                    let mut bytes = [0; 6];
+                    bytes[..out.len()].copy_from_slice(out);
+                    Fold::Bytes(out.len() as u8, bytes)
+                } else {
+                    Fold::Slow
+                }
+            })
+            .collect()
+    })
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a
