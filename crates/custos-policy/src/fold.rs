@@ -9,7 +9,9 @@
 //! or punctuation" by plain byte comparison, and a word boundary in folded
 //! text is simply a space or either end.
 //!
-//! Most messages are ASCII; they take a byte loop with no Unicode tables.
+//! Most bytes are ASCII and take a byte loop with no Unicode tables;
+//! two-byte characters (accented Latin, Greek, Cyrillic) fold through a
+//! table built once; the rest are decomposed one by one.
 
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 
@@ -37,30 +39,33 @@ impl Folded {
         self.map.clear();
         let text = truncate(text, u32::MAX as usize);
         let mut in_separator = false;
-        if text.is_ascii() {
-            self.buf.reserve(text.len());
-            self.map.reserve(text.len());
-            for (i, &b) in text.as_bytes().iter().enumerate() {
+        self.buf.reserve(text.len());
+        self.map.reserve(text.len());
+        let table = two_byte_table();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            let at = i as u32;
+            // ASCII, most bytes of most messages: no tables, no decoding.
+            if b < 0x80 {
                 if b.is_ascii_alphanumeric() {
                     self.buf.push(b.to_ascii_lowercase());
-                    self.map.push(i as u32);
+                    self.map.push(at);
                     in_separator = false;
                 } else if !in_separator {
                     self.buf.push(b' ');
-                    self.map.push(i as u32);
+                    self.map.push(at);
                     in_separator = true;
                 }
+                i += 1;
+                continue;
             }
-            return;
-        }
-        let table = two_byte_table();
-        for (i, c) in text.char_indices() {
-            let at = i as u32;
-            if let Some(entry) = (0x80..0x800)
-                .contains(&(c as u32))
-                .then(|| table[c as usize - 0x80])
-            {
-                match entry {
+            // A two-byte character (its lead byte is 0xC2..=0xDF in valid
+            // UTF-8) folds through the table.
+            if b < 0xE0 {
+                let cp = (usize::from(b & 0x1F) << 6) | usize::from(bytes[i + 1] & 0x3F);
+                match table[cp - 0x80] {
                     Fold::Drop => {}
                     Fold::Separator => {
                         if !in_separator {
@@ -69,30 +74,23 @@ impl Folded {
                             in_separator = true;
                         }
                     }
-                    Fold::Bytes(len, bytes) => {
-                        let bytes = &bytes[..usize::from(len)];
-                        self.buf.extend_from_slice(bytes);
-                        self.map.extend(std::iter::repeat_n(at, bytes.len()));
+                    Fold::Bytes(len, out) => {
+                        let out = &out[..usize::from(len)];
+                        self.buf.extend_from_slice(out);
+                        self.map.extend(std::iter::repeat_n(at, out.len()));
                         in_separator = false;
                     }
-                    Fold::Slow => self.fold_char(c, at, &mut in_separator),
+                    Fold::Slow => {
+                        let c = text[i..].chars().next().expect("a character starts here");
+                        self.fold_char(c, at, &mut in_separator);
+                    }
                 }
+                i += 2;
                 continue;
             }
-            if c.is_ascii() {
-                let b = c as u8;
-                if b.is_ascii_alphanumeric() {
-                    self.buf.push(b.to_ascii_lowercase());
-                    self.map.push(at);
-                    in_separator = false;
-                } else if !in_separator {
-                    self.buf.push(b' ');
-                    self.map.push(at);
-                    in_separator = true;
-                }
-                continue;
-            }
+            let c = text[i..].chars().next().expect("a character starts here");
             self.fold_char(c, at, &mut in_separator);
+            i += c.len_utf8();
         }
     }
 
@@ -263,6 +261,21 @@ mod tests {
         assert_eq!(&text[s..e], "GARANTÍA");
         let (s, e) = f.original_span(text, 0, 4);
         assert_eq!(&text[s..e], "Ação");
+    }
+
+    #[test]
+    fn the_two_byte_table_folds_as_the_slow_path_does() {
+        for cp in 0x80u32..0x800 {
+            let Some(c) = char::from_u32(cp) else { continue };
+            let text = format!("a{c}b");
+            let mut slow = Folded::new();
+            slow.buf.push(b'a');
+            slow.map.push(0);
+            let mut sep = false;
+            slow.fold_char(c, 1, &mut sep);
+            slow.buf.push(b'b');
+            assert_eq!(fold(&text).as_bytes(), slow.as_bytes(), "U+{cp:04X}");
+        }
     }
 
     #[test]
