@@ -32,9 +32,10 @@
 //! - **Policy scan**: 10,000 lexicon terms and 200 regexes as 50 policies
 //!   compiled into one engine, evaluated message by message over a
 //!   synthetic English/Portuguese/Spanish corpus (~100 MB; 3 MB with
-//!   `quick`), in MB/s and messages/s, folding included. Peer:
-//!   `rg -F -i -f terms.txt corpus.txt --count` over the same text (see
-//!   [`scan`]).
+//!   `quick`), in MB/s and messages/s, folding included. Peers:
+//!   `rg -F -i -f terms.txt corpus.txt --count` over the same text (its
+//!   first 4 MB: it runs at well under 1 MB/s), and `rg -F -f` without
+//!   `-i` over all of it (see [`scan`]).
 //! - **Peak memory** of the process (VmHWM), before the export import
 //!   (which holds the whole parsed export in memory) and after it.
 //!
@@ -394,10 +395,23 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
         s.messages_per_sec,
         s.matches,
         s.messages_matched,
-        s.rg.map_or("rg not installed".to_string(), |(r, n)| format!(
-            "rg -F -i -f: {:.0} MB/s, {n} lines counted",
-            mb(r)
-        )),
+        match (s.rg_caseless, s.rg_exact) {
+            (None, None) => "rg not installed".to_string(),
+            (i, e) => format!(
+                "rg -F -i -f: {} (first {:.1} MB); rg -F -f (case-sensitive): {}",
+                i.map_or("failed".into(), |p| format!(
+                    "{:.2} MB/s, {} lines",
+                    mb(p.rate),
+                    p.count
+                )),
+                mb(i.map_or(0, |p| p.bytes) as f64),
+                e.map_or("failed".into(), |p| format!(
+                    "{:.0} MB/s, {} lines",
+                    mb(p.rate),
+                    p.count
+                )),
+            ),
+        },
     ));
     let scan_name = format!(
         "policy scan, {} terms + {} regexes",
@@ -408,8 +422,17 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
         scan_name.clone(),
         mb(s.bytes_per_sec),
         "MB/s",
-        s.rg.map(|(r, _)| ("rg -F -i -f (same text)".to_string(), mb(r))),
+        s.rg_caseless
+            .map(|p| ("rg -F -i -f (same text)".to_string(), mb(p.rate))),
     ));
+    if let Some(p) = s.rg_exact {
+        figures.push(rate_figure(
+            format!("{scan_name} vs case-sensitive rg"),
+            mb(s.bytes_per_sec),
+            "MB/s",
+            Some(("rg -F -f, no -i (same text)".to_string(), mb(p.rate))),
+        ));
+    }
     figures.push(rate_figure(
         scan_name,
         s.messages_per_sec,

@@ -577,9 +577,7 @@ impl Engine {
             candidates: vec![false; self.regexes.len()],
             evidence: Vec::with_capacity(self.policies.len()),
             touched: Vec::new(),
-            pattern_set: PatternSet::new(
-                self.residual_set.as_ref().map_or(0, |s| s.pattern_len()),
-            ),
+            pattern_set: PatternSet::new(self.residual_set.as_ref().map_or(0, |s| s.pattern_len())),
             residual_done: false,
             detected: Default::default(),
         }

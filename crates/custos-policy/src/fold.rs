@@ -266,7 +266,9 @@ mod tests {
     #[test]
     fn the_two_byte_table_folds_as_the_slow_path_does() {
         for cp in 0x80u32..0x800 {
-            let Some(c) = char::from_u32(cp) else { continue };
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
             let text = format!("a{c}b");
             let mut slow = Folded::new();
             slow.buf.push(b'a');

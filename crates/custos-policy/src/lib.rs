@@ -54,8 +54,8 @@ pub mod tuning;
 
 pub use engine::{AttachmentInfo, Document, Engine, Hit, HitKind, PolicyMatch, Scanner};
 pub use error::PolicyError;
-pub use starter::starter_library;
 pub use policy::{
     Action, AttachmentRule, Condition, Flag, Hours, Participants, Phrase, Policy, Scope, Term,
     TermKind, Word, is_name, parse_policy, parse_term,
 };
+pub use starter::starter_library;
