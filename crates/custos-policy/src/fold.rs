@@ -35,12 +35,25 @@ impl Folded {
     /// Texts longer than 4 GiB are folded up to that length only (the
     /// offset map holds `u32`s to halve its memory traffic).
     pub fn fold(&mut self, text: &str) {
+        self.fold_impl::<true>(text);
+    }
+
+    /// Folds `text` without the offset map ([`Folded::original_span`]
+    /// answers `(0, 0)` until [`Folded::fold`] is called): most messages
+    /// have no hit, and need no map.
+    pub fn fold_without_map(&mut self, text: &str) {
+        self.fold_impl::<false>(text);
+    }
+
+    fn fold_impl<const MAP: bool>(&mut self, text: &str) {
         self.buf.clear();
         self.map.clear();
         let text = truncate(text, u32::MAX as usize);
         let mut in_separator = false;
         self.buf.reserve(text.len());
-        self.map.reserve(text.len());
+        if MAP {
+            self.map.reserve(text.len());
+        }
         let table = two_byte_table();
         let bytes = text.as_bytes();
         let mut i = 0;
@@ -51,11 +64,15 @@ impl Folded {
             if b < 0x80 {
                 if b.is_ascii_alphanumeric() {
                     self.buf.push(b.to_ascii_lowercase());
-                    self.map.push(at);
+                    if MAP {
+                        self.map.push(at);
+                    }
                     in_separator = false;
                 } else if !in_separator {
                     self.buf.push(b' ');
-                    self.map.push(at);
+                    if MAP {
+                        self.map.push(at);
+                    }
                     in_separator = true;
                 }
                 i += 1;
@@ -70,33 +87,37 @@ impl Folded {
                     Fold::Separator => {
                         if !in_separator {
                             self.buf.push(b' ');
-                            self.map.push(at);
+                            if MAP {
+                                self.map.push(at);
+                            }
                             in_separator = true;
                         }
                     }
                     Fold::Bytes(len, out) => {
                         let out = &out[..usize::from(len)];
                         self.buf.extend_from_slice(out);
-                        self.map.extend(std::iter::repeat_n(at, out.len()));
+                        if MAP {
+                            self.map.extend(std::iter::repeat_n(at, out.len()));
+                        }
                         in_separator = false;
                     }
                     Fold::Slow => {
                         let c = text[i..].chars().next().expect("a character starts here");
-                        self.fold_char(c, at, &mut in_separator);
+                        self.fold_char::<MAP>(c, at, &mut in_separator);
                     }
                 }
                 i += 2;
                 continue;
             }
             let c = text[i..].chars().next().expect("a character starts here");
-            self.fold_char(c, at, &mut in_separator);
+            self.fold_char::<MAP>(c, at, &mut in_separator);
             i += c.len_utf8();
         }
     }
 
     /// Folds one non-ASCII character the slow way: decomposition, marks
     /// dropped, lowercase.
-    fn fold_char(&mut self, c: char, at: u32, in_separator: &mut bool) {
+    fn fold_char<const MAP: bool>(&mut self, c: char, at: u32, in_separator: &mut bool) {
         decompose_canonical(c, |d| {
             if is_combining_mark(d) {
                 return;
@@ -106,11 +127,15 @@ impl Folded {
                     let mut utf8 = [0; 4];
                     let bytes = l.encode_utf8(&mut utf8).as_bytes();
                     self.buf.extend_from_slice(bytes);
-                    self.map.extend(std::iter::repeat_n(at, bytes.len()));
+                    if MAP {
+                        self.map.extend(std::iter::repeat_n(at, bytes.len()));
+                    }
                     *in_separator = false;
                 } else if !*in_separator {
                     self.buf.push(b' ');
-                    self.map.push(at);
+                    if MAP {
+                        self.map.push(at);
+                    }
                     *in_separator = true;
                 }
             }
@@ -167,7 +192,7 @@ fn two_byte_table() -> &'static [Fold] {
                     return Fold::Slow;
                 };
                 let mut f = Folded::new();
-                f.fold_char(c, 0, &mut false);
+                f.fold_char::<false>(c, 0, &mut false);
                 let out = f.as_bytes();
                 if out.is_empty() {
                     Fold::Drop
@@ -232,6 +257,9 @@ mod tests {
 
     fn check(input: &str, expected: &str) {
         assert_eq!(fold(input), expected, "folding {input:?}");
+        let mut f = Folded::new();
+        f.fold_without_map(input);
+        assert_eq!(f.as_str(), expected, "folding {input:?} without the map");
     }
 
     #[test]
@@ -274,7 +302,7 @@ mod tests {
             slow.buf.push(b'a');
             slow.map.push(0);
             let mut sep = false;
-            slow.fold_char(c, 1, &mut sep);
+            slow.fold_char::<false>(c, 1, &mut sep);
             slow.buf.push(b'b');
             assert_eq!(fold(&text).as_bytes(), slow.as_bytes(), "U+{cp:04X}");
         }
