@@ -748,13 +748,22 @@ pub fn model(
     let from_dispositions = disposition_examples(journal, actor, &supervisor)?;
     let reviewed = from_dispositions.len();
     examples.extend(from_dispositions);
+    // Reviewers' corrections come last and weigh more than seed lines.
     let options = custos_classifier::TrainOptions {
         seed: *seed,
         holdout: *holdout,
+        corrections_from: (reviewed > 0).then(|| examples.len() - reviewed),
         ..Default::default()
     };
     let (train, test) = custos_classifier::split(&examples, *holdout, *seed);
-    let held_out = custos_classifier::Model::train(&train, &options)?;
+    let held_out = custos_classifier::Model::train(
+        &train,
+        &custos_classifier::TrainOptions {
+            seed: *seed,
+            holdout: *holdout,
+            ..Default::default()
+        },
+    )?;
     let metrics = custos_classifier::evaluate(&held_out, &test, 0.5);
     // The model in service learns from everything.
     let model = custos_classifier::Model::train(&examples, &options)?;

@@ -4,4 +4,5 @@
 mod cli;
 mod common;
 mod serve;
+mod supervision;
 mod whatsapp_export;
