@@ -495,10 +495,10 @@ fn serve(cli: &Cli, listen: &str, config: Option<&Path>) -> Result<()> {
         let notifier = if config.notify.targets.is_empty() {
             None
         } else {
-            Some(supervision::start_notifier(
-                &journal,
-                config.notify.clone(),
-            )?)
+            Some(
+                custos_server::supervision::start_notifier(&journal, config.notify.clone())
+                    .context("starting notifications ([notify] in the configuration)")?,
+            )
         };
         let state = tokio::task::spawn_blocking(move || -> Result<_> {
             let supervisor = supervision::open_supervisor(&journal_for_state)?;

@@ -176,53 +176,6 @@ pub fn supervise(journal: &Journal) -> Result<usize> {
     Ok(raised.len())
 }
 
-/// Starts the alert notifier; each delivery's outcome is journalled on
-/// its alert (`alert.notified` or `alert.notify_failed`).
-pub fn start_notifier(
-    journal: &Journal,
-    config: custos_notify::NotifyConfig,
-) -> Result<custos_notify::Notifier> {
-    let journal = journal.clone();
-    let notifier = custos_notify::Notifier::start(config, move |outcome| {
-        use custos_notify::Outcome;
-        use custos_review::events::{self, ReviewAction};
-        let (action, id, text) = match outcome {
-            Outcome::Delivered {
-                alert_id,
-                target,
-                attempts,
-            } => (
-                events::NOTIFIED,
-                alert_id,
-                format!("{target} after {attempts} attempt(s)"),
-            ),
-            Outcome::Failed {
-                alert_id,
-                target,
-                attempts,
-                error,
-            } => (
-                events::NOTIFY_FAILED,
-                alert_id,
-                format!("{target} after {attempts} attempt(s): {error}"),
-            ),
-        };
-        let detail = ReviewAction {
-            text,
-            ..Default::default()
-        };
-        let event = events::system("custos.notifier", action, &id, &detail);
-        let append = journal.append_async(&event, None);
-        tokio::spawn(async move {
-            if let Err(e) = append.await {
-                tracing::error!(error = %e, "recording a notification outcome");
-            }
-        });
-    })
-    .context("starting notifications ([notify] in the configuration)")?;
-    Ok(notifier)
-}
-
 /// Puts the starter policy library in force in a new archive.
 pub fn install_starter(journal: &Journal, actor: &str) -> Result<usize> {
     let events = policies::starter_events(actor)?;

@@ -23,6 +23,10 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(None).await
+}
+
+async fn setup_with(notify: Option<custos_notify::NotifyConfig>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::init(dir.path(), None, "test").unwrap();
     for event in custos_review::policies::starter_events("cco").unwrap() {
@@ -46,7 +50,9 @@ async fn setup() -> Setup {
         phone_number_id: "1065".into(),
     };
     let supervisor = Supervisor::open_saved(&journal, vec![]).unwrap();
-    let supervision = Supervision::start(journal.clone(), supervisor, None).unwrap();
+    let notifier =
+        notify.map(|config| custos_server::supervision::start_notifier(&journal, config).unwrap());
+    let supervision = Supervision::start(journal.clone(), supervisor, notifier).unwrap();
     let state = AppState::new(journal.clone(), config, MediaQueue::disabled())
         .unwrap()
         .with_supervision(supervision);
@@ -255,4 +261,104 @@ terms = ["guaranteed"]
         );
     }
     assert_eq!(s.count("whatsapp.send.refused"), 2);
+}
+
+/// A SIEM's webhook receiver: keeps what it gets, fails the first call.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn receive(
+    axum::extract::State(r): axum::extract::State<Receiver>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> StatusCode {
+    if r.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let signature = headers["x-custos-signature-256"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    r.got.lock().unwrap().push((signature, body));
+    StatusCode::OK
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_at_or_above_the_threshold_are_notified_and_the_outcome_is_journalled() {
+    let receiver = Receiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(receiver.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let config: custos_notify::NotifyConfig = toml::from_str(&format!(
+        r#"
+[[targets]]
+kind = "webhook"
+name = "siem"
+min_severity = "high"
+url = "{url}"
+secret = "hook-secret"
+[retry]
+max_attempts = 3
+first_delay_ms = 10
+max_delay_ms = 50
+"#
+    ))
+    .unwrap();
+    let s = setup_with(Some(config)).await;
+    // Off-channel is high and notifies; a complaint is medium: below the threshold.
+    s.webhook(inbound("wamid.N1", "Me chama no Telegram, por favor"))
+        .await;
+    s.webhook(inbound(
+        "wamid.N2",
+        "Quero fazer uma reclamação formal, fui mal atendido e vou ao Procon",
+    ))
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while s.count("alert.notified") == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(s.count("alert.notified"), 1);
+    let got = receiver.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "only the high alert is sent: {got:?}");
+    let (signature, body) = &got[0];
+    assert_eq!(
+        *signature,
+        custos_notify::webhook_signature(b"hook-secret", body.as_bytes())
+    );
+    let notice: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(notice["alert"]["policy"], "off-channel");
+    assert!(
+        !body.contains("Telegram, por favor"),
+        "message text leaked: {body}"
+    );
+    // The queue learns of the outcome on the supervisor's next pass.
+    let notified = loop {
+        let (_, alerts) = s.get("/api/v1/alerts", None).await;
+        let alert = alerts["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["policy"] == "off-channel")
+            .unwrap()
+            .clone();
+        if !alert["history"].as_array().unwrap().is_empty() || Instant::now() > deadline {
+            break alert;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let history = notified["history"].as_array().unwrap();
+    assert_eq!(history[0]["action"], "notified");
+    assert!(
+        history[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("siem after 2 attempt"),
+        "{history:?}"
+    );
 }
