@@ -17,7 +17,7 @@ pub enum Load {
         /// Its new version.
         version: u32,
         /// The `policy.version` event.
-        event: Event,
+        event: Box<Event>,
     },
     /// The current version already has exactly this text (and is active).
     Unchanged {
@@ -62,7 +62,7 @@ pub fn load(
     Ok(Load::New {
         policy: Box::new(policy),
         version,
-        event,
+        event: Box::new(event),
     })
 }
 
@@ -72,7 +72,7 @@ pub fn starter_events(actor: &str) -> Result<Vec<Event>, PolicyError> {
     let mut out = Vec::new();
     for (file, text) in custos_policy::starter::starter_library() {
         if let Load::New { event, .. } = load(&empty, text, &format!("starter/{file}"), actor)? {
-            out.push(event);
+            out.push(*event);
         }
     }
     Ok(out)
