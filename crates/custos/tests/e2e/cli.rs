@@ -139,11 +139,12 @@ fn verify_head_prove_and_consistency() {
     a.ok(&["init"]);
     let file = a.write("in.jsonl", sample());
     a.ok(&["ingest", &file]);
+    // init, 8 starter policies, 3 messages, a promissory and an off-channel alert.
     let out = a.ok(&["verify"]);
-    assert!(out.starts_with("verified 4 entries"), "{out}");
+    assert!(out.starts_with("verified 14 entries"), "{out}");
 
     let head: Value = serde_json::from_str(&a.ok(&["head"])).unwrap();
-    assert_eq!(head["tree_size"], 4, "ingest signs a head when it closes");
+    assert_eq!(head["tree_size"], 14, "ingest signs a head when it closes");
 
     let proof: Value = serde_json::from_str(&a.ok(&["prove", "2"])).unwrap();
     let hash = |v: &Value| -> [u8; 32] {
@@ -168,11 +169,11 @@ fn verify_head_prove_and_consistency() {
     )
     .expect("the printed proof verifies against the printed head");
 
-    let c: Value = serde_json::from_str(&a.ok(&["consistency", "1", "4"])).unwrap();
+    let c: Value = serde_json::from_str(&a.ok(&["consistency", "1", "14"])).unwrap();
     let path: Vec<[u8; 32]> = c["path"].as_array().unwrap().iter().map(hash).collect();
     custos_journal::merkle::verify_consistency(
         1,
-        4,
+        14,
         &hash(&c["old_root"]),
         &hash(&c["new_root"]),
         &path,
@@ -180,8 +181,8 @@ fn verify_head_prove_and_consistency() {
     .unwrap();
     assert_eq!(c["new_root"], head["root"]);
     assert!(
-        a.fail(&["consistency", "4", "9"])
-            .contains("tree size 9 is invalid")
+        a.fail(&["consistency", "4", "99"])
+            .contains("tree size 99 is invalid")
     );
     assert!(a.fail(&["prove", "99"]).contains("entry 99 does not exist"));
 }
@@ -240,10 +241,14 @@ fn shredding_a_subject_destroys_their_content_and_keeps_the_proof() {
         .iter()
         .filter(|e| e.get("shredded_at").is_some())
         .collect();
+    let kinds: Vec<&str> = destroyed
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        destroyed.len(),
-        2,
-        "both messages with that customer are gone"
+        kinds,
+        ["message", "message", "system"],
+        "both messages with that customer are gone, and the alert about the promise"
     );
     assert!(
         log.iter()
@@ -281,10 +286,23 @@ fn demo_builds_an_archive_that_verifies() {
     let a = Archive::new();
     let out = a.ok(&["demo", "--messages", "300"]);
     assert!(out.contains("300 messages read, 300 archived"), "{out}");
-    assert_eq!(a.entries(), 301);
+    assert!(out.contains("8 starter policies active"), "{out}");
     let log = a.log();
     let messages = log.iter().filter(|e| e["kind"] == "message").count();
     assert_eq!(messages, 300);
+    let custodians = log
+        .iter()
+        .filter(|e| e["action"] == "custodian.add")
+        .count();
+    assert!(custodians > 10, "the demo enrols its staff: {custodians}");
+    let alerts = log.iter().filter(|e| e["action"] == "alert.raised").count();
+    assert!(
+        alerts > 0 && out.contains(&format!("{alerts} new alerts")),
+        "{out}"
+    );
+    // init, policies, custodians, messages, alerts and repeats, and the
+    // read `log` just recorded.
+    assert_eq!(a.entries() as usize, log.len() + 1);
 }
 
 #[test]
