@@ -14,11 +14,13 @@ use std::str::FromStr;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Detector {
-    /// Payment card numbers: 13 to 19 digits (single spaces or hyphens
-    /// between them allowed) passing the Luhn check.
+    /// Payment card numbers: 13 to 19 digits passing the Luhn check, in
+    /// one block or in the groups cards are printed in (single spaces or
+    /// hyphens between), not right after `+`; an expiry or CVV typed after
+    /// the number does not hide it.
     PaymentCard,
     /// IBANs: a country code, two check digits and the country's length,
-    /// spaces between groups allowed, passing mod-97.
+    /// spaces between groups allowed, either case, passing mod-97.
     Iban,
     /// US social security numbers written `AAA-GG-SSSS`, outside the
     /// never-issued ranges.
@@ -167,16 +169,89 @@ pub fn luhn(digits: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// Payment card numbers: 13-19 digits passing Luhn.
+/// Whether digit groups (their lengths, in order) are printed the way
+/// cards are: one block, groups of four with a last group of one to four
+/// (`4111 1111 1111 1111`, 13 digits as 4-4-4-1, 19 as 4-4-4-4-3), or
+/// 4-6-5 (American Express) and 4-6-4 (Diners Club). A phone number's
+/// groups (`55 11 94495-4230`, `0044 20 7946 0958`) are not.
+fn card_grouping(groups: &[usize]) -> bool {
+    match groups {
+        [] => false,
+        [_] | [4, 6, 5] | [4, 6, 4] => true,
+        [init @ .., last] => init.iter().all(|&g| g == 4) && (1..=4).contains(last),
+    }
+}
+
+/// Digits the card detector lets follow a card number in the same run of
+/// digits: an expiry (`06 27`, `0627`) or a CVV typed after it. A longer
+/// tail makes the run an account or reference number, not a card.
+const CARD_TAIL: usize = 4;
+
+/// Payment card numbers: 13-19 digits passing Luhn, one block or grouped
+/// as cards are printed (see [`card_grouping`]).
+///
+/// A run of digits that fails whole may be a card with something typed
+/// after it (`4111 1111 1111 1111 06/27`): its leading groups are tried,
+/// longest first, when at most [`CARD_TAIL`] digits are left over. The
+/// month of a date right after the run (`06` of `06/27`) and the year of
+/// one right before it (`27` of `06/27 4111...`) are never card digits. A
+/// run right after `+` is an international phone number, never a card.
 pub fn payment_card(text: &str) -> Vec<(usize, usize)> {
     if !text.bytes().any(|b| b.is_ascii_digit()) {
         return Vec::new();
     }
-    runs(text, b" -", 1)
-        .into_iter()
-        .filter(|(_, _, d)| (13..=19).contains(&d.len()) && luhn(d))
-        .map(|(s, e, _)| (s, e))
-        .collect()
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    for (start, end, _) in runs(text, b" -", 1) {
+        if start > 0 && bytes[start - 1] == b'+' {
+            continue;
+        }
+        // The run's groups of digits as byte ranges (separators are one
+        // byte, so each group ends where the next one starts minus one).
+        let mut groups = Vec::new();
+        let mut from = start;
+        for (i, b) in (start..end).zip(&bytes[start..end]) {
+            if !b.is_ascii_digit() {
+                groups.push((from, i));
+                from = i + 1;
+            }
+        }
+        groups.push((from, end));
+        let len = |g: &(usize, usize)| g.1 - g.0;
+        let mut first = 0;
+        let mut last = groups.len();
+        let date_year_before =
+            start >= 2 && bytes[start - 1] == b'/' && bytes[start - 2].is_ascii_digit();
+        if last > 1 && date_year_before && matches!(len(&groups[0]), 2 | 4) {
+            first = 1;
+        }
+        let date_month_after =
+            bytes.get(end) == Some(&b'/') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
+        if last > first + 1 && date_month_after && len(&groups[last - 1]) <= 2 {
+            last -= 1;
+        }
+        for k in (first + 1..=last).rev() {
+            let tail: usize = groups[k..last].iter().map(len).sum();
+            if tail > CARD_TAIL {
+                break;
+            }
+            let candidate = &groups[first..k];
+            let lens: Vec<usize> = candidate.iter().map(len).collect();
+            let count: usize = lens.iter().sum();
+            if !(13..=19).contains(&count) || !card_grouping(&lens) {
+                continue;
+            }
+            let digits: Vec<u8> = candidate
+                .iter()
+                .flat_map(|&(s, e)| bytes[s..e].iter().map(|b| b - b'0'))
+                .collect();
+            if luhn(&digits) {
+                out.push((candidate[0].0, candidate[candidate.len() - 1].1));
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// US social security numbers, `AAA-GG-SSSS`, excluding area 000, 666 and
@@ -327,12 +402,18 @@ const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
     (b"XK", 20),
 ];
 
-/// Whether a compact IBAN (uppercase letters and digits) passes mod-97.
-pub fn iban_valid(compact: &[u8]) -> bool {
-    let Some(&(_, len)) = IBAN_LENGTHS
+/// The registered length of IBANs of a country code, in either case.
+fn iban_length(code: &[u8]) -> Option<usize> {
+    IBAN_LENGTHS
         .iter()
-        .find(|(c, _)| compact.starts_with(&c[..]))
-    else {
+        .find(|(c, _)| c.eq_ignore_ascii_case(code))
+        .map(|&(_, len)| len)
+}
+
+/// Whether a compact IBAN (letters, in either case, and digits) passes
+/// mod-97.
+pub fn iban_valid(compact: &[u8]) -> bool {
+    let Some(len) = compact.get(..2).and_then(iban_length) else {
         return false;
     };
     if compact.len() != len || !compact[2..4].iter().all(u8::is_ascii_digit) {
@@ -343,6 +424,7 @@ pub fn iban_valid(compact: &[u8]) -> bool {
         let v = match b {
             b'0'..=b'9' => u32::from(b - b'0'),
             b'A'..=b'Z' => u32::from(b - b'A') + 10,
+            b'a'..=b'z' => u32::from(b - b'a') + 10,
             _ => return false,
         };
         rem = if v >= 10 {
@@ -354,22 +436,20 @@ pub fn iban_valid(compact: &[u8]) -> bool {
     rem == 1
 }
 
-/// IBANs, compact or in groups separated by single spaces.
+/// IBANs, compact or in groups separated by single spaces, in upper or
+/// lower case (`es21 3444 ...`, `gb33nwbk...`).
 pub fn iban(text: &str) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     while i + 4 <= bytes.len() {
         let head = &bytes[i..i + 4];
-        let candidate = head[0].is_ascii_uppercase()
-            && head[1].is_ascii_uppercase()
+        let candidate = head[0].is_ascii_alphabetic()
+            && head[1].is_ascii_alphabetic()
             && head[2].is_ascii_digit()
             && head[3].is_ascii_digit()
             && starts_clean(bytes, i);
-        let len = candidate
-            .then(|| IBAN_LENGTHS.iter().find(|(c, _)| c[..] == head[..2]))
-            .flatten()
-            .map(|&(_, len)| len);
+        let len = candidate.then(|| iban_length(&head[..2])).flatten();
         let Some(len) = len else {
             i += 1;
             continue;
@@ -378,13 +458,10 @@ pub fn iban(text: &str) -> Vec<(usize, usize)> {
         let mut j = i;
         while j < bytes.len() && compact.len() < len {
             let b = bytes[j];
-            if b.is_ascii_uppercase() || b.is_ascii_digit() {
+            if b.is_ascii_alphanumeric() {
                 compact.push(b);
                 j += 1;
-            } else if b == b' '
-                && j + 1 < bytes.len()
-                && (bytes[j + 1].is_ascii_uppercase() || bytes[j + 1].is_ascii_digit())
-            {
+            } else if b == b' ' && j + 1 < bytes.len() && bytes[j + 1].is_ascii_alphanumeric() {
                 j += 1;
             } else {
                 break;
@@ -510,6 +587,115 @@ mod tests {
         check(D, "411111111111", &[]);
         check(D, "41111111111111111111", &[]);
         check(D, "x4111111111111111", &[]);
+    }
+
+    #[test]
+    fn payment_card_followed_by_an_expiry_or_cvv() {
+        use Detector::PaymentCard as D;
+        check(
+            D,
+            "pay with this one 4112307553273968 06/27",
+            &["4112307553273968"],
+        );
+        check(
+            D,
+            "card 4112 3075 5327 3968 06/27",
+            &["4112 3075 5327 3968"],
+        );
+        check(
+            D,
+            "card 4112 3075 5327 3968 06/2027",
+            &["4112 3075 5327 3968"],
+        );
+        check(D, "4112 3075 5327 3968 0627", &["4112 3075 5327 3968"]);
+        check(D, "4112-3075-5327-3968 372", &["4112-3075-5327-3968"]);
+        check(D, "amex 3782 822463 10005 11/29", &["3782 822463 10005"]);
+        // The year of a date before the number is not a card digit either.
+        check(D, "exp 06/27 4112 3075 5327 3968", &["4112 3075 5327 3968"]);
+        // In a path, the slashes do not make a date.
+        check(D, "/cards/4111111111111111/edit", &["4111111111111111"]);
+        // Near misses: a failing check digit stays a miss with an expiry
+        // after it; a valid card at the head of a long account number (more
+        // than a short tail after it) is not reported; without a group
+        // boundary no prefix is tried.
+        check(D, "card 4112 3075 5327 3969 06/27", &[]);
+        check(D, "4112307553273969 06/27", &[]);
+        check(D, "acct 4111 1111 1111 1111 2222 3333", &[]);
+        check(D, "411230755327396806", &[]);
+    }
+
+    #[test]
+    fn phone_numbers_are_not_cards() {
+        use Detector::PaymentCard as D;
+        // 5511944954230 passes Luhn: only its form says it is a phone.
+        assert!(luhn(&[5, 5, 1, 1, 9, 4, 4, 9, 5, 4, 2, 3, 0]));
+        check(D, "me liga no +55 11 94495-4230", &[]);
+        check(D, "+5511944954230", &[]);
+        check(D, "55 11 94495-4230", &[]);
+        check(D, "0055 11 94495 4230", &[]);
+        check(D, "(11) 94495-4230", &[]);
+        check(D, "+44 7700 900123", &[]);
+        check(D, "+4111111111111111", &[]);
+        // Cards in their printed groupings still are.
+        check(D, "4111 1111 1111 1111", &["4111 1111 1111 1111"]);
+        check(D, "4111-1111-1111-1111", &["4111-1111-1111-1111"]);
+        check(D, "(4111 1111 1111 1111)", &["4111 1111 1111 1111"]);
+        check(D, "3782 822463 10005", &["3782 822463 10005"]);
+        check(D, "3782-822463-10005", &["3782-822463-10005"]);
+        check(D, "4222 2222 2222 2", &["4222 2222 2222 2"]);
+        // The same digits grouped otherwise are not.
+        check(D, "37 8282 2463 10005", &[]);
+        check(D, "411 1111 1111 11111", &[]);
+    }
+
+    #[test]
+    fn card_groupings() {
+        for ok in [
+            &[16][..],
+            &[4, 4, 4, 4],
+            &[4, 4, 4, 1],
+            &[4, 4, 4, 4, 3],
+            &[4, 6, 5],
+            &[4, 6, 4],
+        ] {
+            assert!(card_grouping(ok), "{ok:?}");
+        }
+        for bad in [
+            &[][..],
+            &[2, 2, 5, 4],
+            &[4, 2, 5, 4],
+            &[4, 6, 6],
+            &[4, 4, 5],
+            &[3, 4, 4, 4],
+        ] {
+            assert!(!card_grouping(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lower_case_ibans() {
+        use Detector::Iban as D;
+        check(
+            D,
+            "iban es21 3444 5128 9922 9200 9478 pls",
+            &["es21 3444 5128 9922 9200 9478"],
+        );
+        check(D, "gb33nwbk59487166280550", &["gb33nwbk59487166280550"]);
+        check(
+            D,
+            "Gb82 West 1234 5698 7654 32",
+            &["Gb82 West 1234 5698 7654 32"],
+        );
+        assert!(iban_valid(b"gb33nwbk59487166280550"));
+        assert!(iban_valid(b"GB33NWBK59487166280550"));
+        // Near misses: a wrong check digit, a wrong length, glued to a word,
+        // a word after the last group.
+        check(D, "es22 3444 5128 9922 9200 9478", &[]);
+        check(D, "gb33nwbk5948716628055", &[]);
+        check(D, "xgb33nwbk59487166280550", &[]);
+        check(D, "gb33 nwbk 5948 7166 2805 5 today", &[]);
+        assert!(!iban_valid(b"gb34nwbk59487166280550"));
+        assert!(!iban_valid(b"g"));
     }
 
     #[test]
