@@ -65,7 +65,7 @@ impl AppState {
     /// Turns supervision on: evaluation after every commit, the alert and
     /// policy API, and pre-send blocking by the active policies.
     pub fn with_supervision(mut self, supervision: supervision::Supervision) -> AppState {
-        self.pre_send = Arc::new(supervision::PolicyPreSend::new(supervision.clone()));
+        self.pre_send = Arc::new(supervision::PolicyPreSend::new(supervision.shared_engine()));
         self.supervision = Some(supervision);
         self
     }

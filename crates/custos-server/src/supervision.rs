@@ -33,10 +33,13 @@ pub struct Supervision {
     inner: Arc<Inner>,
 }
 
+/// The active policies' compiled engine, swapped when a policy loads.
+pub type SharedEngine = Arc<RwLock<Arc<Engine>>>;
+
 struct Inner {
     supervisor: Mutex<Supervisor>,
     /// The active policies, for pre-send checks without waiting on a pass.
-    engine: RwLock<Arc<Engine>>,
+    engine: SharedEngine,
     wake: Mutex<mpsc::Sender<()>>,
     notifier: Option<Notifier>,
 }
@@ -62,7 +65,7 @@ impl Supervision {
         let this = Supervision {
             inner: Arc::new(Inner {
                 supervisor: Mutex::new(supervisor),
-                engine: RwLock::new(engine),
+                engine: Arc::new(RwLock::new(engine)),
                 wake: Mutex::new(tx),
                 notifier,
             }),
@@ -131,6 +134,11 @@ impl Supervision {
             }
             Err(e) => tracing::error!(error = %e, "supervision pass failed; retrying"),
         }
+    }
+
+    /// The shared handle on the active policies' engine.
+    pub fn shared_engine(&self) -> SharedEngine {
+        self.inner.engine.clone()
     }
 
     /// The active policies' engine.
@@ -213,21 +221,35 @@ fn notice(r: &Raised) -> AlertNotice {
 /// Pre-send blocking: a policy with the `block` action that matches the
 /// outbound text refuses it, naming the policy and what matched (the
 /// detector or term, never the matched digits).
-#[derive(Debug)]
 pub struct PolicyPreSend {
-    supervision: Supervision,
+    engine: SharedEngine,
+}
+
+impl std::fmt::Debug for PolicyPreSend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PolicyPreSend")
+    }
 }
 
 impl PolicyPreSend {
-    /// Checks outbound text against `supervision`'s active policies.
-    pub fn new(supervision: Supervision) -> PolicyPreSend {
-        PolicyPreSend { supervision }
+    /// Checks outbound text against the engine behind `engine`.
+    pub fn new(engine: SharedEngine) -> PolicyPreSend {
+        PolicyPreSend { engine }
+    }
+
+    /// Checks outbound text against a fixed set of policies.
+    pub fn fixed(engine: Engine) -> PolicyPreSend {
+        PolicyPreSend::new(Arc::new(RwLock::new(Arc::new(engine))))
     }
 }
 
 impl crate::outbound::PreSendCheck for PolicyPreSend {
     fn check(&self, _to: &str, text: &str) -> Result<(), String> {
-        let engine = self.supervision.engine();
+        let engine = self
+            .engine
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let doc = Document {
             channel: "whatsapp",
             direction: Direction::Outbound,

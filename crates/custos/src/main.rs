@@ -424,11 +424,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let config =
                 custos_server::Config::load(config.as_deref(), |name| std::env::var(name).ok())?;
             let journal = open(&cli)?;
-            let state = custos_server::AppState::new(
+            let mut state = custos_server::AppState::new(
                 journal.clone(),
                 config.whatsapp,
                 custos_server::media::MediaQueue::disabled(),
             )?;
+            let policies = custos_review::Supervision::load(&journal)?;
+            let engine =
+                custos_policy::Engine::compile(&custos_review::policies::active(&policies)?)?;
+            state.pre_send =
+                std::sync::Arc::new(custos_server::supervision::PolicyPreSend::fixed(engine));
             let request = custos_server::outbound::SendRequest {
                 to: to.clone(),
                 text: text.clone(),
