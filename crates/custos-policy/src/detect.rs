@@ -766,6 +766,28 @@ mod tests {
         check(D, "123456789", &[]);
     }
 
+    proptest::proptest! {
+        /// Whatever groups of digits, separators and dates: every card span
+        /// is 13-19 digits in a card grouping passing Luhn, stands alone as
+        /// a word and does not follow `+`.
+        #[test]
+        fn card_spans_are_cards(
+            text in "([+/(x]?([0-9]{1,6}|[0-9]{13,16})[ /-]){0,8}",
+        ) {
+            let bytes = text.as_bytes();
+            for (s, e) in payment_card(&text) {
+                let span = &text[s..e];
+                let groups: Vec<usize> = span.split([' ', '-']).map(str::len).collect();
+                let digits: Vec<u8> = span.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
+                proptest::prop_assert!((13..=19).contains(&digits.len()), "{span:?}");
+                proptest::prop_assert!(luhn(&digits), "{span:?}");
+                proptest::prop_assert!(card_grouping(&groups), "{span:?}");
+                proptest::prop_assert!(starts_clean(bytes, s) && ends_clean(bytes, e), "{span:?}");
+                proptest::prop_assert!(s == 0 || bytes[s - 1] != b'+', "{span:?}");
+            }
+        }
+    }
+
     #[test]
     fn names_round_trip() {
         for d in Detector::ALL {
