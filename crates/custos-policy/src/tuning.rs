@@ -19,7 +19,8 @@ use std::fmt::Write as _;
 /// One labelled message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Labelled {
-    /// Its id in the data set.
+    /// Its id in the data set; when absent, `line N`.
+    #[serde(default)]
     pub id: String,
     /// Its language (`en`, `pt`, `es`...), informative.
     #[serde(default)]
@@ -39,11 +40,14 @@ pub fn load_labelled(text: &str, origin: &str) -> Result<Vec<Labelled>, PolicyEr
         if line.trim().is_empty() {
             continue;
         }
-        let item: Labelled = serde_json::from_str(line).map_err(|e| PolicyError::Labelled {
+        let mut item: Labelled = serde_json::from_str(line).map_err(|e| PolicyError::Labelled {
             origin: origin.to_string(),
             line: i + 1,
             message: e.to_string(),
         })?;
+        if item.id.is_empty() {
+            item.id = format!("line {}", i + 1);
+        }
         out.push(item);
     }
     Ok(out)
@@ -298,5 +302,7 @@ mod tests {
             load_labelled("{\"id\":\"1\",\"text\":\"a\"}\n{\"id\":2}\n", "set.jsonl").unwrap_err();
         let message = err.to_string();
         assert!(message.starts_with("set.jsonl:2: "), "{message}");
+        let items = load_labelled("\n{\"text\":\"a\",\"labels\":[]}\n", "set.jsonl").unwrap();
+        assert_eq!(items[0].id, "line 2", "an id is optional");
     }
 }
