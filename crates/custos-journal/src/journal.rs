@@ -591,6 +591,128 @@ impl Journal {
         self.submit_and_wait(prepared)
     }
 
+    /// Appends `count` batches, made by `make(i)` for `i` in `0..count`,
+    /// without waiting for one batch to be durable before submitting the
+    /// next: `threads` threads (at least one) each make a batch and encrypt
+    /// its entries, and hand the batches to the writer in the order of
+    /// `i`, so the journal holds them in that order; while batch `i` is
+    /// being synced, later ones are made, encrypted and written. At most
+    /// `threads` + `in_flight` batches are held at once.
+    ///
+    /// `durable(i, answers)` is called in the calling thread, in the order
+    /// of `i`, once batch `i` is durable; `answers` are in the order of
+    /// its entries, as [`append_all`](Self::append_all) gives them. The
+    /// call returns once every batch is durable, or with an error: when
+    /// `make(i)` fails, the batches before `i` are still appended and
+    /// answered and none after; when the journal or `durable` fails,
+    /// nothing more is submitted (what was may have been written).
+    pub fn append_batches<E, M, D>(
+        &self,
+        count: usize,
+        threads: usize,
+        in_flight: usize,
+        make: M,
+        mut durable: D,
+    ) -> std::result::Result<(), E>
+    where
+        E: From<Error> + Send,
+        M: Fn(usize) -> std::result::Result<Vec<NewEntry>, E> + Sync,
+        D: FnMut(usize, Vec<Appended>) -> std::result::Result<(), E>,
+    {
+        type Answer = mpsc::Receiver<Result<Vec<Appended>>>;
+        if count == 0 {
+            return Ok(());
+        }
+        let claimed = AtomicUsize::new(0);
+        // The next batch to submit, and the first one not to submit (the
+        // first that failed; none after an error of the collector's).
+        let turn = Mutex::new((0usize, count));
+        let turn_changed = std::sync::Condvar::new();
+        let first_error: Mutex<Option<E>> = Mutex::new(None);
+        let (to_collector, submitted) = mpsc::sync_channel::<(usize, Answer)>(in_flight.max(1));
+        let stop = |at: usize, e: E| {
+            let mut t = lock(&turn);
+            if at < t.1 {
+                t.1 = at;
+                *lock(&first_error) = Some(e);
+            }
+            drop(t);
+            turn_changed.notify_all();
+        };
+        let work = |to_collector: mpsc::SyncSender<(usize, Answer)>| {
+            loop {
+                let i = claimed.fetch_add(1, Ordering::Relaxed);
+                if i >= lock(&turn).1 {
+                    return;
+                }
+                let prepared = make(i).and_then(|entries| {
+                    entries
+                        .iter()
+                        .map(|e| self.prepare(&e.event, e.subject.as_deref()))
+                        .collect::<Result<Vec<_>>>()
+                        .map_err(E::from)
+                });
+                let prepared = match prepared {
+                    Ok(p) => p,
+                    Err(e) => return stop(i, e),
+                };
+                let mut t = lock(&turn);
+                while t.0 != i && i < t.1 {
+                    t = turn_changed.wait(t).unwrap_or_else(|e| e.into_inner());
+                }
+                if i >= t.1 {
+                    return;
+                }
+                let (tx, answer) = mpsc::sync_channel(1);
+                if let Err(e) = self.submit(prepared, Reply::Blocking(tx)) {
+                    drop(t);
+                    return stop(i, E::from(e));
+                }
+                // Sent under the turn, so the collector sees batches in
+                // order; blocks while `in_flight` batches await their sync.
+                if to_collector.send((i, answer)).is_err() {
+                    return;
+                }
+                t.0 += 1;
+                drop(t);
+                turn_changed.notify_all();
+            }
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..threads.max(1) {
+                let tx = to_collector.clone();
+                scope.spawn(|| work(tx));
+            }
+            drop(to_collector);
+            let mut done = 0;
+            for (i, answer) in submitted.iter() {
+                let answers = answer
+                    .recv()
+                    .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))
+                    .and_then(|a| a)
+                    .map_err(E::from)
+                    .and_then(|answers| durable(i, answers));
+                if let Err(e) = answers {
+                    stop(0, e);
+                    break;
+                }
+                done += 1;
+            }
+            // Unblock workers waiting to hand a batch over.
+            drop(submitted);
+            if done < count && lock(&first_error).is_none() {
+                stop(
+                    0,
+                    E::from(Error::WriterStopped("a batch was never submitted".into())),
+                );
+            }
+        });
+        match first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// Records a system or audit event under the archive's own key.
     pub fn append_system(
         &self,
@@ -1266,5 +1388,136 @@ impl Mode0600 for OpenOptions {
     fn mode_0600(&mut self) -> &mut Self {
         use std::os::unix::fs::OpenOptionsExt;
         self.mode(0o600)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custos_model::{Direction, Message};
+
+    fn message(source_id: &str) -> NewEntry {
+        NewEntry {
+            event: Event::Message(Message {
+                channel: "whatsapp".into(),
+                source_id: source_id.into(),
+                conversation: "conv-1".into(),
+                sender: "+447700900001".into(),
+                recipients: vec!["+442071234567".into()],
+                direction: Direction::Inbound,
+                sent_at: Timestamp::from_micros(1),
+                captured_at: Timestamp::from_micros(2),
+                text: Some(format!("text of {source_id}")),
+                attachments: Vec::new(),
+                reply_to: None,
+                raw_digest: Digest::of(source_id.as_bytes()),
+                extra: Default::default(),
+            }),
+            subject: Some(format!("+4420712{:05}", source_id.len() * 7)),
+        }
+    }
+
+    fn source_ids(journal: &Journal) -> Vec<String> {
+        journal
+            .entries(0)
+            .filter_map(|e| match journal.open_entry(&e.unwrap()).unwrap() {
+                Opened::Event(Event::Message(m)) => Some(m.source_id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn append_batches_keeps_the_order_and_answers_each_batch_in_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::init(dir.path(), None, "test").unwrap();
+        let before = journal.size();
+        // Batch 5 repeats an id of batch 1: a duplicate of an entry that
+        // was submitted, maybe not yet durable, when batch 5 was made.
+        let batch = |i: usize| -> Vec<String> {
+            (0..10)
+                .map(|j| {
+                    if i == 5 && j == 3 {
+                        "m-1-3".to_string()
+                    } else {
+                        format!("m-{i}-{j}")
+                    }
+                })
+                .collect()
+        };
+        let mut seen = Vec::new();
+        journal
+            .append_batches::<Error, _, _>(
+                8,
+                3,
+                2,
+                |i| Ok(batch(i).iter().map(|id| message(id)).collect()),
+                |i, answers| {
+                    assert_eq!(answers.len(), 10, "batch {i}");
+                    seen.push((i, answers));
+                    Ok(())
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            (0..8).collect::<Vec<_>>()
+        );
+        let mut next = before;
+        for (i, answers) in &seen {
+            for (j, a) in answers.iter().enumerate() {
+                if *i == 5 && j == 3 {
+                    assert!(a.duplicate);
+                    assert_eq!(a.seq, seen[1].1[3].seq, "the duplicate names the original");
+                    continue;
+                }
+                assert!(!a.duplicate, "batch {i} entry {j}");
+                assert_eq!(a.seq, next, "batch {i} entry {j} in submission order");
+                next += 1;
+            }
+        }
+        assert_eq!(journal.size(), next);
+        let expected: Vec<String> = (0..8)
+            .flat_map(batch)
+            .enumerate()
+            .filter(|(k, _)| *k != 53)
+            .map(|(_, id)| id)
+            .collect();
+        assert_eq!(source_ids(&journal), expected);
+    }
+
+    #[test]
+    fn append_batches_stops_at_the_first_failed_batch_and_writes_only_those_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::init(dir.path(), None, "test").unwrap();
+        let mut durable = 0;
+        let result = journal.append_batches::<Error, _, _>(
+            20,
+            2,
+            4,
+            |i| {
+                if i == 6 {
+                    return Err(Error::Refused(format!("batch {i} is bad")));
+                }
+                Ok((0..5).map(|j| message(&format!("m-{i}-{j}"))).collect())
+            },
+            |_, _| {
+                durable += 1;
+                Ok(())
+            },
+        );
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains("batch 6 is bad"), "{err}");
+        assert_eq!(durable, 6, "the batches before the failed one are answered");
+        let expected: Vec<String> = (0..6)
+            .flat_map(|i| (0..5).map(move |j| format!("m-{i}-{j}")))
+            .collect();
+        assert_eq!(
+            source_ids(&journal),
+            expected,
+            "nothing after the failed batch"
+        );
+        // The journal still takes appends.
+        journal.append(&message("after").event, None).unwrap();
     }
 }
