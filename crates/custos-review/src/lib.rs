@@ -7,8 +7,10 @@
 //! - [`policies`]: loading a policy text as a new version;
 //! - [`supervisor`]: evaluating captured messages into alerts;
 //! - [`review`]: reviewers' actions, checked;
-//! - [`sampling`]: reproducible random samples of conversations.
+//! - [`sampling`]: reproducible random samples of conversations;
+//! - [`consent`]: opt-out by keyword in inbound messages.
 
+pub mod consent;
 pub mod events;
 pub mod policies;
 pub mod review;

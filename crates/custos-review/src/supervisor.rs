@@ -67,6 +67,8 @@ struct Seen {
     /// For an edit: the source id of the message edited.
     edit_of: Option<String>,
     deleted: bool,
+    /// The consent this message withdraws by keyword.
+    opt_out: Option<custos_model::ConsentChange>,
 }
 
 /// Evaluates messages and raises alerts.
@@ -88,6 +90,12 @@ pub struct Supervisor {
     /// Messages read at opening but not judged yet, with their
     /// new-contact flag.
     unjudged: Vec<(u64, bool)>,
+    /// The firm's own opt-out words, beside the defaults.
+    opt_out_words: Vec<String>,
+    /// Evidence of every keyword opt-out recorded (one per message).
+    keyword_opt_outs: HashSet<String>,
+    /// Keyword opt-outs appended since the last [`Supervisor::take_consent_changes`].
+    consent_out: Vec<custos_model::ConsentChange>,
 }
 
 /// An alert raised by a pass, for notification.
@@ -124,6 +132,9 @@ impl Supervisor {
             read_to: 0,
             stale: false,
             unjudged: Vec::new(),
+            opt_out_words: Vec::new(),
+            keyword_opt_outs: HashSet::new(),
+            consent_out: Vec::new(),
         };
         // Read everything once: the state must be whole before anything is
         // judged (an alert later in the journal must be known before its
@@ -150,6 +161,17 @@ impl Supervisor {
             Some((trained, _)) => Some(load_model(journal, &trained.version, &trained.blob)?),
         };
         Ok(())
+    }
+
+    /// Adds the firm's own opt-out words to the defaults.
+    pub fn set_opt_out_keywords(&mut self, words: Vec<String>) {
+        self.opt_out_words = words;
+    }
+
+    /// The keyword opt-outs appended since the last call (the server's
+    /// sending rules take them in).
+    pub fn take_consent_changes(&mut self) -> Vec<custos_model::ConsentChange> {
+        std::mem::take(&mut self.consent_out)
     }
 
     /// The next entry to evaluate; persist it to resume after a restart.
@@ -325,14 +347,22 @@ impl Supervisor {
             }
             if !matches!(
                 entry.leaf.kind,
-                EventKind::System | EventKind::Message | EventKind::Edit | EventKind::Deletion
+                EventKind::System
+                    | EventKind::Message
+                    | EventKind::Edit
+                    | EventKind::Deletion
+                    | EventKind::Consent
             ) {
                 continue;
             }
             let Opened::Event(event) = journal.open_entry(&entry)? else {
                 continue;
             };
-            if let Event::System(system) = &event {
+            if let Event::Consent(c) = &event {
+                if c.recorded_by == crate::consent::KEYWORD_RECORDER {
+                    self.keyword_opt_outs.insert(c.evidence.clone());
+                }
+            } else if let Event::System(system) = &event {
                 self.state.apply(seq, system);
                 // Later messages are judged by the policies in force then.
                 self.stale |= matches!(
@@ -370,6 +400,7 @@ impl Supervisor {
                 }
                 let mut s = self.seen_message(seq, m, &m.source_id);
                 s.new_contact = new_contact;
+                s.opt_out = crate::consent::opt_out(m, &self.opt_out_words);
                 Ok(Some(s))
             }
             Event::Edit(e) => {
@@ -426,6 +457,7 @@ impl Supervisor {
             new_contact: false,
             edit_of: None,
             deleted: false,
+            opt_out: None,
         }
     }
 
@@ -461,6 +493,17 @@ impl Supervisor {
             edited: s.edit_of.is_some(),
             deleted: s.deleted,
         };
+        if let Some(change) = &s.opt_out
+            && engine.is_none()
+            && self.keyword_opt_outs.insert(change.evidence.clone())
+        {
+            pending.push(Pending {
+                event: Event::Consent(change.clone()),
+                subject: s.subject.clone(),
+                raised: None,
+                repeat: None,
+            });
+        }
         let text_key = text_key(&s.text);
         let matches = engine.unwrap_or(&self.engine).evaluate(&doc);
         for m in matches {
@@ -576,6 +619,11 @@ impl Supervisor {
                 .collect();
             journal.append_all(&entries)?;
             raised.extend(chunk.iter().filter_map(|p| p.raised.clone()));
+            self.consent_out
+                .extend(chunk.iter().filter_map(|p| match &p.event {
+                    Event::Consent(c) => Some(c.clone()),
+                    _ => None,
+                }));
         }
         Ok(raised)
     }
@@ -766,6 +814,34 @@ terms = ["guaranteed return*", "garantia NEAR/3 retorno"]
         assert!(again.catch_up(&journal).unwrap().is_empty());
         assert_eq!(journal.size(), size);
         assert_eq!(again.state.alerts.len(), 1);
+    }
+
+    #[test]
+    fn an_opt_out_keyword_withdraws_consent_once() {
+        let (_dir, journal) = with_policy();
+        let mut sup = Supervisor::open(&journal, custodians(), 0).unwrap();
+        append(&journal, message("w1", "c1", "+55 11 99999-0001", "Pare!"));
+        append(
+            &journal,
+            message("w2", "c1", "+5511999990001", "please don't stop"),
+        );
+        sup.catch_up(&journal).unwrap();
+        let changes = sup.take_consent_changes();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].party, "+5511999990001");
+        assert_eq!(changes[0].state, custos_model::ConsentState::OptOut);
+        assert!(changes[0].evidence.contains("\"PARE\"") && changes[0].evidence.contains("w1"));
+        let consents = |j: &Journal| {
+            j.entries(0)
+                .filter(|e| e.as_ref().unwrap().leaf.kind == EventKind::Consent)
+                .count()
+        };
+        assert_eq!(consents(&journal), 1);
+        // Judged again from the start (a lost cursor): nothing twice.
+        let mut again = Supervisor::open(&journal, custodians(), 0).unwrap();
+        again.catch_up(&journal).unwrap();
+        assert!(again.take_consent_changes().is_empty());
+        assert_eq!(consents(&journal), 1);
     }
 
     #[test]

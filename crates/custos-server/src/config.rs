@@ -62,6 +62,19 @@ pub struct Config {
     /// `[notify]`: where alert notifications go.
     #[serde(default)]
     pub notify: custos_notify::NotifyConfig,
+    /// `[consent]`: the firm's own opt-out words.
+    #[serde(default)]
+    pub consent: ConsentConfig,
+}
+
+/// `[consent]`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentConfig {
+    /// Words that, as a whole inbound message, withdraw consent, beside
+    /// the defaults (STOP, UNSUBSCRIBE, PARAR, SAIR, CANCELAR, BAJA, ...).
+    #[serde(default)]
+    pub opt_out_keywords: Vec<String>,
 }
 
 /// Why the configuration cannot be used.

@@ -13,7 +13,7 @@ mod problem;
 pub mod supervision;
 mod whatsapp;
 
-pub use config::{Config, ConfigError, Secret, WhatsAppConfig};
+pub use config::{Config, ConfigError, ConsentConfig, Secret, WhatsAppConfig};
 pub use problem::Problem;
 
 use axum::Router;

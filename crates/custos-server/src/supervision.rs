@@ -1,6 +1,7 @@
 //! Supervision inside the server: a thread that evaluates every commit
-//! against the active policies within moments of capture, hands alerts to
-//! the notifier, checks outbound text before it is sent (pre-send
+//! against the active policies within moments of capture, records opt-out
+//! keywords as consent changes (and tells the sending rules at once), hands
+//! alerts to the notifier, checks outbound text before it is sent (pre-send
 //! blocking), and the alert and policy API.
 //!
 //! API (JSON; errors are problem+json; the acting user is the
@@ -42,6 +43,8 @@ struct Inner {
     engine: SharedEngine,
     wake: Mutex<mpsc::Sender<()>>,
     notifier: Option<Notifier>,
+    /// The sending rules' view, told of keyword opt-outs at once.
+    parties: Option<crate::outbound::SharedParties>,
 }
 
 impl std::fmt::Debug for Supervision {
@@ -57,6 +60,7 @@ impl Supervision {
         journal: Journal,
         supervisor: Supervisor,
         notifier: Option<Notifier>,
+        parties: Option<crate::outbound::SharedParties>,
     ) -> Result<Supervision, custos_review::supervisor::SuperviseError> {
         let engine = Arc::new(Engine::compile(&custos_review::policies::active(
             &supervisor.state,
@@ -68,6 +72,7 @@ impl Supervision {
                 engine: Arc::new(RwLock::new(engine)),
                 wake: Mutex::new(tx),
                 notifier,
+                parties,
             }),
         };
         let weak = Arc::downgrade(&this.inner);
@@ -116,6 +121,15 @@ impl Supervision {
     /// caller), evaluates it, saves the position and notifies.
     fn refresh(&self, sup: &mut Supervisor, journal: &Journal) {
         let raised = sup.catch_up(journal);
+        let opt_outs = sup.take_consent_changes();
+        if let Some(parties) = &self.inner.parties
+            && !opt_outs.is_empty()
+        {
+            let mut parties = parties.write().unwrap_or_else(|e| e.into_inner());
+            for change in opt_outs {
+                parties.observe(&custos_model::Event::Consent(change));
+            }
+        }
         if raised.is_ok()
             && let Err(e) = sup.save_cursor(journal)
         {

@@ -1,10 +1,19 @@
 //! `custos import whatsapp-export`: a chat export from a custodian's phone
 //! (`.txt`, or `.zip` with media) into the journal.
 //!
-//! The whole export is read and parsed before anything is written, so a bad
-//! line imports nothing. Then, batch by batch, the media each message names
-//! are sealed as blobs under the message's external party (durable before
-//! they are named) and the messages appended. Message ids come from the
+//! The whole export is read and checked ([`whatsapp_export::scan`]) before
+//! anything is written, so a bad line imports nothing. Then the messages
+//! are built in batches on every core, the media each names sealed as blobs
+//! under the message's external party (durable before they are named), and
+//! the batches appended in file order with
+//! [`Journal::append_batches`]: batch N+1 is built, encrypted and written
+//! while batch N is synced, and only a few batches are in memory at once.
+//! The import is done once every batch is durable.
+//!
+//! A message the archive already holds (from the `.txt` of the chat) that
+//! the zip gives an attachment it lacks gets the blob and a
+//! [`ATTACHMENT_ACTION`] system event under its subject, naming the message
+//! (`target` = its source id) and the attachment. Message ids come from the
 //! parser and are stable across exports of the same chat, so a re-import
 //! adds nothing and a later, longer export adds only what is new. The import
 //! itself is journalled as a `whatsapp.export.import` system event.
@@ -13,16 +22,25 @@ use crate::custodians;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use custos_capture::whatsapp_export::{self, DateOrder, ExportArchive, ExportOptions};
-use custos_journal::{Journal, NewEntry};
-use custos_model::{Attachment, Digest, Event, Timestamp};
+use custos_journal::{Journal, NewEntry, Opened};
+use custos_model::{Attachment, Digest, Event, EventKind, SystemEvent, Timestamp};
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Messages per durable append.
-const BATCH: usize = 1000;
+/// Messages per batch handed to the journal.
+const BATCH: usize = 2000;
+/// Batches submitted and not yet durable, at most: with the batches being
+/// made (one per core), what bounds the messages held in memory.
+const IN_FLIGHT: usize = 4;
 
 /// The action of the event that records an import.
 pub const IMPORT_ACTION: &str = "whatsapp.export.import";
+/// The action of the event that links an attachment from a later zip to a
+/// message the archive already held without it.
+pub const ATTACHMENT_ACTION: &str = "whatsapp.export.attachment";
 
 /// `custos import ...`.
 #[derive(Subcommand, Debug)]
@@ -67,6 +85,92 @@ pub struct ImportReport {
     pub attachments: u64,
     /// Media files a message names that the zip does not hold.
     pub attachments_missing: u64,
+    /// Attachments linked (by an [`ATTACHMENT_ACTION`] event) to messages
+    /// the archive already held without them.
+    pub attachments_linked: u64,
+}
+
+/// An attachment a message of the export carries.
+struct Carried {
+    /// The message's place in its batch.
+    index: usize,
+    source_id: String,
+    subject: Option<String>,
+    line: u64,
+    attachment: Attachment,
+}
+
+/// Links each attachment of `candidates` (messages the archive already
+/// held: the original's entry, the attachment the export gives it) that
+/// the original lacks and no earlier link names, with a system event under
+/// the message's subject; returns how many were linked.
+fn link_attachments(
+    journal: &Journal,
+    actor: &str,
+    source_file: &str,
+    candidates: Vec<(u64, Carried)>,
+) -> Result<u64> {
+    let mut lacking = Vec::new();
+    for (seq, c) in candidates {
+        let entry = journal.entry(seq)?;
+        let Opened::Event(Event::Message(original)) = journal.open_entry(&entry)? else {
+            continue; // shredded: nothing to link to
+        };
+        if !original
+            .attachments
+            .iter()
+            .any(|a| a.sha256 == c.attachment.sha256)
+        {
+            lacking.push((seq, c));
+        }
+    }
+    if lacking.is_empty() {
+        return Ok(0);
+    }
+    // Links made by an earlier import (a zip imported twice adds nothing).
+    let mut linked: HashSet<(String, Digest)> = HashSet::new();
+    for entry in journal.entries(0) {
+        let entry = entry?;
+        if entry.leaf.kind != EventKind::System {
+            continue;
+        }
+        if let Opened::Event(Event::System(e)) = journal.open_entry(&entry)?
+            && e.action == ATTACHMENT_ACTION
+            && let (Some(id), Some(digest)) = (
+                e.details.get("source_id").and_then(|v| v.as_str()),
+                e.details
+                    .get("sha256")
+                    .and_then(|v| v.as_str())
+                    .and_then(Digest::from_hex),
+            )
+        {
+            linked.insert((id.to_string(), digest));
+        }
+    }
+    let mut count = 0;
+    for (seq, c) in lacking {
+        if !linked.insert((c.source_id.clone(), c.attachment.sha256)) {
+            continue;
+        }
+        let mut details = serde_json::Map::new();
+        details.insert("channel".into(), whatsapp_export::CHANNEL.into());
+        details.insert("source_id".into(), c.source_id.clone().into());
+        details.insert("message_seq".into(), seq.into());
+        details.insert("source_file".into(), source_file.into());
+        details.insert("line".into(), c.line.into());
+        details.insert("attachment".into(), serde_json::to_value(&c.attachment)?);
+        details.insert("sha256".into(), c.attachment.sha256.to_string().into());
+        let event = Event::System(SystemEvent {
+            actor: actor.to_string(),
+            action: ATTACHMENT_ACTION.into(),
+            target: Some(c.source_id),
+            at: Timestamp::now(),
+            details,
+        });
+        journal.append(&event, c.subject.as_deref())?;
+        count += 1;
+    }
+    Ok(count)
 }
 
 /// Runs `custos import ...`.
@@ -85,6 +189,13 @@ pub fn run(
                 "{name}: {} messages read, {} archived, {} already in the archive",
                 report.messages, report.added, report.duplicates
             )?;
+            if report.attachments_linked > 0 {
+                writeln!(
+                    out,
+                    "{name}: {} attachments linked to messages already in the archive",
+                    report.attachments_linked
+                )?;
+            }
             if report.attachments + report.attachments_missing > 0 {
                 writeln!(
                     out,
@@ -188,65 +299,117 @@ pub fn import_whatsapp_export(
         date_order: args.date_order,
         source_name: export.source_name.clone(),
     };
-    let parsed = whatsapp_export::parse(&export.text, &options, Timestamp::now())
+    // Every line is read and checked before anything is written.
+    let scanned = whatsapp_export::scan(&export.text, &options, Timestamp::now())
         .map_err(|e| anyhow::anyhow!("{}: {e}; nothing was imported", export.shown))?;
 
     let mut report = ImportReport {
-        messages: parsed.messages.len() as u64,
+        messages: scanned.len() as u64,
         ..ImportReport::default()
     };
     let bar = progress_bar(report.messages);
-    for chunk in parsed.messages.chunks(BATCH) {
-        let mut batch = Vec::with_capacity(chunk.len());
-        for m in chunk {
-            let mut message = m.message.clone();
-            message
-                .extra
-                .insert("custodian".into(), custodian.id.clone().into());
-            let subject = message.external_party().map(str::to_string);
-            if let (Some(file), Some(archive)) = (&m.attachment_file, &export.archive) {
-                match archive.media_named(file) {
-                    Some((entry, data)) => {
-                        let blob =
-                            journal
-                                .put_blob(subject.as_deref(), data)
-                                .with_context(|| {
-                                    format!("{}: storing {entry} (line {})", export.shown, m.line)
-                                })?;
-                        message.attachments.push(Attachment {
-                            name: Some(file.clone()),
-                            media_type: media_type(file).into(),
-                            sha256: blob.digest,
-                            size: blob.size,
-                        });
-                        report.attachments += 1;
+    let attachments = AtomicU64::new(0);
+    let missing = AtomicU64::new(0);
+    // Per batch, the messages that carry an attachment from the zip: in
+    // case the archive already holds them without it.
+    let carried: Mutex<HashMap<usize, Vec<Carried>>> = Mutex::new(HashMap::new());
+    let mut candidates: Vec<(u64, Carried)> = Vec::new();
+    let batches = scanned.len().div_ceil(BATCH);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    journal
+        .append_batches::<anyhow::Error, _, _>(
+            batches,
+            threads,
+            IN_FLIGHT,
+            |i| {
+                let range = i * BATCH..((i + 1) * BATCH).min(scanned.len());
+                let mut batch = Vec::with_capacity(range.len());
+                let mut with_media = Vec::new();
+                for k in range {
+                    let m = scanned.message(k);
+                    let mut message = m.message;
+                    message
+                        .extra
+                        .insert("custodian".into(), custodian.id.clone().into());
+                    let subject = message.external_party().map(str::to_string);
+                    if let (Some(file), Some(archive)) = (&m.attachment_file, &export.archive) {
+                        match archive.media_named(file) {
+                            Some((entry, data)) => {
+                                let blob = journal
+                                    .put_blob(subject.as_deref(), data)
+                                    .with_context(|| {
+                                        format!(
+                                            "{}: storing {entry} (line {})",
+                                            export.shown, m.line
+                                        )
+                                    })?;
+                                let attachment = Attachment {
+                                    name: Some(file.clone()),
+                                    media_type: media_type(file).into(),
+                                    sha256: blob.digest,
+                                    size: blob.size,
+                                };
+                                with_media.push(Carried {
+                                    index: batch.len(),
+                                    source_id: message.source_id.clone(),
+                                    subject: subject.clone(),
+                                    line: m.line,
+                                    attachment: attachment.clone(),
+                                });
+                                message.attachments.push(attachment);
+                                attachments.fetch_add(1, Ordering::Relaxed);
+                            }
+                            None => {
+                                message
+                                    .extra
+                                    .insert("attachment_missing".into(), true.into());
+                                missing.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                     }
-                    None => {
-                        message
-                            .extra
-                            .insert("attachment_missing".into(), true.into());
-                        report.attachments_missing += 1;
+                    batch.push(NewEntry {
+                        event: Event::Message(message),
+                        subject,
+                    });
+                }
+                if !with_media.is_empty() {
+                    carried
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(i, with_media);
+                }
+                Ok(batch)
+            },
+            |i, answers| {
+                for appended in &answers {
+                    if appended.duplicate {
+                        report.duplicates += 1;
+                    } else {
+                        report.added += 1;
                     }
                 }
-            }
-            batch.push(NewEntry {
-                event: Event::Message(message),
-                subject,
-            });
-        }
-        for appended in journal
-            .append_all(&batch)
-            .with_context(|| format!("importing {}", export.shown))?
-        {
-            if appended.duplicate {
-                report.duplicates += 1;
-            } else {
-                report.added += 1;
-            }
-        }
-        bar.inc(chunk.len() as u64);
-    }
+                let with_media = carried
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&i)
+                    .unwrap_or_default();
+                for c in with_media {
+                    let answer = answers[c.index];
+                    if answer.duplicate {
+                        candidates.push((answer.seq, c));
+                    }
+                }
+                bar.inc(answers.len() as u64);
+                Ok(())
+            },
+        )
+        .with_context(|| format!("importing {}", export.shown))?;
     bar.finish_and_clear();
+    report.attachments = attachments.into_inner();
+    report.attachments_missing = missing.into_inner();
+    report.attachments_linked =
+        link_attachments(journal, actor, &export.source_name, candidates)
+            .with_context(|| format!("linking the attachments of {}", export.shown))?;
 
     let mut details = serde_json::Map::new();
     details.insert("file".into(), export.source_name.clone().into());
@@ -257,14 +420,14 @@ pub fn import_whatsapp_export(
     }
     details.insert("custodian".into(), custodian.id.clone().into());
     details.insert("phone".into(), phone.into());
-    details.insert("conversation".into(), parsed.conversation.clone().into());
+    details.insert("conversation".into(), scanned.conversation.clone().into());
     details.insert("tz".into(), args.tz.clone().into());
-    details.insert("date_order".into(), parsed.date_order.name().into());
+    details.insert("date_order".into(), scanned.date_order.name().into());
     details.insert(
         "date_order_inferred".into(),
-        parsed.date_order_inferred.into(),
+        scanned.date_order_inferred.into(),
     );
-    details.insert("lines".into(), parsed.lines.into());
+    details.insert("lines".into(), scanned.lines.into());
     details.insert("messages".into(), report.messages.into());
     details.insert("archived".into(), report.added.into());
     details.insert("duplicates".into(), report.duplicates.into());
@@ -273,7 +436,11 @@ pub fn import_whatsapp_export(
         "attachments_missing".into(),
         report.attachments_missing.into(),
     );
-    details.insert("system_lines".into(), (parsed.system.len() as u64).into());
+    details.insert(
+        "attachments_linked".into(),
+        report.attachments_linked.into(),
+    );
+    details.insert("system_lines".into(), (scanned.system.len() as u64).into());
     journal.append_system(actor, IMPORT_ACTION, Some(&custodian.id), details)?;
     Ok(report)
 }

@@ -4,6 +4,7 @@
 //! `./custos-data`). The key-encryption key comes from `CUSTOS_KEK` (64 hex
 //! digits) when set, else from the archive's `keys/kek` file.
 
+mod consent;
 mod custodians;
 mod import_export;
 mod supervision;
@@ -144,6 +145,11 @@ enum Command {
         /// TOML configuration file, as for `serve`.
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// A party's consent: show its history, record an opt-in or opt-out.
+    Consent {
+        #[command(subcommand)]
+        command: consent::ConsentCommand,
     },
     /// Load, list, show, disable and test supervision policies.
     Policy {
@@ -382,6 +388,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             journal.close()?;
         }
+        Command::Consent { command } => {
+            let journal = open(&cli)?;
+            consent::run(&journal, &cli.actor, command, &mut out)?;
+            journal.close()?;
+        }
         Command::Policy { command } => {
             let journal = open(&cli)?;
             supervision::policy(&journal, &cli.actor, command, &mut out)?;
@@ -505,17 +516,18 @@ fn serve(cli: &Cli, listen: &str, config: Option<&Path>) -> Result<()> {
                     .context("starting notifications ([notify] in the configuration)")?,
             )
         };
+        let opt_out_keywords = config.consent.opt_out_keywords.clone();
         let state = tokio::task::spawn_blocking(move || -> Result<_> {
-            let supervisor = supervision::open_supervisor(&journal_for_state)?;
+            let state = custos_server::AppState::new(journal_for_state.clone(), whatsapp, media)?;
+            let mut supervisor = supervision::open_supervisor(&journal_for_state)?;
+            supervisor.set_opt_out_keywords(opt_out_keywords);
             let supervision = custos_server::supervision::Supervision::start(
-                journal_for_state.clone(),
+                journal_for_state,
                 supervisor,
                 notifier,
+                Some(state.parties.clone()),
             )?;
-            Ok(
-                custos_server::AppState::new(journal_for_state, whatsapp, media)?
-                    .with_supervision(supervision),
-            )
+            Ok(state.with_supervision(supervision))
         })
         .await??;
         let listener = tokio::net::TcpListener::bind(listen)

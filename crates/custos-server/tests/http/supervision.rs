@@ -52,10 +52,15 @@ async fn setup_with(notify: Option<custos_notify::NotifyConfig>) -> Setup {
     let supervisor = Supervisor::open_saved(&journal, vec![]).unwrap();
     let notifier =
         notify.map(|config| custos_server::supervision::start_notifier(&journal, config).unwrap());
-    let supervision = Supervision::start(journal.clone(), supervisor, notifier).unwrap();
-    let state = AppState::new(journal.clone(), config, MediaQueue::disabled())
-        .unwrap()
-        .with_supervision(supervision);
+    let state = AppState::new(journal.clone(), config, MediaQueue::disabled()).unwrap();
+    let supervision = Supervision::start(
+        journal.clone(),
+        supervisor,
+        notifier,
+        Some(state.parties.clone()),
+    )
+    .unwrap();
+    let state = state.with_supervision(supervision);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(custos_server::serve(
@@ -361,4 +366,42 @@ max_delay_ms = 50
             .contains("siem after 2 attempt"),
         "{history:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_keyword_withdraws_consent_and_sending_is_refused() {
+    let s = setup().await;
+    s.webhook(inbound("wamid.K1", "STOP")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let detail = loop {
+        let (status, problem) = s
+            .post(
+                "/api/v1/whatsapp/messages",
+                serde_json::json!({"to": CUSTOMER, "text": "Olá de novo"})
+                    .to_string()
+                    .into(),
+            )
+            .await;
+        let detail = problem["detail"].as_str().unwrap_or_default().to_string();
+        if status == StatusCode::CONFLICT || Instant::now() > deadline {
+            break detail;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(detail.contains("opted out"), "{detail}");
+    let changes: Vec<ConsentChange> = s
+        .journal
+        .entries(0)
+        .filter_map(|e| match s.journal.open_entry(&e.unwrap()).unwrap() {
+            Opened::Event(Event::Consent(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changes.len(),
+        2,
+        "the opt-in, then the keyword: {changes:?}"
+    );
+    assert_eq!(changes[1].state, ConsentState::OptOut);
+    assert!(changes[1].evidence.contains("wamid.K1"), "{:?}", changes[1]);
 }

@@ -398,3 +398,75 @@ fn samples_repeat_from_their_seed_and_the_classifier_learns() {
     assert!(score > 0.5, "a plain promise scores {score}");
     assert_eq!(scored["model"], record[0]["target"]);
 }
+
+#[test]
+fn consent_is_granted_withdrawn_by_keyword_and_shown_with_its_history() {
+    let a = Archive::initialised();
+    assert!(
+        a.ok(&["consent", "show", "+55 11 99999-0001"])
+            .contains("no consent on record")
+    );
+    a.ok(&[
+        "consent",
+        "grant",
+        "+55 11 99999-0001",
+        "--source",
+        "web-form",
+        "--text",
+        "I agree to receive WhatsApp messages from Banco Exemplo",
+    ]);
+    let file = a.write(
+        "stop.jsonl",
+        [
+            line("k1", "c1", "inbound", "Parar", 3),
+            line("k2", "c1", "inbound", "não pare de mandar", 4),
+        ]
+        .join("\n"),
+    );
+    a.ok(&["ingest", &file]);
+    let shown = a.ok(&["consent", "show", "5511999990001"]);
+    assert!(shown.contains("whatsapp: opted out"), "{shown}");
+    assert!(shown.contains("web-form: I agree"), "{shown}");
+    assert!(
+        shown.contains("keyword \"PARAR\" in inbound whatsapp message k1"),
+        "{shown}"
+    );
+    let history: Vec<Value> = a
+        .ok(&["consent", "show", "+5511999990001", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[0]["recorded_by"], "tester");
+    // Re-ingesting records nothing twice; a new opt-in is on top.
+    a.ok(&["ingest", &file]);
+    a.ok(&[
+        "consent",
+        "grant",
+        "+5511999990001",
+        "--source",
+        "ivr",
+        "--text",
+        "pressed 1 to opt in again",
+    ]);
+    let history = a.ok(&["consent", "show", "+5511999990001", "--json"]);
+    assert_eq!(history.lines().count(), 3, "{history}");
+    assert!(
+        a.ok(&["consent", "show", "+5511999990001"])
+            .contains("whatsapp: opted in")
+    );
+    assert!(
+        a.fail(&[
+            "consent",
+            "grant",
+            "+5511999990001",
+            "--source",
+            "ivr",
+            "--text",
+            " "
+        ])
+        .contains("required")
+    );
+    let reads = actions(&a, "content.read");
+    assert!(reads.iter().any(|r| r["target"] == "consent"));
+}
