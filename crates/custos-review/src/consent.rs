@@ -43,7 +43,7 @@ fn fold(text: &str) -> String {
 
 /// The keyword an inbound message consists of, if any (`extra` adds the
 /// firm's own words to the defaults).
-pub fn keyword<'a>(text: &str, extra: &'a [String]) -> Option<String> {
+pub fn keyword(text: &str, extra: &[String]) -> Option<String> {
     let folded = fold(text);
     if folded.is_empty() {
         return None;
