@@ -6,6 +6,7 @@
 
 mod consent;
 mod custodians;
+mod holds;
 mod import_export;
 mod supervision;
 mod tuning;
@@ -145,6 +146,11 @@ enum Command {
         /// TOML configuration file, as for `serve`.
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Legal holds: place, release, list, report.
+    Hold {
+        #[command(subcommand)]
+        command: holds::HoldCommand,
     },
     /// A party's consent: show its history, record an opt-in or opt-out.
     Consent {
@@ -379,6 +385,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Shred { subject, reason } => {
             let journal = open(&cli)?;
+            if let Err(refused) = holds::check_erasure(&journal, &cli.actor, subject, reason) {
+                journal.close()?;
+                return Err(refused);
+            }
             match journal.shred(subject, &cli.actor, reason)? {
                 Some(id) => writeln!(
                     out,
@@ -386,6 +396,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 )?,
                 None => writeln!(out, "no data key for that subject; nothing to destroy")?,
             }
+            journal.close()?;
+        }
+        Command::Hold { command } => {
+            let journal = open(&cli)?;
+            holds::run(&journal, &cli.actor, command, &mut out)?;
             journal.close()?;
         }
         Command::Consent { command } => {

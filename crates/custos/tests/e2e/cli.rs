@@ -386,3 +386,60 @@ fn log_says_when_whatsapp_media_is_still_pending() {
         .count();
     assert_eq!(others, 1, "only media messages carry a status");
 }
+
+#[test]
+fn a_legal_hold_wins_over_erasure_and_the_refusal_is_recorded() {
+    let a = Archive::new();
+    a.ok(&["init"]);
+    let file = a.write("in.jsonl", sample());
+    a.ok(&["ingest", &file]);
+    let err = a.fail(&["hold", "place", "SEC inquiry", "--reason", "subpoena"]);
+    assert!(err.contains("needs a scope"), "{err}");
+    let out = a.ok(&[
+        "hold",
+        "place",
+        "SEC inquiry",
+        "--reason",
+        "subpoena 24-113",
+        "--participant",
+        "+55 11 98888-7777",
+    ]);
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    assert!(id.starts_with("LH-"), "{out}");
+    let report = a.ok(&["hold", "report", &id]);
+    assert!(report.contains("2 messages in 1 conversations"), "{report}");
+    assert!(a.ok(&["hold", "list"]).contains("in force"));
+
+    let err = a.fail(&["shred", "+5511988887777", "--reason", "GDPR art. 17"]);
+    assert!(
+        err.contains("erasure refused") && err.contains(&id),
+        "{err}"
+    );
+    let log = a.log();
+    let refusal = log
+        .iter()
+        .find(|e| e["action"] == "erasure.refused")
+        .unwrap();
+    assert_eq!(refusal["details"]["holds"][0], id.as_str());
+    assert!(
+        !refusal.to_string().contains("98888"),
+        "the refusal names no one: {refusal}"
+    );
+    assert!(
+        log.iter().all(|e| e.get("shredded_at").is_none()),
+        "nothing was erased"
+    );
+    // Another customer is not covered.
+    assert!(
+        a.ok(&["shred", "+5511977776666", "--reason", "request 7"])
+            .contains("destroyed")
+    );
+
+    a.ok(&["hold", "release", &id, "--reason", "inquiry closed"]);
+    assert!(!a.ok(&["hold", "list"]).contains(&id));
+    assert!(a.ok(&["hold", "list", "--all"]).contains("released"));
+    assert!(
+        a.ok(&["shred", "+5511988887777", "--reason", "GDPR art. 17"])
+            .contains("destroyed")
+    );
+}

@@ -360,3 +360,71 @@ fn a_bad_line_names_file_and_line_and_imports_nothing() {
     assert!(out.contains("2 messages read, 2 archived"), "{out}");
     assert_eq!(a.messages()[0]["sent_at"], "2024-05-03T12:01:00Z");
 }
+
+/// The attachment events in the archive: (target, sha256, the blob's bytes).
+fn attachment_links(a: &Archive) -> Vec<(String, String, Option<Vec<u8>>)> {
+    let journal = Journal::open(&a.data, Options::default()).unwrap();
+    let mut links = Vec::new();
+    for entry in journal.entries(0) {
+        let entry = entry.unwrap();
+        let Opened::Event(Event::System(e)) = journal.open_entry(&entry).unwrap() else {
+            continue;
+        };
+        if e.action != "whatsapp.export.attachment" {
+            continue;
+        }
+        let sha = e.details["sha256"].as_str().unwrap().to_string();
+        let digest = Digest::from_hex(&sha).unwrap();
+        let bytes = journal.blob(entry.leaf.key_id, &digest).unwrap();
+        links.push((e.target.clone().unwrap(), sha, bytes));
+    }
+    journal.close().unwrap();
+    links
+}
+
+#[test]
+fn a_later_zip_links_its_media_to_messages_imported_from_the_text() {
+    let a = Archive::initialised();
+    a.enrol();
+    let photo: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 253) as u8).collect();
+    let text =
+        format!("{EXPORT}13/03/2024, 17:50 - Ana Souza: IMG-20240313-WA0001.jpg (file attached)\n");
+    // First the text alone: the message names a file it cannot hold.
+    let txt = a.write(&format!("{CHAT}.txt"), text.as_bytes());
+    let out = a.import_ok(&txt);
+    assert!(out.contains("4 messages read, 4 archived"), "{out}");
+    assert!(attachment_links(&a).is_empty());
+    let source_id = a.messages()[3]["source_id"].as_str().unwrap().to_string();
+
+    // Then the zip of the same chat: nothing new, but the photo is linked.
+    let zip = zip_of(&[
+        (&format!("{CHAT}.txt"), text.as_bytes()),
+        ("IMG-20240313-WA0001.jpg", &photo),
+    ]);
+    let file = a.write(&format!("{CHAT}.zip"), &zip);
+    let out = a.import_ok(&file);
+    assert!(
+        out.contains("4 messages read, 0 archived, 4 already"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 attachments linked to messages already in the archive"),
+        "{out}"
+    );
+    let links = attachment_links(&a);
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links[0].0, source_id, "the link names the message");
+    assert_eq!(links[0].1, Digest::of(&photo).to_string());
+    assert_eq!(
+        links[0].2.as_deref(),
+        Some(&photo[..]),
+        "sealed under the message's key"
+    );
+    assert_eq!(a.messages().len(), 4, "no message was added");
+
+    // The same zip again links nothing more.
+    let out = a.import_ok(&file);
+    assert!(!out.contains("linked"), "{out}");
+    assert_eq!(attachment_links(&a).len(), 1);
+    assert!(a.ok(&["verify"]).starts_with("verified"));
+}
