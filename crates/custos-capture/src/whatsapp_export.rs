@@ -498,24 +498,32 @@ enum Reading {
     Neither,
 }
 
-/// Infers the date order from the dated lines: `(line, date text, fields)`.
-fn infer_order<'a>(
-    dates: impl IntoIterator<Item = (u64, &'a str, [Field; 3])>,
+/// Infers the date order from the dated lines: `(line, date text, fields)`,
+/// the date text made only when an error or a note needs it.
+fn infer_order<T: FnOnce() -> String>(
+    dates: impl IntoIterator<Item = (u64, T, [Field; 3])>,
 ) -> Result<DateOrder, ExportError> {
     let mut count = 0;
     let mut first: Option<(u64, String)> = None;
     let mut ymd: Option<(u64, String)> = None;
     let mut other: Option<(u64, String, DateOrder)> = None;
     let mut only: [Option<(u64, String)>; 2] = [None, None];
-    for (line, text, fields) in dates {
+    for (line, make_text, fields) in dates {
         count += 1;
+        let mut make_text = Some(make_text);
+        let mut shown: Option<String> = None;
+        let mut text = || {
+            shown
+                .get_or_insert_with(|| make_text.take().map(|f| f()).unwrap_or_default())
+                .clone()
+        };
         if first.is_none() {
-            first = Some((line, text.to_string()));
+            first = Some((line, text()));
         }
         match readings(&fields) {
             Reading::Ymd => {
                 if ymd.is_none() {
-                    ymd = Some((line, text.to_string()));
+                    ymd = Some((line, text()));
                 }
             }
             r => {
@@ -524,12 +532,12 @@ fn infer_order<'a>(
                         Reading::Only(o) => o,
                         _ => DateOrder::Dmy,
                     };
-                    other = Some((line, text.to_string(), order));
+                    other = Some((line, text(), order));
                 }
                 if let Reading::Only(o) = r {
                     let slot = &mut only[usize::from(o == DateOrder::Mdy)];
                     if slot.is_none() {
-                        *slot = Some((line, text.to_string()));
+                        *slot = Some((line, text()));
                     }
                 }
             }
@@ -581,11 +589,9 @@ pub fn detect_date_order(text: &str) -> Result<DateOrder, ExportError> {
     let normalised: Vec<(u64, String)> = lines(text)
         .map(|(n, l)| (n, normalise(l).into_owned()))
         .collect();
-    infer_order(
-        normalised
-            .iter()
-            .filter_map(|(n, l)| scan_header(l).map(|h| (*n, h.date_text, h.fields))),
-    )
+    infer_order(normalised.iter().filter_map(|(n, l)| {
+        scan_header(l).map(|h| (*n, move || h.date_text.to_string(), h.fields))
+    }))
 }
 
 fn resolve_date(
@@ -838,13 +844,57 @@ const SYSTEM_PHRASES: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// [`SYSTEM_PHRASES`] by their first two bytes, so a text is searched for
+/// all of them in one pass.
+struct PhraseIndex {
+    /// Bit `b0 << 8 | b1` is set when a phrase starts with `b0 b1`.
+    starts: Vec<u64>,
+    /// The phrases starting with those two bytes: (kind index, phrase).
+    by_start: HashMap<u16, Vec<(usize, &'static [u8])>>,
+}
+
+fn phrase_index() -> &'static PhraseIndex {
+    static INDEX: std::sync::OnceLock<PhraseIndex> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index = PhraseIndex {
+            starts: vec![0; 1024],
+            by_start: HashMap::new(),
+        };
+        for (k, (_, phrases)) in SYSTEM_PHRASES.iter().enumerate() {
+            for p in *phrases {
+                let b = p.as_bytes();
+                let pair = u16::from(b[0]) << 8 | u16::from(b[1]);
+                index.starts[usize::from(pair >> 6)] |= 1 << (pair & 63);
+                index.by_start.entry(pair).or_default().push((k, b));
+            }
+        }
+        index
+    })
+}
+
 /// The kind of system line `text` reads as, if any.
 fn system_kind(text: &str) -> Option<&'static str> {
     let lower = text.trim().to_lowercase();
-    for (kind, phrases) in SYSTEM_PHRASES {
-        if phrases.iter().any(|p| lower.contains(p)) {
-            return Some(kind);
+    // The first kind (in [`SYSTEM_PHRASES`] order) with a phrase in `lower`.
+    let index = phrase_index();
+    let b = lower.as_bytes();
+    let mut best: Option<usize> = None;
+    for i in 0..b.len().saturating_sub(1) {
+        let pair = u16::from(b[i]) << 8 | u16::from(b[i + 1]);
+        if index.starts[usize::from(pair >> 6)] & (1 << (pair & 63)) == 0 {
+            continue;
         }
+        for &(k, p) in &index.by_start[&pair] {
+            if best.is_none_or(|best| k < best) && b[i..].starts_with(p) {
+                best = Some(k);
+            }
+        }
+        if best == Some(0) {
+            break;
+        }
+    }
+    if let Some(k) = best {
+        return Some(SYSTEM_PHRASES[k].0);
     }
     for (kind, ends) in [
         ("left", &[" left", " saiu", " salió"][..]),
@@ -915,16 +965,45 @@ pub fn chat_name(source_name: &str) -> String {
 /// An entry of the file: a header and its continuation lines.
 struct Entry {
     line: u64,
+    /// The lines as they were (`\r` dropped), joined with `\n`.
     raw: String,
-    date_text: String,
-    fields: [Field; 3],
-    time: Result<jiff::civil::Time, ExportError>,
     bracket: bool,
     /// The normalised text after the header.
     rest: String,
     /// Whether U+200E followed the author's `: ` in the raw line.
     lrm_text: bool,
     continuation: Vec<String>,
+}
+
+impl Entry {
+    /// The entry whose lines are `text[start..end]`, the first a header.
+    fn at(text: &str, start: usize, end: usize, line: u64) -> Entry {
+        let mut lines = text[start..end]
+            .split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l));
+        let raw_first = lines.next().unwrap_or("");
+        let first = normalise(raw_first);
+        let (bracket, rest) = match scan_header(&first) {
+            Some(h) => (h.bracket, h.rest),
+            None => (false, ""),
+        };
+        let lrm_text =
+            bracket && split_author(rest).is_some() && raw_first.contains(":\u{20}\u{200E}");
+        let mut e = Entry {
+            line,
+            raw: raw_first.to_string(),
+            bracket,
+            rest: rest.to_string(),
+            lrm_text,
+            continuation: Vec::new(),
+        };
+        for l in lines {
+            e.raw.push('\n');
+            e.raw.push_str(l);
+            e.continuation.push(normalise(l).into_owned());
+        }
+        e
+    }
 }
 
 enum Kind {
@@ -1109,39 +1188,108 @@ pub fn conversation_id(custodian_phone: &str, chat: &str) -> String {
     )
 }
 
-/// Parses an export's chat text into messages captured at `captured_at`.
-///
-/// See the [module documentation](self) for the rules. The whole text is
-/// read before anything is returned; the first bad line is the error.
-pub fn parse(
-    text: &str,
-    options: &ExportOptions,
+/// A message entry of a scanned export: where its lines are, and what the
+/// checking pass worked out about it.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    line: u64,
+    /// Its lines are `text[start..end]`.
+    start: usize,
+    end: usize,
+    sent_at: Timestamp,
+    local: jiff::civil::DateTime,
+    /// Index into [`Scanned::senders`].
+    sender: u32,
+    /// Among earlier messages with the same sent time, sender and text.
+    ordinal: u64,
+}
+
+/// An export read and checked whole by [`scan`]: every line has been read,
+/// every date and time resolved and every author placed, so building its
+/// messages ([`Scanned::message`]) cannot fail. It holds only a few dozen
+/// bytes per message besides the text it borrows; the messages are built
+/// on demand, in any order and on any thread, so an importer can write
+/// them in bounded batches.
+#[derive(Debug)]
+pub struct Scanned<'a> {
+    text: &'a str,
+    options: &'a ExportOptions,
     captured_at: Timestamp,
-) -> Result<Parsed, ExportError> {
-    // Pass 1: entries.
-    let mut entries: Vec<Entry> = Vec::new();
+    slots: Vec<Slot>,
+    /// The distinct senders, and whether each is the custodian.
+    senders: Vec<(String, bool)>,
+    /// The system lines: header line number and text (author included when
+    /// the line had one).
+    pub system: Vec<(u64, String)>,
+    /// The system lines as [`SystemEvent`]s (`whatsapp.export.<kind>`,
+    /// target the conversation).
+    pub system_events: Vec<SystemEvent>,
+    /// The date order used.
+    pub date_order: DateOrder,
+    /// Whether the order was inferred (`false`: given in the options).
+    pub date_order_inferred: bool,
+    /// The chat name, from the file name.
+    pub chat: String,
+    /// The conversation id of every message.
+    pub conversation: String,
+    /// The author taken for the custodian, if any.
+    pub custodian_author: Option<String>,
+    /// Whether the chat looks like a group.
+    pub is_group: bool,
+    /// Lines read.
+    pub lines: u64,
+}
+
+/// A header seen in the first pass.
+struct Seen {
+    line: u64,
+    start: usize,
+    end: usize,
+    fields: [Field; 3],
+    time: Result<jiff::civil::Time, ExportError>,
+}
+
+/// The date as written on the header line at `text[start..]`.
+fn date_text_at(text: &str, start: usize) -> String {
+    let line = text[start..].split('\n').next().unwrap_or("");
+    let line = normalise(line.strip_suffix('\r').unwrap_or(line));
+    scan_header(&line).map_or_else(String::new, |h| h.date_text.to_string())
+}
+
+fn hash_of(body: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    h.finish()
+}
+
+/// Reads and checks an export's chat text, whole, without building its
+/// messages; see [`parse`] for the rules and [`Scanned`] for what is kept.
+/// The first bad line is the error.
+pub fn scan<'a>(
+    text: &'a str,
+    options: &'a ExportOptions,
+    captured_at: Timestamp,
+) -> Result<Scanned<'a>, ExportError> {
+    // Pass 1: where the entries are.
+    let mut seen: Vec<Seen> = Vec::new();
     let mut count = 0;
+    let base = text.as_ptr() as usize;
     for (n, raw) in lines(text) {
         count = n;
+        let start = raw.as_ptr() as usize - base;
+        let end = start + raw.len();
         let line = normalise(raw);
         if let Some(h) = scan_header(&line) {
-            let lrm_text =
-                h.bracket && split_author(h.rest).is_some() && raw.contains(":\u{20}\u{200E}");
-            entries.push(Entry {
+            seen.push(Seen {
                 line: n,
-                raw: raw.to_string(),
-                date_text: h.date_text.to_string(),
+                start,
+                end,
                 fields: h.fields,
                 time: resolve_time(n, &h),
-                bracket: h.bracket,
-                rest: h.rest.to_string(),
-                lrm_text,
-                continuation: Vec::new(),
             });
-        } else if let Some(e) = entries.last_mut() {
-            e.raw.push('\n');
-            e.raw.push_str(raw);
-            e.continuation.push(line.into_owned());
+        } else if let Some(e) = seen.last_mut() {
+            e.end = end;
         } else if !line.trim().is_empty() {
             return Err(ExportError::NotAMessage {
                 line: n,
@@ -1149,16 +1297,15 @@ pub fn parse(
             });
         }
     }
-    if entries.is_empty() {
+    if seen.is_empty() {
         return Err(ExportError::Empty);
     }
     let (order, inferred) = match options.date_order {
         Some(o) => (o, false),
         None => (
             infer_order(
-                entries
-                    .iter()
-                    .map(|e| (e.line, e.date_text.as_str(), e.fields)),
+                seen.iter()
+                    .map(|e| (e.line, || date_text_at(text, e.start), e.fields)),
             )?,
             true,
         ),
@@ -1167,72 +1314,37 @@ pub fn parse(
     let chat = chat_name(&options.source_name);
     let conversation = conversation_id(&options.custodian_phone, &chat);
 
-    // Pass 2: times and kinds.
-    let mut read = Vec::with_capacity(entries.len());
-    for e in entries {
-        let date = resolve_date(e.line, &e.date_text, &e.fields, order)?;
-        let time = e.time.clone()?;
+    // Pass 2: times and kinds; messages keep only where they are.
+    let mut slots = Vec::new();
+    let mut authors: Vec<String> = Vec::new();
+    let mut author_ids: HashMap<String, u32> = HashMap::new();
+    // Per message: its author and a hash of its text, for the ordinals.
+    let mut keys: Vec<(u32, u64)> = Vec::new();
+    let mut system = Vec::new();
+    let mut system_events = Vec::new();
+    let mut group_events = false;
+    for s in seen {
+        // The text of the date is only made for an error.
+        let date = match resolve_date(s.line, "", &s.fields, order) {
+            Ok(date) => date,
+            Err(_) => resolve_date(s.line, &date_text_at(text, s.start), &s.fields, order)?,
+        };
+        let time = s.time?;
         let local = date.to_datetime(time);
         let ts = options
             .tz
             .to_ambiguous_timestamp(local)
             .compatible()
             .map_err(|err| ExportError::BadTime {
-                line: e.line,
+                line: s.line,
                 text: local.to_string(),
                 problem: err.to_string(),
             })?;
         let sent_at = Timestamp::from_micros(ts.as_microsecond());
-        let kind = classify(&e, &chat);
-        read.push((e, local, sent_at, kind));
-    }
-
-    // Who is who.
-    let mut authors: BTreeSet<String> = BTreeSet::new();
-    let mut group_events = false;
-    for (_, _, _, kind) in &read {
-        match kind {
-            Kind::Message { author, .. } => {
-                authors.insert(author.clone());
-            }
-            Kind::System { kind, .. } => group_events |= is_group_kind(kind),
-        }
-    }
-    let is_group = group_events || authors.len() > 2;
-    let is_custodian = |a: &str| {
-        let lower = a.trim().to_lowercase();
-        YOU.contains(&lower.as_str())
-            || (phone_like(a) && digits_of(a) == digits_of(&options.custodian_phone))
-            || options
-                .custodian_names
-                .iter()
-                .any(|n| n.trim().to_lowercase() == lower)
-    };
-    let mut custodian: BTreeSet<String> = authors
-        .iter()
-        .filter(|a| is_custodian(a))
-        .cloned()
-        .collect();
-    if custodian.is_empty() && !is_group && authors.len() == 2 {
-        let partners: Vec<&String> = authors.iter().filter(|a| same_party(a, &chat)).collect();
-        if partners.len() == 1 {
-            custodian = authors
-                .iter()
-                .filter(|a| *a != partners[0])
-                .cloned()
-                .collect();
-        }
-    }
-    let custodian_author = custodian.iter().next().cloned();
-
-    // Pass 3: messages.
-    let mut messages = Vec::new();
-    let mut system = Vec::new();
-    let mut system_events = Vec::new();
-    let mut ordinals: HashMap<(i64, String, String), u64> = HashMap::new();
-    for (e, local, sent_at, kind) in read {
-        match kind {
+        let e = Entry::at(text, s.start, s.end, s.line);
+        match classify(&e, &chat) {
             Kind::System { kind, author, text } => {
+                group_events |= is_group_kind(kind);
                 let shown = match &author {
                     Some(a) => format!("{a}: {text}"),
                     None => text.clone(),
@@ -1261,105 +1373,122 @@ pub fn parse(
                 system.push((e.line, shown));
             }
             Kind::Message { author, body } => {
-                let mine = custodian.contains(&author);
-                let display = author
-                    .strip_prefix('~')
-                    .map(str::trim_start)
-                    .unwrap_or(&author)
-                    .to_string();
-                let (sender, direction, recipients) = if mine {
-                    (
-                        options.custodian_phone.clone(),
-                        Direction::Outbound,
-                        vec![chat.clone()],
-                    )
-                } else if custodian_author.is_some() || same_party(&author, &chat) {
-                    (
-                        display.clone(),
-                        Direction::Inbound,
-                        vec![options.custodian_phone.clone()],
-                    )
-                } else {
-                    (display.clone(), Direction::Unknown, Vec::new())
-                };
-                let ordinal = {
-                    let slot = ordinals
-                        .entry((sent_at.as_micros(), sender.clone(), body.clone()))
-                        .or_insert(0);
-                    *slot += 1;
-                    *slot - 1
-                };
-                let source_id = format!(
-                    "wa-export:{}",
-                    id_of(&[
-                        b"custos/whatsapp-export/message/v1",
-                        options.custodian_phone.as_bytes(),
-                        conversation.as_bytes(),
-                        &sent_at.as_micros().to_be_bytes(),
-                        sender.as_bytes(),
-                        body.as_bytes(),
-                        &ordinal.to_be_bytes(),
-                    ])
-                );
-                let mut extra = Map::new();
-                extra.insert("source_file".into(), options.source_name.clone().into());
-                extra.insert("line".into(), e.line.into());
-                let last = e.line + e.continuation.len() as u64;
-                if last != e.line {
-                    extra.insert("line_end".into(), last.into());
-                }
-                extra.insert("author".into(), author.clone().into());
-                if author.starts_with('~') {
-                    extra.insert("unsaved_contact".into(), true.into());
-                }
-                extra.insert("chat".into(), chat.clone().into());
-                if is_group {
-                    extra.insert("group".into(), true.into());
-                }
-                extra.insert("local_time".into(), local.to_string().into());
-                extra.insert("date_order".into(), order.name().into());
-                let mut text = body.clone();
-                if let Some(t) = strip_edited(&body) {
-                    extra.insert("edited".into(), true.into());
-                    text = t.to_string();
-                }
-                if is_deleted(&text) {
-                    extra.insert("deleted".into(), true.into());
-                }
-                let media = find_media(&text);
-                let mut attachment_file = None;
-                if let Some(m) = media {
-                    extra.insert("media".into(), m.kind.into());
-                    extra.insert("media_placeholder".into(), m.placeholder.into());
-                    if let Some(f) = &m.file {
-                        extra.insert("attachment".into(), f.clone().into());
+                let id = match author_ids.get(&author) {
+                    Some(&id) => id,
+                    None => {
+                        let id = authors.len() as u32;
+                        authors.push(author.clone());
+                        author_ids.insert(author, id);
+                        id
                     }
-                    attachment_file = m.file;
-                }
-                messages.push(ExportMessage {
-                    message: Message {
-                        channel: CHANNEL.into(),
-                        source_id,
-                        conversation: conversation.clone(),
-                        sender,
-                        recipients,
-                        direction,
-                        sent_at,
-                        captured_at,
-                        text: Some(text),
-                        attachments: Vec::new(),
-                        reply_to: None,
-                        raw_digest: Digest::of(e.raw.as_bytes()),
-                        extra,
-                    },
-                    line: e.line,
-                    attachment_file,
+                };
+                keys.push((id, hash_of(&body)));
+                slots.push(Slot {
+                    line: s.line,
+                    start: s.start,
+                    end: s.end,
+                    sent_at,
+                    local,
+                    sender: id,
+                    ordinal: 0,
                 });
             }
         }
     }
-    Ok(Parsed {
-        messages,
+
+    // Who is who.
+    let distinct: BTreeSet<&String> = authors.iter().collect();
+    let is_group = group_events || distinct.len() > 2;
+    let is_custodian = |a: &str| {
+        let lower = a.trim().to_lowercase();
+        YOU.contains(&lower.as_str())
+            || (phone_like(a) && digits_of(a) == digits_of(&options.custodian_phone))
+            || options
+                .custodian_names
+                .iter()
+                .any(|n| n.trim().to_lowercase() == lower)
+    };
+    let mut custodian: BTreeSet<&String> = distinct
+        .iter()
+        .copied()
+        .filter(|a| is_custodian(a))
+        .collect();
+    if custodian.is_empty() && !is_group && distinct.len() == 2 {
+        let partners: Vec<&String> = distinct
+            .iter()
+            .copied()
+            .filter(|a| same_party(a, &chat))
+            .collect();
+        if partners.len() == 1 {
+            custodian = distinct
+                .iter()
+                .copied()
+                .filter(|a| *a != partners[0])
+                .collect();
+        }
+    }
+    let custodian_author = custodian.iter().next().map(|a| a.to_string());
+
+    // Senders, and the ordinal of each message among those with the same
+    // sent time, sender and text (hashes first, texts compared on a match).
+    let mut senders: Vec<(String, bool)> = Vec::new();
+    let mut sender_ids: HashMap<String, u32> = HashMap::new();
+    let mut author_sender = Vec::with_capacity(authors.len());
+    for author in &authors {
+        let mine = custodian.contains(author);
+        let sender = if mine {
+            options.custodian_phone.clone()
+        } else {
+            author
+                .strip_prefix('~')
+                .map(str::trim_start)
+                .unwrap_or(author)
+                .to_string()
+        };
+        let id = *sender_ids.entry(sender.clone()).or_insert_with(|| {
+            senders.push((sender, mine));
+            senders.len() as u32 - 1
+        });
+        author_sender.push(id);
+    }
+    let body_of =
+        |slot: &Slot| match classify(&Entry::at(text, slot.start, slot.end, slot.line), &chat) {
+            Kind::Message { body, .. } => body,
+            Kind::System { text, .. } => text,
+        };
+    // (sent time, sender, text hash) -> (first message, count) per text.
+    let mut ordinals: HashMap<(i64, u32, u64), Vec<(usize, u64)>> = HashMap::new();
+    for (k, &(author, hash)) in keys.iter().enumerate() {
+        let sender = author_sender[author as usize];
+        let key = (slots[k].sent_at.as_micros(), sender, hash);
+        let same = ordinals.entry(key).or_default();
+        let at = if same.is_empty() {
+            None
+        } else {
+            let body = body_of(&slots[k]);
+            same.iter()
+                .position(|&(first, _)| body_of(&slots[first]) == body)
+        };
+        let ordinal = match at {
+            Some(i) => {
+                same[i].1 += 1;
+                same[i].1 - 1
+            }
+            None => {
+                same.push((k, 1));
+                0
+            }
+        };
+        slots[k].sender = sender;
+        slots[k].ordinal = ordinal;
+    }
+
+    Ok(Scanned {
+        text,
+        options,
+        captured_at,
+        slots,
+        senders,
         system,
         system_events,
         date_order: order,
@@ -1370,6 +1499,144 @@ pub fn parse(
         is_group,
         lines: count,
     })
+}
+
+impl Scanned<'_> {
+    /// How many messages the export holds.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the export holds no message (only system lines).
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The 1-based line of message `k`'s header.
+    pub fn line_of(&self, k: usize) -> u64 {
+        self.slots[k].line
+    }
+
+    /// Builds message `k` (in file order, `0..len()`).
+    pub fn message(&self, k: usize) -> ExportMessage {
+        let slot = &self.slots[k];
+        let options = self.options;
+        let e = Entry::at(self.text, slot.start, slot.end, slot.line);
+        // Scanned as a message: an author, then the text (as `classify`
+        // reads it, without the phrase search it already passed).
+        let (author, first) = split_author(&e.rest).unwrap_or(("", &e.rest));
+        let author = author.trim().to_string();
+        let mut body = first.to_string();
+        for c in &e.continuation {
+            body.push('\n');
+            body.push_str(c);
+        }
+        let (sender, mine) = &self.senders[slot.sender as usize];
+        let (direction, recipients) = if *mine {
+            (Direction::Outbound, vec![self.chat.clone()])
+        } else if self.custodian_author.is_some() || same_party(&author, &self.chat) {
+            (Direction::Inbound, vec![options.custodian_phone.clone()])
+        } else {
+            (Direction::Unknown, Vec::new())
+        };
+        let sent_at = slot.sent_at;
+        let source_id = format!(
+            "wa-export:{}",
+            id_of(&[
+                b"custos/whatsapp-export/message/v1",
+                options.custodian_phone.as_bytes(),
+                self.conversation.as_bytes(),
+                &sent_at.as_micros().to_be_bytes(),
+                sender.as_bytes(),
+                body.as_bytes(),
+                &slot.ordinal.to_be_bytes(),
+            ])
+        );
+        let mut extra = Map::new();
+        extra.insert("source_file".into(), options.source_name.clone().into());
+        extra.insert("line".into(), e.line.into());
+        let last = e.line + e.continuation.len() as u64;
+        if last != e.line {
+            extra.insert("line_end".into(), last.into());
+        }
+        extra.insert("author".into(), author.clone().into());
+        if author.starts_with('~') {
+            extra.insert("unsaved_contact".into(), true.into());
+        }
+        extra.insert("chat".into(), self.chat.clone().into());
+        if self.is_group {
+            extra.insert("group".into(), true.into());
+        }
+        extra.insert("local_time".into(), slot.local.to_string().into());
+        extra.insert("date_order".into(), self.date_order.name().into());
+        let mut text = body.clone();
+        if let Some(t) = strip_edited(&body) {
+            extra.insert("edited".into(), true.into());
+            text = t.to_string();
+        }
+        if is_deleted(&text) {
+            extra.insert("deleted".into(), true.into());
+        }
+        let media = find_media(&text);
+        let mut attachment_file = None;
+        if let Some(m) = media {
+            extra.insert("media".into(), m.kind.into());
+            extra.insert("media_placeholder".into(), m.placeholder.into());
+            if let Some(f) = &m.file {
+                extra.insert("attachment".into(), f.clone().into());
+            }
+            attachment_file = m.file;
+        }
+        ExportMessage {
+            message: Message {
+                channel: CHANNEL.into(),
+                source_id,
+                conversation: self.conversation.clone(),
+                sender: sender.clone(),
+                recipients,
+                direction,
+                sent_at,
+                captured_at: self.captured_at,
+                text: Some(text),
+                attachments: Vec::new(),
+                reply_to: None,
+                raw_digest: Digest::of(e.raw.as_bytes()),
+                extra,
+            },
+            line: e.line,
+            attachment_file,
+        }
+    }
+
+    /// Builds every message, in file order.
+    pub fn into_parsed(self) -> Parsed {
+        let messages = (0..self.len()).map(|k| self.message(k)).collect();
+        Parsed {
+            messages,
+            system: self.system,
+            system_events: self.system_events,
+            date_order: self.date_order,
+            date_order_inferred: self.date_order_inferred,
+            chat: self.chat,
+            conversation: self.conversation,
+            custodian_author: self.custodian_author,
+            is_group: self.is_group,
+            lines: self.lines,
+        }
+    }
+}
+
+/// Parses an export's chat text into messages captured at `captured_at`.
+///
+/// See the [module documentation](self) for the rules. The whole text is
+/// read before anything is returned; the first bad line is the error.
+/// [`scan`] does the reading and checking without holding every message.
+pub fn parse(
+    text: &str,
+    options: &ExportOptions,
+    captured_at: Timestamp,
+) -> Result<Parsed, ExportError> {
+    Ok(scan(text, options, captured_at)?.into_parsed())
 }
 
 // ---------------------------------------------------------------------------
@@ -1547,4 +1814,52 @@ pub fn read_zip_with_limits(
         chat_text,
         media: files,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The phrase search as a plain loop: the first kind with a phrase in
+    /// the lowercased, trimmed text.
+    fn naive_phrase_kind(text: &str) -> Option<&'static str> {
+        let lower = text.trim().to_lowercase();
+        SYSTEM_PHRASES
+            .iter()
+            .find(|(_, phrases)| phrases.iter().any(|p| lower.contains(p)))
+            .map(|(kind, _)| *kind)
+    }
+
+    #[test]
+    fn the_indexed_phrase_search_finds_what_the_plain_one_finds() {
+        let mut texts = vec![
+            "Missed voice call, then ANA ADDED Bruno and changed the subject".to_string(),
+            "Ende-zu-Ende-verschlüsselt — MISSED VIDEO CALL".to_string(),
+            "see you at ten".to_string(),
+            " added ".to_string(),
+            "x added y".to_string(),
+            "Ana saiu do grupo".to_string(),
+            String::new(),
+            "a".to_string(),
+        ];
+        for (kind, phrases) in SYSTEM_PHRASES {
+            for p in *phrases {
+                texts.push(format!("Ana {} ok", p.to_uppercase()));
+                texts.push(format!("{p}{kind}"));
+                texts.push(p[..p.len() - 1].to_string());
+            }
+        }
+        for t in &texts {
+            let naive = naive_phrase_kind(t);
+            // `system_kind` tries the phrases first, then the endings.
+            if naive.is_some() {
+                assert_eq!(system_kind(t), naive, "{t:?}");
+            } else {
+                assert!(
+                    system_kind(t).is_none_or(|k| matches!(k, "left" | "joined")),
+                    "{t:?}"
+                );
+            }
+        }
+    }
 }
