@@ -26,8 +26,10 @@
 //!   note) when no custos binary is at hand, e.g. in this crate's tests.
 //! - **Chat-export import**: a synthetic Android export (1,000,000 lines,
 //!   multi-line messages, media placeholders and system lines) parsed with
-//!   `whatsapp_export::parse`, and parsed and appended (`append_all` in
-//!   batches of 10,000) into a fresh archive, in lines per second. Peers:
+//!   `whatsapp_export::parse`, and imported into a fresh archive as `custos
+//!   import` does it ([`export::import`]: every line checked first, then
+//!   batches built and encrypted on every core and appended pipelined, all
+//!   durable at the end), in lines per second. Peers:
 //!   `wc -l` on the same text in a file and counting `str::lines()` of it.
 //! - **Policy scan**: 10,000 lexicon terms and 200 regexes as 50 policies
 //!   compiled into one engine, evaluated message by message over a
@@ -38,6 +40,9 @@
 //!   `-i` over all of it (see [`scan`]).
 //! - **Peak memory** of the process (VmHWM), before the export import
 //!   (which holds the whole parsed export in memory) and after it.
+//!
+//! With `CUSTOS_BENCH_ONLY=export` in the environment ([`ONLY_ENV`]) only
+//! the chat-export figures and the peak memory are measured.
 //!
 //! ```no_run
 //! let figures = custos_bench::run(&Default::default(), &mut |line| eprintln!("{line}"))?;
@@ -108,6 +113,9 @@ const SQLITE_BEST_BATCH: usize = 1_000;
 pub const BATCH: usize = 10;
 /// The most connections of the webhook load with `quick`.
 const QUICK_CONNECTIONS: usize = 8;
+/// The environment variable that, set to `export`, makes [`run`] measure
+/// only the chat-export figures (and the peak memory after them).
+pub const ONLY_ENV: &str = "CUSTOS_BENCH_ONLY";
 /// Lines of the synthetic chat export.
 const EXPORT_LINES: usize = 1_000_000;
 /// The same with `quick`.
@@ -191,6 +199,32 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
         plural(messages, "message", "messages"),
         limit.as_secs()
     ));
+
+    let mut figures_only = Vec::new();
+    if std::env::var(ONLY_ENV).is_ok_and(|v| v.trim() == "export") {
+        progress(&format!("{ONLY_ENV}=export: only the chat-export figures"));
+        let export_lines = export_figures(
+            work.path(),
+            options.quick,
+            rounds,
+            progress,
+            &mut figures_only,
+        )?;
+        drop(work);
+        if let Some(kib) = peak_memory_kib() {
+            figures_only.push(Figure {
+                name: format!(
+                    "peak memory with the {}-line export import",
+                    human(export_lines as f64)
+                ),
+                value: kib as f64 / 1024.0,
+                unit: "MiB".into(),
+                peer: None,
+            });
+        }
+        progress(&format!("done in {:.1} s", began.elapsed().as_secs_f64()));
+        return Ok(figures_only);
+    }
 
     let records: Vec<workload::Record> = (0..messages as u64).map(workload::record).collect();
     let mean = records
@@ -334,50 +368,8 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
         ),
     }
 
-    // The export import holds the whole parsed export in memory; the peak
-    // before it is the figure of the rest.
     let peak_before_export = peak_memory_kib();
-    let export_lines = if options.quick {
-        QUICK_EXPORT_LINES
-    } else {
-        EXPORT_LINES
-    };
-    let text = export::synthetic_android(export_lines);
-    let t = export::measure(work.path(), &text, rounds)?;
-    drop(text);
-    progress(&format!(
-        "chat export: {} lines, {:.1} MB, {} messages; parse {:.0} lines/s, parse + \
-         append_all {:.0} lines/s; str::lines() {:.0} lines/s{}",
-        t.lines,
-        mb(t.bytes as f64),
-        t.messages,
-        t.parse,
-        t.parse_and_append,
-        t.lines_count,
-        t.wc.map_or(String::new(), |r| format!("; wc -l {r:.0} lines/s")),
-    ));
-    let (peer_name, peer_rate) = match t.wc {
-        Some(r) => ("wc -l (same text, page cache)".to_string(), r),
-        None => ("str::lines() count".to_string(), t.lines_count),
-    };
-    figures.push(rate_figure(
-        "chat-export parse".into(),
-        t.parse,
-        "lines/s",
-        Some((peer_name.clone(), peer_rate)),
-    ));
-    figures.push(rate_figure(
-        "chat-export parse vs str::lines()".into(),
-        t.parse,
-        "lines/s",
-        Some(("str::lines() count".into(), t.lines_count)),
-    ));
-    figures.push(rate_figure(
-        "chat-export parse + append_all".into(),
-        t.parse_and_append,
-        "lines/s",
-        Some((peer_name, peer_rate)),
-    ));
+    let export_lines = export_figures(work.path(), options.quick, rounds, progress, &mut figures)?;
 
     let s = scan::measure(work.path(), options.quick, rounds)?;
     progress(&format!(
@@ -510,6 +502,62 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
     }
     progress(&format!("done in {:.1} s", began.elapsed().as_secs_f64()));
     Ok(figures)
+}
+
+/// Measures the chat-export figures into `figures`; returns the lines of
+/// the synthetic export.
+fn export_figures(
+    work: &std::path::Path,
+    quick: bool,
+    rounds: usize,
+    progress: &mut dyn FnMut(&str),
+    figures: &mut Vec<Figure>,
+) -> Result<usize> {
+    let mb = |rate: f64| rate / 1e6;
+    let export_lines = if quick {
+        QUICK_EXPORT_LINES
+    } else {
+        EXPORT_LINES
+    };
+    let text = export::synthetic_android(export_lines);
+    let t = export::measure(work, &text, rounds)?;
+    drop(text);
+    progress(&format!(
+        "chat export: {} lines, {:.1} MB, {} messages; parse {:.0} lines/s, import \
+         (scan, build and encrypt on every core, pipelined durable appends) {:.0} lines/s; \
+         str::lines() {:.0} lines/s{}",
+        t.lines,
+        mb(t.bytes as f64),
+        t.messages,
+        t.parse,
+        t.parse_and_append,
+        t.lines_count,
+        t.wc.map_or(String::new(), |r| format!("; wc -l {r:.0} lines/s")),
+    ));
+    let (peer_name, peer_rate) = match t.wc {
+        Some(r) => ("wc -l (same text, page cache)".to_string(), r),
+        None => ("str::lines() count".to_string(), t.lines_count),
+    };
+    figures.push(rate_figure(
+        "chat-export parse".into(),
+        t.parse,
+        "lines/s",
+        Some((peer_name.clone(), peer_rate)),
+    ));
+    figures.push(rate_figure(
+        "chat-export parse vs str::lines()".into(),
+        t.parse,
+        "lines/s",
+        Some(("str::lines() count".into(), t.lines_count)),
+    ));
+    figures.push(rate_figure(
+        "chat-export import, all durable".into(),
+        t.parse_and_append,
+        "lines/s",
+        Some((peer_name, peer_rate)),
+    ));
+
+    Ok(export_lines)
 }
 
 /// One webhook load run: a fresh archive, `custos serve` on it, `messages`
