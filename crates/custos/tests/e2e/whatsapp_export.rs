@@ -394,7 +394,7 @@ fn a_later_zip_links_its_media_to_messages_imported_from_the_text() {
     let out = a.import_ok(&txt);
     assert!(out.contains("4 messages read, 4 archived"), "{out}");
     assert!(attachment_links(&a).is_empty());
-    let source_id = a.messages()[3]["source_id"].as_str().unwrap().to_string();
+    let source_id = a.messages()[3]["id"].as_str().unwrap().to_string();
 
     // Then the zip of the same chat: nothing new, but the photo is linked.
     let zip = zip_of(&[
