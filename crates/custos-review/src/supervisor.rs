@@ -87,9 +87,8 @@ pub struct Supervisor {
     read_to: u64,
     /// Policies or the model changed since the engine was compiled.
     stale: bool,
-    /// Messages read at opening but not judged yet, with their
-    /// new-contact flag.
-    unjudged: Vec<(u64, bool)>,
+    /// System and consent entries before this were taken in when opening.
+    applied_to: u64,
     /// The firm's own opt-out words, beside the defaults.
     opt_out_words: Vec<String>,
     /// Evidence of every keyword opt-out recorded (one per message).
@@ -131,24 +130,52 @@ impl Supervisor {
             cursor,
             read_to: 0,
             stale: false,
-            unjudged: Vec::new(),
+            applied_to: 0,
             opt_out_words: Vec::new(),
             keyword_opt_outs: HashSet::new(),
             consent_out: Vec::new(),
         };
-        // Read everything once: the state must be whole before anything is
-        // judged (an alert later in the journal must be known before its
-        // message is looked at again). What lies past the cursor is only
-        // noted here and judged by the first catch-up.
-        let mut unjudged = Vec::new();
-        this.read(journal, journal.size(), &mut |_, s| {
-            if s.seq >= cursor {
-                unjudged.push((s.seq, s.new_contact));
+        // The state must be whole before anything is judged (an alert
+        // further on must be known before its message is looked at again):
+        // read up to the cursor, then only the system and consent entries
+        // past it. The first catch-up judges the messages past the cursor in
+        // one sequential read.
+        let cursor = cursor.min(journal.size());
+        this.read(journal, cursor, &mut |_, _| {})?;
+        for entry in journal.entries(cursor) {
+            let entry = entry?;
+            if !matches!(entry.leaf.kind, EventKind::System | EventKind::Consent) {
+                continue;
             }
-        })?;
-        this.unjudged = unjudged;
+            if let Opened::Event(event) = journal.open_entry(&entry)? {
+                this.take_in(entry.leaf.seq, &event);
+            }
+            this.applied_to = entry.leaf.seq + 1;
+        }
         this.recompile(journal)?;
         Ok(this)
+    }
+
+    /// Takes a system or consent entry into the state (once: entries the
+    /// opening pass took in are skipped when read again).
+    fn take_in(&mut self, seq: u64, event: &Event) {
+        if seq < self.applied_to {
+            return;
+        }
+        match event {
+            Event::Consent(c) if c.recorded_by == crate::consent::KEYWORD_RECORDER => {
+                self.keyword_opt_outs.insert(c.evidence.clone());
+            }
+            Event::System(system) => {
+                self.state.apply(seq, system);
+                // Later messages are judged by the policies in force then.
+                self.stale |= matches!(
+                    system.action.as_str(),
+                    events::POLICY_VERSION | events::POLICY_DISABLED | events::MODEL_TRAINED
+                );
+            }
+            _ => {}
+        }
     }
 
     /// Recompiles the engine from the active policies and reloads the
@@ -215,22 +242,6 @@ impl Supervisor {
     /// active policies, appends the alerts, and returns them.
     pub fn catch_up(&mut self, journal: &Journal) -> Result<Vec<Raised>, SuperviseError> {
         let mut raised = Vec::new();
-        let unjudged = std::mem::take(&mut self.unjudged);
-        if !unjudged.is_empty() {
-            let mut pending = Vec::new();
-            for (seq, new_contact) in unjudged {
-                let entry = journal.entry(seq)?;
-                let Opened::Event(event) = journal.open_entry(&entry)? else {
-                    continue;
-                };
-                if let Some(mut s) = self.describe(journal, seq, &event, false)? {
-                    s.new_contact = new_contact;
-                    self.evaluate(None, &s, &mut pending);
-                }
-            }
-            raised.extend(self.commit(journal, pending)?);
-        }
-        self.cursor = self.cursor.max(self.read_to);
         // Each round reads what arrived (including the alerts the round
         // before appended, which is how the state learns of them); a few
         // rounds at most, so a steady stream cannot hold the state forever.
@@ -358,17 +369,8 @@ impl Supervisor {
             let Opened::Event(event) = journal.open_entry(&entry)? else {
                 continue;
             };
-            if let Event::Consent(c) = &event {
-                if c.recorded_by == crate::consent::KEYWORD_RECORDER {
-                    self.keyword_opt_outs.insert(c.evidence.clone());
-                }
-            } else if let Event::System(system) = &event {
-                self.state.apply(seq, system);
-                // Later messages are judged by the policies in force then.
-                self.stale |= matches!(
-                    system.action.as_str(),
-                    events::POLICY_VERSION | events::POLICY_DISABLED | events::MODEL_TRAINED
-                );
+            if matches!(event, Event::Consent(_) | Event::System(_)) {
+                self.take_in(seq, &event);
             } else if let Some(s) = self.describe(journal, seq, &event, true)? {
                 if self.stale {
                     self.recompile(journal)?;
