@@ -652,7 +652,7 @@ fn log(
     out: &mut impl Write,
 ) -> Result<()> {
     let end = journal.size();
-    let media = media_outcomes(journal)?;
+    let (media, linked) = media_outcomes(journal)?;
     let mut printed = 0u64;
     let mut last = None;
     let mut result = Ok(());
@@ -663,12 +663,16 @@ fn log(
         let entry = entry?;
         let opened = journal.open_entry(&entry)?;
         let status = media_status(&opened, &media);
+        let links = linked.get(&entry.leaf.seq).map_or(&[][..], Vec::as_slice);
         let line = if json {
-            json_line(&entry, &opened, status)?
+            json_line(&entry, &opened, status, links)?
         } else {
             let mut line = text_line(&entry, &opened);
             if let Some(status) = status {
                 line.push_str(&format!(" [media {status}]"));
+            }
+            if !links.is_empty() {
+                line.push_str(&format!(" [+{} attachment(s) linked later]", links.len()));
             }
             line
         };
@@ -691,16 +695,30 @@ fn log(
     Ok(result?)
 }
 
-/// What became of each WhatsApp message's media, by wamid, from the
+/// What became of each WhatsApp message's media, by wamid, and the
+/// attachments a later export linked to messages (by entry), from the
 /// `whatsapp.media.*` events (only system entries are opened).
-fn media_outcomes(journal: &Journal) -> Result<std::collections::HashMap<String, &'static str>> {
-    let mut outcomes = std::collections::HashMap::new();
+type MediaOutcomes = std::collections::HashMap<String, &'static str>;
+type LinkedAttachments = std::collections::HashMap<u64, Vec<serde_json::Value>>;
+
+fn media_outcomes(journal: &Journal) -> Result<(MediaOutcomes, LinkedAttachments)> {
+    let mut outcomes = MediaOutcomes::new();
+    let mut linked = LinkedAttachments::new();
     for entry in journal.entries(0) {
         let entry = entry?;
         if entry.leaf.kind != custos_model::EventKind::System {
             continue;
         }
         if let Opened::Event(Event::System(s)) = journal.open_entry(&entry)? {
+            if s.action == import_export::ATTACHMENT_ACTION {
+                if let (Some(seq), Some(attachment)) = (
+                    s.details.get("message_seq").and_then(|v| v.as_u64()),
+                    s.details.get("attachment"),
+                ) {
+                    linked.entry(seq).or_default().push(attachment.clone());
+                }
+                continue;
+            }
             let status = match s.action.as_str() {
                 "whatsapp.media.fetched" => "fetched",
                 "whatsapp.media.failed" => "failed",
@@ -715,7 +733,7 @@ fn media_outcomes(journal: &Journal) -> Result<std::collections::HashMap<String,
             }
         }
     }
-    Ok(outcomes)
+    Ok((outcomes, linked))
 }
 
 /// For a WhatsApp message whose media is downloaded through the Graph API:
@@ -741,7 +759,12 @@ fn media_status(
     fetchable.then(|| outcomes.get(&m.source_id).copied().unwrap_or("pending"))
 }
 
-fn json_line(entry: &StoredEntry, opened: &Opened, media_status: Option<&str>) -> Result<String> {
+fn json_line(
+    entry: &StoredEntry,
+    opened: &Opened,
+    media_status: Option<&str>,
+    linked: &[serde_json::Value],
+) -> Result<String> {
     let mut obj = serde_json::Map::new();
     obj.insert("seq".into(), entry.leaf.seq.into());
     obj.insert(
@@ -762,6 +785,9 @@ fn json_line(entry: &StoredEntry, opened: &Opened, media_status: Option<&str>) -
     }
     if let Some(status) = media_status {
         obj.insert("media_status".into(), status.into());
+    }
+    if !linked.is_empty() {
+        obj.insert("linked_attachments".into(), linked.to_vec().into());
     }
     Ok(serde_json::to_string(&obj)?)
 }

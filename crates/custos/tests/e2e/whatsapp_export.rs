@@ -421,6 +421,12 @@ fn a_later_zip_links_its_media_to_messages_imported_from_the_text() {
         "sealed under the message's key"
     );
     assert_eq!(a.messages().len(), 4, "no message was added");
+    let shown = &a.messages()[3];
+    assert_eq!(
+        shown["linked_attachments"][0]["sha256"],
+        Digest::of(&photo).to_string(),
+        "log shows the linked photo on its message: {shown}"
+    );
 
     // The same zip again links nothing more.
     let out = a.import_ok(&file);
