@@ -4,7 +4,6 @@
 //! evidence names the keyword and the message, once per message.
 
 use custos_model::{ConsentChange, ConsentState, Direction, Message, party_id};
-use unicode_normalization::UnicodeNormalization;
 
 /// Who keyword opt-outs are recorded by.
 pub const KEYWORD_RECORDER: &str = "custos.opt-out-keywords";
@@ -30,15 +29,10 @@ pub const DEFAULT_KEYWORDS: &[&str] = &[
     "ALTO",
 ];
 
-/// Upper-case, accents dropped, punctuation and spacing collapsed.
+/// Lower-case, accents dropped, punctuation and spacing collapsed: the
+/// policy engine's folding.
 fn fold(text: &str) -> String {
-    let folded: String = text
-        .nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .flat_map(char::to_uppercase)
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect();
-    folded.split_whitespace().collect::<Vec<_>>().join(" ")
+    custos_policy::fold::fold(text).trim().to_string()
 }
 
 /// The keyword an inbound message consists of, if any (`extra` adds the
@@ -50,9 +44,10 @@ pub fn keyword(text: &str, extra: &[String]) -> Option<String> {
     }
     DEFAULT_KEYWORDS
         .iter()
-        .map(|k| k.to_string())
-        .chain(extra.iter().map(|k| fold(k)))
-        .find(|k| *k == folded)
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+        .find(|k| fold(k) == folded)
+        .map(|k| fold(k).to_uppercase())
 }
 
 /// The evidence string recorded for a keyword opt-out: stable, so the same

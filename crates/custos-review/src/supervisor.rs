@@ -15,7 +15,6 @@ use custos_model::{Digest, Direction, Event, EventKind, Message, Timestamp, part
 use custos_policy::{Action, AttachmentInfo, Document, Engine, PolicyMatch};
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use unicode_normalization::UnicodeNormalization;
 
 /// Where the supervisor keeps its journal position, in the data directory.
 pub const CURSOR_FILE: &str = "state/supervision.cursor";
@@ -657,14 +656,8 @@ pub fn alert_id(parts: &[&str]) -> String {
 /// What recognises a repeat of the same text: the digest of its words,
 /// case and accents folded, punctuation and spacing ignored.
 pub fn text_key(text: &str) -> String {
-    let folded: String = text
-        .nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect();
-    let words: Vec<&str> = folded.split_whitespace().collect();
-    Digest::of(words.join(" ").as_bytes()).to_string()[..16].to_string()
+    let folded = custos_policy::fold::fold(text);
+    Digest::of(folded.trim().as_bytes()).to_string()[..16].to_string()
 }
 
 /// Reads a model from the blob store and checks it is the one recorded.

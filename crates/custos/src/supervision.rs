@@ -9,7 +9,7 @@ use custos_model::{Event, Timestamp};
 use custos_review::policies::{self, Load};
 use custos_review::review::{self, Action};
 use custos_review::state::Status;
-use custos_review::{Alert, Custodian, Disposition, Supervisor};
+use custos_review::{Alert, Custodian, Disposition, Supervision, Supervisor};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -397,10 +397,9 @@ fn status_name(s: Status) -> String {
 
 /// Runs `custos alerts`.
 pub fn alerts(journal: &Journal, json: bool, all: bool, out: &mut impl Write) -> Result<()> {
-    let supervisor = open_supervisor(journal)?;
+    let state = Supervision::load(journal)?;
     let now = Timestamp::now();
-    let mut list: Vec<&Alert> = supervisor
-        .state
+    let mut list: Vec<&Alert> = state
         .alerts
         .values()
         .filter(|a| all || a.is_open())
@@ -454,13 +453,13 @@ pub fn alert(
     command: &AlertCommand,
     out: &mut impl Write,
 ) -> Result<()> {
-    let supervisor = open_supervisor(journal)?;
+    let state = Supervision::load(journal)?;
     let (id, action) = match command {
         AlertCommand::Show {
             id,
             context,
             reason,
-        } => return show(journal, &supervisor, actor, id, *context, reason, out),
+        } => return show(journal, &state, actor, id, *context, reason, out),
         AlertCommand::Assign { id, to } => (id, Action::Assign { to: to.clone() }),
         AlertCommand::Comment { id, text } => (id, Action::Comment { text: text.clone() }),
         AlertCommand::Escalate { id, to, reason } => (
@@ -482,7 +481,7 @@ pub fn alert(
             },
         ),
     };
-    let event = review::event_for(&supervisor.state, id, actor, &action)?;
+    let event = review::event_for(&state, id, actor, &action)?;
     let appended = journal.append(&event, None)?;
     if let Event::System(s) = &event {
         writeln!(out, "{id}: {} (entry {})", s.action, appended.seq)?;
@@ -494,15 +493,14 @@ pub fn alert(
 /// around it, and records the read.
 fn show(
     journal: &Journal,
-    supervisor: &Supervisor,
+    state: &Supervision,
     actor: &str,
     id: &str,
     context: usize,
     reason: &str,
     out: &mut impl Write,
 ) -> Result<()> {
-    let a = supervisor
-        .state
+    let a = state
         .alerts
         .get(id)
         .with_context(|| format!("no alert {id}"))?;
@@ -686,7 +684,7 @@ pub fn model(
         holdout,
         seed,
     } = command;
-    let supervisor = open_supervisor(journal)?;
+    let state = Supervision::load(journal)?;
     let mut examples =
         custos_classifier::load_jsonl(custos_classifier::seed_corpus(), "seed corpus")?;
     let seed_count = examples.len();
@@ -698,7 +696,7 @@ pub fn model(
             &file.display().to_string(),
         )?);
     }
-    let from_dispositions = disposition_examples(journal, actor, &supervisor)?;
+    let from_dispositions = disposition_examples(journal, actor, &state)?;
     let reviewed = from_dispositions.len();
     examples.extend(from_dispositions);
     // Reviewers' corrections come last and weigh more than seed lines.
@@ -763,11 +761,11 @@ pub fn model(
 fn disposition_examples(
     journal: &Journal,
     actor: &str,
-    supervisor: &Supervisor,
+    state: &Supervision,
 ) -> Result<Vec<custos_classifier::Example>> {
     let mut by_message: std::collections::BTreeMap<u64, (Vec<String>, bool)> =
         std::collections::BTreeMap::new();
-    for a in supervisor.state.alerts.values() {
+    for a in state.alerts.values() {
         let Status::Closed(d) = a.status else {
             continue;
         };
