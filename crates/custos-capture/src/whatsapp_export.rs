@@ -1263,19 +1263,57 @@ fn hash_of(body: &str) -> u64 {
     h.finish()
 }
 
-/// Reads and checks an export's chat text, whole, without building its
-/// messages; see [`parse`] for the rules and [`Scanned`] for what is kept.
-/// The first bad line is the error.
-pub fn scan<'a>(
-    text: &'a str,
-    options: &'a ExportOptions,
-    captured_at: Timestamp,
-) -> Result<Scanned<'a>, ExportError> {
-    // Pass 1: where the entries are.
+/// Below this many bytes a text is scanned on one thread.
+const PARALLEL_MIN_BYTES: usize = 256 << 10;
+
+/// Where `text` may be cut into about `chunks` pieces for [`scan`]: byte
+/// offsets, the first 0 and the last `text.len()`, each other one the start
+/// of a line that is a header (so every piece but the first starts an
+/// entry), increasing.
+fn cut_points(text: &str, chunks: usize) -> Vec<usize> {
+    let mut cuts = vec![0];
+    for j in 1..chunks {
+        let target = text.len() * j / chunks;
+        let mut at = *cuts.last().expect("starts with 0");
+        if target > at {
+            // The start of the first line after `target`.
+            at = match text.as_bytes()[target..].iter().position(|&b| b == b'\n') {
+                Some(p) => target + p + 1,
+                None => text.len(),
+            };
+        }
+        // On to the first header line from there.
+        while at < text.len() {
+            let rest = &text[at..];
+            let raw = rest.split('\n').next().unwrap_or("");
+            let raw_line = raw.strip_suffix('\r').unwrap_or(raw);
+            if scan_header(&normalise(raw_line)).is_some() {
+                break;
+            }
+            at += raw.len() + 1;
+        }
+        let at = at.min(text.len());
+        if at > *cuts.last().expect("starts with 0") && at < text.len() {
+            cuts.push(at);
+        }
+    }
+    cuts.push(text.len());
+    cuts
+}
+
+/// Pass 1 over one piece of the text (see [`cut_points`]) whose first line
+/// is line `first`: where its entries are. Only the first piece may start
+/// with lines that are not headers.
+fn find_entries(
+    text: &str,
+    piece: std::ops::Range<usize>,
+    first: u64,
+) -> Result<(Vec<Seen>, u64), ExportError> {
     let mut seen: Vec<Seen> = Vec::new();
     let mut count = 0;
     let base = text.as_ptr() as usize;
-    for (n, raw) in lines(text) {
+    for (n, raw) in lines(&text[piece]) {
+        let n = n + first - 1;
         count = n;
         let start = raw.as_ptr() as usize - base;
         let end = start + raw.len();
@@ -1297,32 +1335,34 @@ pub fn scan<'a>(
             });
         }
     }
-    if seen.is_empty() {
-        return Err(ExportError::Empty);
-    }
-    let (order, inferred) = match options.date_order {
-        Some(o) => (o, false),
-        None => (
-            infer_order(
-                seen.iter()
-                    .map(|e| (e.line, || date_text_at(text, e.start), e.fields)),
-            )?,
-            true,
-        ),
-    };
+    Ok((seen, count))
+}
 
-    let chat = chat_name(&options.source_name);
-    let conversation = conversation_id(&options.custodian_phone, &chat);
+/// What pass 2 made of one piece's entries; authors are numbered within
+/// the piece.
+#[derive(Default)]
+struct Classified {
+    slots: Vec<Slot>,
+    authors: Vec<String>,
+    /// Per message: its author (within the piece) and a hash of its text.
+    keys: Vec<(u32, u64)>,
+    system: Vec<(u64, String)>,
+    system_events: Vec<SystemEvent>,
+    group_events: bool,
+}
 
-    // Pass 2: times and kinds; messages keep only where they are.
-    let mut slots = Vec::new();
-    let mut authors: Vec<String> = Vec::new();
+/// Pass 2 over entries found by [`find_entries`]: times and kinds;
+/// messages keep only where they are. The first bad entry is the error.
+fn classify_entries(
+    text: &str,
+    seen: Vec<Seen>,
+    order: DateOrder,
+    options: &ExportOptions,
+    chat: &str,
+    conversation: &str,
+) -> Result<Classified, ExportError> {
+    let mut out = Classified::default();
     let mut author_ids: HashMap<String, u32> = HashMap::new();
-    // Per message: its author and a hash of its text, for the ordinals.
-    let mut keys: Vec<(u32, u64)> = Vec::new();
-    let mut system = Vec::new();
-    let mut system_events = Vec::new();
-    let mut group_events = false;
     for s in seen {
         // The text of the date is only made for an error.
         let date = match resolve_date(s.line, "", &s.fields, order) {
@@ -1342,9 +1382,9 @@ pub fn scan<'a>(
             })?;
         let sent_at = Timestamp::from_micros(ts.as_microsecond());
         let e = Entry::at(text, s.start, s.end, s.line);
-        match classify(&e, &chat) {
+        match classify(&e, chat) {
             Kind::System { kind, author, text } => {
-                group_events |= is_group_kind(kind);
+                out.group_events |= is_group_kind(kind);
                 let shown = match &author {
                     Some(a) => format!("{a}: {text}"),
                     None => text.clone(),
@@ -1355,7 +1395,7 @@ pub fn scan<'a>(
                 details.insert("kind".into(), kind.into());
                 details.insert("text".into(), text.into());
                 details.insert("local_time".into(), local.to_string().into());
-                details.insert("chat".into(), chat.clone().into());
+                details.insert("chat".into(), chat.into());
                 if let Some(a) = author {
                     details.insert("author".into(), a.into());
                 }
@@ -1363,27 +1403,27 @@ pub fn scan<'a>(
                     "raw_digest".into(),
                     Digest::of(e.raw.as_bytes()).to_string().into(),
                 );
-                system_events.push(SystemEvent {
+                out.system_events.push(SystemEvent {
                     actor: "whatsapp-export".into(),
                     action: format!("whatsapp.export.{kind}"),
-                    target: Some(conversation.clone()),
+                    target: Some(conversation.to_string()),
                     at: sent_at,
                     details,
                 });
-                system.push((e.line, shown));
+                out.system.push((e.line, shown));
             }
             Kind::Message { author, body } => {
                 let id = match author_ids.get(&author) {
                     Some(&id) => id,
                     None => {
-                        let id = authors.len() as u32;
-                        authors.push(author.clone());
+                        let id = out.authors.len() as u32;
+                        out.authors.push(author.clone());
                         author_ids.insert(author, id);
                         id
                     }
                 };
-                keys.push((id, hash_of(&body)));
-                slots.push(Slot {
+                out.keys.push((id, hash_of(&body)));
+                out.slots.push(Slot {
                     line: s.line,
                     start: s.start,
                     end: s.end,
@@ -1394,6 +1434,129 @@ pub fn scan<'a>(
                 });
             }
         }
+    }
+    Ok(out)
+}
+
+/// Runs `work` on every item, one scoped thread each but the first, which
+/// runs on the calling thread; the answers in item order.
+fn on_threads<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let mut items = items.into_iter();
+    let Some(first) = items.next() else {
+        return Vec::new();
+    };
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = items.map(|item| scope.spawn(move || work(item))).collect();
+        let mut out = vec![work(first)];
+        out.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
+        );
+        out
+    })
+}
+
+/// Reads and checks an export's chat text, whole, without building its
+/// messages; see [`parse`] for the rules and [`Scanned`] for what is kept.
+/// The first bad line is the error.
+///
+/// A large text is cut at header lines into one piece per core; the pieces
+/// are read at the same time and put together in file order, so the result
+/// (and which error is reported) is the same as reading it in one go.
+pub fn scan<'a>(
+    text: &'a str,
+    options: &'a ExportOptions,
+    captured_at: Timestamp,
+) -> Result<Scanned<'a>, ExportError> {
+    let chunks = if text.len() < PARALLEL_MIN_BYTES {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    scan_in(text, options, captured_at, chunks)
+}
+
+/// [`scan`], with the text cut into at most `chunks` pieces.
+fn scan_in<'a>(
+    text: &'a str,
+    options: &'a ExportOptions,
+    captured_at: Timestamp,
+    chunks: usize,
+) -> Result<Scanned<'a>, ExportError> {
+    // Pass 1: where the entries are, piece by piece.
+    let cuts = cut_points(text, chunks.max(1));
+    let mut pieces = Vec::with_capacity(cuts.len() - 1);
+    let mut first_line = 1u64;
+    for w in cuts.windows(2) {
+        pieces.push((w[0]..w[1], first_line));
+        first_line += text.as_bytes()[w[0]..w[1]]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+    }
+    let mut found = Vec::with_capacity(pieces.len());
+    let mut count = 0;
+    for piece in on_threads(pieces, |(range, first)| find_entries(text, range, first)) {
+        let (seen, n) = piece?;
+        count = count.max(n);
+        found.push(seen);
+    }
+    if found.iter().all(Vec::is_empty) {
+        return Err(ExportError::Empty);
+    }
+    let (order, inferred) = match options.date_order {
+        Some(o) => (o, false),
+        None => (
+            infer_order(
+                found
+                    .iter()
+                    .flatten()
+                    .map(|e| (e.line, || date_text_at(text, e.start), e.fields)),
+            )?,
+            true,
+        ),
+    };
+
+    let chat = chat_name(&options.source_name);
+    let conversation = conversation_id(&options.custodian_phone, &chat);
+
+    // Pass 2: times and kinds, piece by piece; then put together in order,
+    // authors numbered by their first message in the file.
+    let classified = on_threads(found, |seen| {
+        classify_entries(text, seen, order, options, &chat, &conversation)
+    });
+    let mut slots = Vec::new();
+    let mut authors: Vec<String> = Vec::new();
+    let mut author_ids: HashMap<String, u32> = HashMap::new();
+    let mut keys: Vec<(u32, u64)> = Vec::new();
+    let mut system = Vec::new();
+    let mut system_events = Vec::new();
+    let mut group_events = false;
+    for piece in classified {
+        let piece = piece?;
+        let global: Vec<u32> = piece
+            .authors
+            .into_iter()
+            .map(|a| match author_ids.get(&a) {
+                Some(&id) => id,
+                None => {
+                    let id = authors.len() as u32;
+                    authors.push(a.clone());
+                    author_ids.insert(a, id);
+                    id
+                }
+            })
+            .collect();
+        slots.extend(piece.slots.into_iter().map(|mut s| {
+            s.sender = global[s.sender as usize];
+            s
+        }));
+        keys.extend(piece.keys.into_iter().map(|(a, h)| (global[a as usize], h)));
+        system.extend(piece.system);
+        system_events.extend(piece.system_events);
+        group_events |= piece.group_events;
     }
 
     // Who is who.
@@ -1456,27 +1619,41 @@ pub fn scan<'a>(
             Kind::Message { body, .. } => body,
             Kind::System { text, .. } => text,
         };
-    // (sent time, sender, text hash) -> (first message, count) per text.
-    let mut ordinals: HashMap<(i64, u32, u64), Vec<(usize, u64)>> = HashMap::new();
+    // (sent time, sender, text hash) -> (first message, count) of the first
+    // text seen with that key; texts whose hashes collide with it (rare)
+    // are in `others`, in the order seen.
+    let mut ordinals: HashMap<(i64, u32, u64), (usize, u64)> = HashMap::with_capacity(keys.len());
+    let mut others: HashMap<(i64, u32, u64), Vec<(usize, u64)>> = HashMap::new();
     for (k, &(author, hash)) in keys.iter().enumerate() {
         let sender = author_sender[author as usize];
         let key = (slots[k].sent_at.as_micros(), sender, hash);
-        let same = ordinals.entry(key).or_default();
-        let at = if same.is_empty() {
-            None
-        } else {
-            let body = body_of(&slots[k]);
-            same.iter()
-                .position(|&(first, _)| body_of(&slots[first]) == body)
-        };
-        let ordinal = match at {
-            Some(i) => {
-                same[i].1 += 1;
-                same[i].1 - 1
-            }
-            None => {
-                same.push((k, 1));
+        let ordinal = match ordinals.entry(key) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert((k, 1));
                 0
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let body = body_of(&slots[k]);
+                let (first, count) = o.get_mut();
+                if body_of(&slots[*first]) == body {
+                    *count += 1;
+                    *count - 1
+                } else {
+                    let same = others.entry(key).or_default();
+                    match same
+                        .iter()
+                        .position(|&(first, _)| body_of(&slots[first]) == body)
+                    {
+                        Some(i) => {
+                            same[i].1 += 1;
+                            same[i].1 - 1
+                        }
+                        None => {
+                            same.push((k, 1));
+                            0
+                        }
+                    }
+                }
             }
         };
         slots[k].sender = sender;
@@ -1861,5 +2038,143 @@ mod tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use super::*;
+
+    fn options(order: Option<DateOrder>) -> ExportOptions {
+        ExportOptions {
+            custodian_phone: "+447700900001".into(),
+            custodian_names: vec!["Rafael Lima".into()],
+            tz: jiff::tz::TimeZone::get("America/Sao_Paulo").unwrap(),
+            date_order: order,
+            source_name: "WhatsApp Chat with Ana Souza.txt".into(),
+        }
+    }
+
+    /// A chat with continuations, blank lines, CRLF, system lines, repeated
+    /// messages (ordinals) and an author who first speaks late.
+    fn chat(n: usize) -> String {
+        let mut t = String::from("\n\n");
+        for i in 0..n {
+            let day = 13 + (i / 40) % 16;
+            let (h, m) = ((i / 60) % 24, i % 60);
+            let who = match i % 7 {
+                0 | 3 => "Rafael Lima",
+                _ if i > n / 2 && i % 5 == 0 => "Bruno",
+                _ => "Ana Souza",
+            };
+            t.push_str(&format!("{day:02}/03/2025, {h:02}:{m:02} - "));
+            match i % 11 {
+                0 => t.push_str("Ana Souza changed the group description\n"),
+                1 => t.push_str(&format!("{who}: same text\n")),
+                2 => t.push_str(&format!("{who}: first\ncontinued {i}\n\nafter a blank\n")),
+                3 => t.push_str(&format!("{who}: crlf {i}\r\n")),
+                _ => t.push_str(&format!("{who}: message {i}\n")),
+            }
+        }
+        t
+    }
+
+    fn both(text: &str, order: Option<DateOrder>, chunks: usize) {
+        let o = options(order);
+        let at = Timestamp::from_micros(1);
+        let one = scan_in(text, &o, at, 1).map(Scanned::into_parsed);
+        let many = scan_in(text, &o, at, chunks).map(Scanned::into_parsed);
+        assert_eq!(one, many, "{chunks} pieces");
+    }
+
+    #[test]
+    fn pieces_cut_only_before_headers_and_cover_the_text() {
+        let text = chat(300);
+        for chunks in [1, 2, 3, 8, 50, 1000] {
+            let cuts = cut_points(&text, chunks);
+            assert_eq!(cuts.first(), Some(&0));
+            assert_eq!(cuts.last(), Some(&text.len()));
+            assert!(cuts.windows(2).all(|w| w[0] < w[1]), "{cuts:?}");
+            assert!(cuts.len() <= chunks + 1);
+            for &c in &cuts[1..cuts.len() - 1] {
+                assert_eq!(text.as_bytes()[c - 1], b'\n');
+                let line = text[c..].split('\n').next().unwrap();
+                assert!(
+                    scan_header(line.trim_end_matches('\r')).is_some(),
+                    "{line:?}"
+                );
+            }
+        }
+        assert!(cut_points(&text, 8).len() > 2, "a long chat is cut");
+    }
+
+    #[test]
+    fn a_text_read_in_pieces_reads_as_in_one_go() {
+        for n in [1, 2, 5, 40, 300] {
+            let text = chat(n);
+            for chunks in [2, 3, 7, 64] {
+                both(&text, Some(DateOrder::Dmy), chunks);
+                both(&text, None, chunks);
+                both(text.trim_end(), None, chunks);
+            }
+        }
+        let parsed = scan_in(&chat(300), &options(None), Timestamp::from_micros(1), 5)
+            .unwrap()
+            .into_parsed();
+        assert_eq!(parsed.date_order, DateOrder::Dmy);
+        assert!(
+            parsed
+                .messages
+                .iter()
+                .any(|m| m.message.extra["author"] == "Bruno")
+        );
+        assert!(parsed.messages.iter().any(|m| m.line > 300));
+    }
+
+    #[test]
+    fn the_first_bad_line_is_the_error_in_pieces_too() {
+        let good = chat(300);
+        let lines: Vec<&str> = good.split('\n').collect();
+        // The first header line at or after index `at`.
+        let header = |at: usize| (at..).find(|&i| lines[i].starts_with(['1', '2'])).unwrap();
+        let with = |at: usize, line: &str| {
+            let mut l = lines.clone();
+            l[header(at)] = line;
+            l.join("\n")
+        };
+        let cases = [
+            // A bad date late, a bad time earlier: the time's line wins.
+            {
+                let t = with(350, "31/02/2025, 10:00 - Ana Souza: late");
+                let mut l: Vec<&str> = t.split('\n').collect();
+                l[header(100)] = "14/03/2025, 25:00 - Ana Souza: early";
+                l.join("\n")
+            },
+            with(330, "13/13/2025, 10:00 - Ana Souza: no month"),
+            // Dates only month-first late in a day-first file.
+            with(340, "03/25/2025, 10:00 - Ana Souza: other order"),
+            format!("junk before\n{good}"),
+            String::new(),
+            "\n\n\n".to_string(),
+        ];
+        for text in &cases {
+            for order in [None, Some(DateOrder::Dmy)] {
+                let o = options(order);
+                let at = Timestamp::from_micros(1);
+                let one = scan_in(text, &o, at, 1).map(Scanned::into_parsed);
+                assert!(one.is_err() || order.is_some(), "{one:?}");
+                for chunks in [2, 3, 9] {
+                    let many = scan_in(text, &o, at, chunks).map(Scanned::into_parsed);
+                    assert_eq!(one, many, "{chunks} pieces");
+                }
+            }
+        }
+        let o = options(Some(DateOrder::Dmy));
+        let err = scan_in(&cases[0], &o, Timestamp::from_micros(1), 4).unwrap_err();
+        let line = header(100) as u64 + 1;
+        assert!(
+            matches!(err, ExportError::BadTime { line: l, .. } if l == line),
+            "{err}"
+        );
     }
 }

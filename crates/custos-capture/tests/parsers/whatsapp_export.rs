@@ -688,3 +688,102 @@ proptest::proptest! {
         let _ = parse(&text, &opts, CAPTURED);
     }
 }
+
+/// An Android export of `n` entries, over 256 KiB for large `n` (so read
+/// in pieces on every core): every 9th a two-line message, every 50th a
+/// system line, every 3rd the same text as the one before it (same minute).
+fn large_android(n: usize) -> String {
+    let mut t = String::new();
+    for i in 0..n {
+        let day = 13 + (i / 1000) % 16;
+        let minute = (i / 3) % (24 * 60);
+        t.push_str(&format!(
+            "{day}/03/2025, {:02}:{:02} - ",
+            minute / 60,
+            minute % 60
+        ));
+        let who = if i % 2 == 0 {
+            "Ana Souza"
+        } else {
+            "Rafael Lima"
+        };
+        if i % 50 == 0 {
+            t.push_str("Ana Souza changed the group description\n");
+        } else if i % 9 == 0 {
+            t.push_str(&format!("{who}: entry {i}\nsecond line of {i}\n"));
+        } else {
+            t.push_str(&format!("Ana Souza: the same words {}\n", i / 3));
+        }
+    }
+    t
+}
+
+#[test]
+fn a_large_export_keeps_its_line_numbers_ids_and_first_error() {
+    let text = large_android(12_000);
+    assert!(text.len() > 512 << 10, "{} bytes", text.len());
+    let lines: Vec<&str> = text.lines().collect();
+    let opts = options("WhatsApp Chat with Ana Souza.txt", "UTC", &["Rafael Lima"]);
+    let parsed = parse(&text, &opts, CAPTURED).unwrap();
+    assert_eq!(parsed.lines, lines.len() as u64);
+    assert_eq!(parsed.date_order, DateOrder::Dmy);
+    assert_eq!(parsed.system.len(), 12_000 / 50);
+    assert_eq!(parsed.messages.len(), 12_000 - 12_000 / 50);
+    for m in &parsed.messages {
+        let header = lines[m.line as usize - 1];
+        let first = m.message.text.as_deref().unwrap().lines().next().unwrap();
+        assert!(header.ends_with(first), "line {}: {header:?}", m.line);
+    }
+    for (line, shown) in &parsed.system {
+        assert!(
+            lines[*line as usize - 1].ends_with(shown.as_str()),
+            "{line}"
+        );
+    }
+    let ids: std::collections::BTreeSet<&str> = parsed
+        .messages
+        .iter()
+        .map(|m| m.message.source_id.as_str())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        parsed.messages.len(),
+        "repeated texts get ordinals"
+    );
+
+    // The index of the first header line at or after `at`.
+    let header = |at: usize| (at..).find(|&i| !lines[i].starts_with("second")).unwrap();
+    let (early, late, later) = (header(700), header(10_500), header(11_000));
+
+    // Two bad lines far apart: the earlier one is the error.
+    let mut bad: Vec<&str> = lines.clone();
+    bad[late] = "31/02/2025, 10:00 - Ana Souza: no such day";
+    bad[early] = "14/03/2025, 24:30 - Ana Souza: no such hour";
+    let err = parse(&bad.join("\n"), &opts, CAPTURED).unwrap_err();
+    assert!(
+        matches!(err, ExportError::BadTime { line, .. } if line == early as u64 + 1),
+        "{err}"
+    );
+    bad[early] = lines[early];
+    let err = parse(&bad.join("\n"), &opts, CAPTURED).unwrap_err();
+    assert!(
+        matches!(err, ExportError::BadDate { line, .. } if line == late as u64 + 1),
+        "{err}"
+    );
+
+    // A month-first date late in a day-first file is a conflict naming it.
+    let mut other: Vec<&str> = lines.clone();
+    other[later] = "03/25/2025, 10:00 - Ana Souza: month first";
+    let err = parse(&other.join("\n"), &opts, CAPTURED).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ExportError::ConflictingDateOrder {
+                first_line: 1,
+                second_line,
+                ..
+            } if second_line == later as u64 + 1
+        ),
+        "{err}"
+    );
+}
