@@ -71,7 +71,7 @@ fn date(text: &str) -> Result<Timestamp> {
 }
 
 /// A function naming the custodian a message involves.
-fn custodian_lookup(journal: &Journal) -> Result<impl Fn(&Message) -> Option<String>> {
+pub fn custodian_lookup(journal: &Journal) -> Result<impl Fn(&Message) -> Option<String>> {
     let by_phone: HashMap<String, String> = crate::custodians::registry(journal)?
         .into_values()
         .map(|c| (party_id(&c.phone), c.id))

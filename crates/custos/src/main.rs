@@ -8,6 +8,7 @@ mod consent;
 mod custodians;
 mod holds;
 mod import_export;
+mod privacy;
 mod supervision;
 mod tuning;
 
@@ -146,6 +147,11 @@ enum Command {
         /// TOML configuration file, as for `serve`.
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Privacy requests: the queue with deadlines; access, erasure, rectification.
+    Privacy {
+        #[command(subcommand)]
+        command: privacy::PrivacyCommand,
     },
     /// Legal holds: place, release, list, report.
     Hold {
@@ -396,6 +402,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 )?,
                 None => writeln!(out, "no data key for that subject; nothing to destroy")?,
             }
+            journal.close()?;
+        }
+        Command::Privacy { command } => {
+            let journal = open(&cli)?;
+            privacy::run(&journal, &cli.actor, command, &mut out)?;
             journal.close()?;
         }
         Command::Hold { command } => {

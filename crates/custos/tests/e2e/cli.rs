@@ -443,3 +443,128 @@ fn a_legal_hold_wins_over_erasure_and_the_refusal_is_recorded() {
             .contains("destroyed")
     );
 }
+
+#[test]
+fn privacy_requests_are_queued_answered_and_decided_against_holds() {
+    let a = Archive::new();
+    a.ok(&["init"]);
+    a.ok(&["ingest", &a.write("in.jsonl", sample())]);
+    let customer = "+55 11 98888-7777";
+
+    // Access: one package of everything about the subject.
+    let out = a.ok(&[
+        "privacy",
+        "open",
+        customer,
+        "--kind",
+        "access",
+        "--law",
+        "lgpd",
+        "--received",
+        "2026-11-01",
+    ]);
+    let access = out.split_whitespace().next().unwrap().to_string();
+    assert!(out.contains("due 2026-11-16"), "LGPD gives 15 days: {out}");
+    assert!(
+        a.ok(&["privacy", "list"]).contains("OVERDUE"),
+        "received weeks ago"
+    );
+    let package = a.tmp.path().join("package.jsonl");
+    a.ok(&[
+        "privacy",
+        "access",
+        &access,
+        "--out",
+        package.to_str().unwrap(),
+    ]);
+    let lines: Vec<Value> = std::fs::read_to_string(&package)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let messages = lines
+        .iter()
+        .filter(|l| l["event"]["kind"] == "message")
+        .count();
+    let alerts = lines.iter().filter(|l| l.get("alert").is_some()).count();
+    assert_eq!(
+        (messages, alerts),
+        (2, 1),
+        "both messages and the alert about one: {lines:?}"
+    );
+    assert!(
+        !a.ok(&["privacy", "list"]).contains(&access),
+        "answered requests leave the queue"
+    );
+    assert!(
+        a.fail(&["privacy", "access", &access, "--out", "x"])
+            .contains("already closed")
+    );
+
+    // Rectification sits beside the original.
+    let id = a.ok(&[
+        "privacy",
+        "open",
+        customer,
+        "--kind",
+        "rectification",
+        "--law",
+        "gdpr",
+    ]);
+    let id = id.split_whitespace().next().unwrap();
+    assert!(
+        a.fail(&["privacy", "rectify", id, "--entry", "11", "--text", "x"])
+            .contains("not about the subject")
+    );
+    a.ok(&[
+        "privacy",
+        "rectify",
+        id,
+        "--entry",
+        "10",
+        "--text",
+        "my name is Ana Souza, not Ana Sousa",
+    ]);
+    let log = a.log();
+    let note = log
+        .iter()
+        .find(|e| e["action"] == "privacy.rectification")
+        .unwrap();
+    assert_eq!(note["target"], "10");
+    assert_eq!(
+        log[10]["text"], "Obrigado! Garantia de retorno?",
+        "the original is untouched"
+    );
+
+    // Erasure: kept while a hold covers the subject, erased once it is released.
+    let hold = a.ok(&[
+        "hold",
+        "place",
+        "Complaint 881",
+        "--reason",
+        "litigation",
+        "--participant",
+        customer,
+    ]);
+    let hold = hold.split_whitespace().nth(1).unwrap().to_string();
+    let id = a.ok(&[
+        "privacy", "open", customer, "--kind", "erasure", "--law", "gdpr",
+    ]);
+    let id = id.split_whitespace().next().unwrap().to_string();
+    let out = a.ok(&["privacy", "erase", &id]);
+    assert!(out.contains("kept") && out.contains(&hold), "{out}");
+    assert!(a.log().iter().all(|e| e.get("shredded_at").is_none()));
+    a.ok(&["hold", "release", &hold, "--reason", "settled"]);
+    let id = a.ok(&[
+        "privacy", "open", customer, "--kind", "erasure", "--law", "gdpr",
+    ]);
+    let id = id.split_whitespace().next().unwrap().to_string();
+    assert!(a.ok(&["privacy", "erase", &id]).contains("erased"));
+    let decided = a.ok(&["privacy", "list", "--all", "--json"]);
+    assert!(
+        decided.contains("\"outcome\":\"kept\"") && decided.contains("\"outcome\":\"erased\""),
+        "{decided}"
+    );
+    assert!(a.log().iter().any(|e| e.get("shredded_at").is_some()));
+    assert!(a.ok(&["verify"]).starts_with("verified"));
+}
