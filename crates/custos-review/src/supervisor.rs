@@ -502,7 +502,6 @@ impl Supervisor {
                 event: Event::Consent(change.clone()),
                 subject: s.subject.clone(),
                 raised: None,
-                repeat: None,
             });
         }
         let text_key = text_key(&s.text);
@@ -535,14 +534,13 @@ impl Supervisor {
             })
             .map(str::to_string);
         if let Some(id) = repeat_of {
+            // Each message is judged once per pass, so only a repeat recorded
+            // by an earlier pass (a re-read after a lost cursor) can exist.
             let known = self
                 .state
                 .alerts
                 .get(&id)
-                .is_some_and(|a| a.repeats.iter().any(|r| r.message_seq == s.seq))
-                || pending
-                    .iter()
-                    .any(|p| p.repeat == Some((id.clone(), s.seq)));
+                .is_some_and(|a| a.repeats.iter().any(|r| r.message_seq == s.seq));
             if known {
                 return;
             }
@@ -554,7 +552,6 @@ impl Supervisor {
                 event: events::system(ACTOR, events::ALERT_REPEATED, &id, &repeat),
                 subject: s.subject.clone(),
                 raised: None,
-                repeat: Some((id, s.seq)),
             });
             return;
         }
@@ -599,7 +596,6 @@ impl Supervisor {
                 raised,
                 notify: m.actions.contains(&Action::Notify),
             }),
-            repeat: None,
         });
     }
 
@@ -635,8 +631,6 @@ struct Pending {
     event: Event,
     subject: Option<String>,
     raised: Option<Raised>,
-    /// For a repeat: the alert and the repeating entry.
-    repeat: Option<(String, u64)>,
 }
 
 /// The index key of a message.

@@ -663,13 +663,10 @@ pub fn sample(
     Ok(())
 }
 
+/// The clock and the process id are enough for a sampling seed: the seed
+/// is recorded, so the draw can be repeated.
 fn random_seed() -> u64 {
-    let mut bytes = [0u8; 8];
-    // The clock and the process id are enough for a sampling seed; the
-    // seed is recorded, so the draw can be repeated.
-    let now = Timestamp::now().as_micros() as u64;
-    bytes.copy_from_slice(&now.to_le_bytes());
-    u64::from_le_bytes(bytes) ^ ((std::process::id() as u64) << 32)
+    Timestamp::now().as_micros() as u64 ^ (u64::from(std::process::id()) << 32)
 }
 
 /// Runs `custos model train`.
