@@ -5,6 +5,7 @@
 //! message, and [`Holds::covering_subject`] which cover anything of a data
 //! subject, so erasure can be refused.
 
+use crate::details;
 use custos_journal::{Journal, Opened};
 use custos_model::{Event, EventKind, Message, SystemEvent, Timestamp, party_id};
 use serde::{Deserialize, Serialize};
@@ -115,13 +116,6 @@ pub enum HoldError {
 pub struct Holds {
     /// By id.
     pub all: BTreeMap<String, Hold>,
-}
-
-fn details<T: Serialize>(value: &T) -> serde_json::Map<String, serde_json::Value> {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    }
 }
 
 impl Holds {

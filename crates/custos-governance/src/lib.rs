@@ -7,3 +7,13 @@ pub mod holds;
 pub mod privacy;
 
 pub use holds::{Hold, HoldError, HoldScope, Holds};
+
+/// A value's fields as a system event's details.
+pub(crate) fn details<T: serde::Serialize>(
+    value: &T,
+) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    }
+}

@@ -3,6 +3,7 @@
 //! grounds. Requests are system events under the archive's own key, so the
 //! record of what was asked and decided outlives an erasure.
 
+use crate::details;
 use custos_journal::{Journal, Opened};
 use custos_model::{Event, EventKind, SystemEvent, Timestamp, party_id};
 use serde::{Deserialize, Serialize};
@@ -148,13 +149,6 @@ pub enum PrivacyError {
 pub struct Requests {
     /// By id.
     pub all: BTreeMap<String, Request>,
-}
-
-fn details<T: Serialize>(value: &T) -> serde_json::Map<String, serde_json::Value> {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    }
 }
 
 impl Requests {

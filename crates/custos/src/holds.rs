@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use custos_governance::holds::{self, HoldScope, Holds};
 use custos_journal::{Journal, Opened};
-use custos_model::{Event, EventKind, Message, Timestamp, party_id};
+use custos_model::{Event, EventKind, Message, party_id};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
@@ -58,16 +58,6 @@ pub enum HoldCommand {
         /// The hold id.
         id: String,
     },
-}
-
-fn date(text: &str) -> Result<Timestamp> {
-    let d: jiff::civil::Date = text
-        .parse()
-        .with_context(|| format!("{text:?}: expected a date as YYYY-MM-DD"))?;
-    let t = jiff::tz::TimeZone::UTC
-        .to_ambiguous_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
-        .compatible()?;
-    Ok(Timestamp::from_micros(t.as_microsecond()))
 }
 
 /// A function naming the custodian a message involves.
@@ -124,8 +114,14 @@ pub fn run(
                 custodians: custodians.clone(),
                 conversations: conversations.clone(),
                 participants: participants.clone(),
-                from: from.as_deref().map(date).transpose()?,
-                to: to.as_deref().map(date).transpose()?,
+                from: from
+                    .as_deref()
+                    .map(|d| crate::day_start(d, "--from"))
+                    .transpose()?,
+                to: to
+                    .as_deref()
+                    .map(|d| crate::day_start(d, "--to"))
+                    .transpose()?,
             };
             let id = all.place(journal, actor, name, reason, scope)?;
             writeln!(out, "placed {id} \"{}\"", name.trim())?;

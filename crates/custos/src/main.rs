@@ -877,6 +877,17 @@ fn text_line(entry: &StoredEntry, opened: &Opened) -> String {
     format!("{head}  {body}")
 }
 
+/// Midnight UTC of a `YYYY-MM-DD` date given as option `what`.
+fn day_start(text: &str, what: &str) -> Result<custos_model::Timestamp> {
+    let date: jiff::civil::Date = text
+        .parse()
+        .with_context(|| format!("{what} {text:?}: expected a date as YYYY-MM-DD"))?;
+    let t = jiff::tz::TimeZone::UTC
+        .to_ambiguous_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+        .compatible()?;
+    Ok(custos_model::Timestamp::from_micros(t.as_microsecond()))
+}
+
 /// Says how many alerts a capture raised.
 fn report_alerts(raised: usize, out: &mut impl Write) -> Result<()> {
     if raised > 0 {

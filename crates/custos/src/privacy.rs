@@ -65,16 +65,6 @@ pub enum PrivacyCommand {
     },
 }
 
-fn parse_day(text: &str) -> Result<Timestamp> {
-    let d: jiff::civil::Date = text
-        .parse()
-        .with_context(|| format!("{text:?}: expected YYYY-MM-DD"))?;
-    let t = jiff::tz::TimeZone::UTC
-        .to_ambiguous_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
-        .compatible()?;
-    Ok(Timestamp::from_micros(t.as_microsecond()))
-}
-
 /// Whether event `e` is about party `subject`.
 fn about(e: &Event, subject: &str) -> bool {
     match e {
@@ -102,7 +92,7 @@ pub fn run(
             received,
         } => {
             let received = match received {
-                Some(d) => parse_day(d)?,
+                Some(d) => crate::day_start(d, "--received")?,
                 None => Timestamp::now(),
             };
             let id = queue.open(journal, actor, subject, *kind, *law, received)?;

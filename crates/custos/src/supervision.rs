@@ -366,13 +366,7 @@ fn parse_since(text: &str) -> Result<Timestamp> {
     if let Ok(t) = Timestamp::parse(text) {
         return Ok(t);
     }
-    let date: jiff::civil::Date = text
-        .parse()
-        .with_context(|| format!("--since {text:?}: expected YYYY-MM-DD or an RFC 3339 time"))?;
-    let t = jiff::tz::TimeZone::UTC
-        .to_ambiguous_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
-        .compatible()?;
-    Ok(Timestamp::from_micros(t.as_microsecond()))
+    crate::day_start(text, "--since")
 }
 
 /// Human age: `3d 4h`, `5h 2m`, `40s`.
