@@ -6,21 +6,32 @@
 //! (crypto-shredding) leaves every hash intact.
 //!
 //! ```text
-//! version u8 (=1) | seq u64 | recorded_at i64 µs | kind u8 | key_id [16]
+//! version u8 | seq u64 | recorded_at i64 µs | kind u8 | key_id [16]
 //! | dedup [32] (zeros: none) | payload_sha256 [32] | payload_len u32
 //! ```
+//!
+//! The version says how the payload is sealed. Version 1 (archives made
+//! before per-entry keys): directly under the subject's data key. Version 2:
+//! under the entry's own key, `HKDF-Expand(PRK = subject's data key,
+//! info = "custos entry key" || nonce, L = 32)` (RFC 5869), so one entry can
+//! be disclosed to a third party (an export) without disclosing the key to
+//! any other; shredding the subject's key still destroys every entry key.
 
 use crate::keys::KeyId;
 use custos_model::{Digest, EventKind, Timestamp};
 
-/// The leaf format version written today.
-pub const LEAF_VERSION: u8 = 1;
-/// Bytes in a version-1 leaf.
+/// The leaf format version written today (per-entry keys).
+pub const LEAF_VERSION: u8 = 2;
+/// The first leaf version: payload sealed under the subject's key itself.
+pub const LEAF_VERSION_SUBJECT_KEY: u8 = 1;
+/// Bytes in a leaf (both versions).
 pub const LEAF_LEN: usize = 1 + 8 + 8 + 1 + 16 + 32 + 32 + 4;
 
 /// The clear part of a journal entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Leaf {
+    /// Format version: [`LEAF_VERSION`] or [`LEAF_VERSION_SUBJECT_KEY`].
+    pub version: u8,
     /// Position in the journal, from 0.
     pub seq: u64,
     /// When the journal appended it.
@@ -55,7 +66,7 @@ impl Leaf {
     /// The leaf's stable bytes.
     pub fn encode(&self) -> [u8; LEAF_LEN] {
         let mut out = [0u8; LEAF_LEN];
-        out[0] = LEAF_VERSION;
+        out[0] = self.version;
         out[1..9].copy_from_slice(&self.seq.to_le_bytes());
         out[9..17].copy_from_slice(&self.recorded_at.as_micros().to_le_bytes());
         out[17] = self.kind as u8;
@@ -70,7 +81,10 @@ impl Leaf {
 
     /// Decodes a leaf made by [`Leaf::encode`].
     pub fn decode(bytes: &[u8]) -> Result<Leaf, LeafError> {
-        if bytes.first().is_some_and(|&v| v != LEAF_VERSION) {
+        if bytes
+            .first()
+            .is_some_and(|&v| v != LEAF_VERSION && v != LEAF_VERSION_SUBJECT_KEY)
+        {
             return Err(LeafError::Version(bytes[0]));
         }
         if bytes.len() != LEAF_LEN {
@@ -79,6 +93,7 @@ impl Leaf {
         let kind = EventKind::from_byte(bytes[17]).ok_or(LeafError::Kind(bytes[17]))?;
         let dedup: [u8; 32] = bytes[34..66].try_into().expect("32 bytes");
         Ok(Leaf {
+            version: bytes[0],
             seq: u64::from_le_bytes(bytes[1..9].try_into().expect("8 bytes")),
             recorded_at: Timestamp::from_micros(i64::from_le_bytes(
                 bytes[9..17].try_into().expect("8 bytes"),
@@ -112,6 +127,7 @@ mod tests {
     #[test]
     fn leaf_round_trips_and_pins_its_layout() {
         let leaf = Leaf {
+            version: LEAF_VERSION_SUBJECT_KEY,
             seq: 0x0102,
             recorded_at: Timestamp::from_micros(7),
             kind: EventKind::Message,
@@ -132,6 +148,12 @@ mod tests {
         };
         assert_eq!(Leaf::decode(&none.encode()).unwrap().dedup, None);
         assert_eq!(Leaf::decode(&bytes[..50]), Err(LeafError::Length(50)));
-        assert_eq!(Leaf::decode(&[2; LEAF_LEN]), Err(LeafError::Version(2)));
+        assert_eq!(Leaf::decode(&[3; LEAF_LEN]), Err(LeafError::Version(3)));
+        let v2 = Leaf {
+            version: LEAF_VERSION,
+            ..leaf
+        };
+        assert_eq!(v2.encode()[0], 2);
+        assert_eq!(Leaf::decode(&v2.encode()).unwrap(), v2);
     }
 }

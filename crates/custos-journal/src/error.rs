@@ -75,6 +75,14 @@ pub enum Error {
         /// The entry.
         seq: u64,
     },
+    /// An entry written before per-entry keys cannot be disclosed alone.
+    #[error(
+        "entry {seq} predates per-entry keys (leaf version 1): it cannot be disclosed without its subject's key"
+    )]
+    NotDisclosable {
+        /// The entry.
+        seq: u64,
+    },
     /// An entry's plaintext is not a valid event.
     #[error("entry {seq}: {source}")]
     Decode {

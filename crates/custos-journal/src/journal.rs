@@ -237,7 +237,7 @@ fn subject_id(subject: Option<&str>) -> String {
 
 /// The payload's additional authenticated data: it binds the ciphertext to
 /// its kind and key.
-fn payload_aad(kind: EventKind, key_id: KeyId) -> [u8; 17] {
+pub(crate) fn payload_aad(kind: EventKind, key_id: KeyId) -> [u8; 17] {
     let mut aad = [0u8; 17];
     aad[0] = kind as u8;
     aad[1..].copy_from_slice(key_id.as_bytes());
@@ -736,7 +736,7 @@ impl Journal {
     fn prepare(&self, event: &Event, subject: Option<&str>) -> Result<Prepared> {
         let key = self.inner.keys.key_for(&subject_id(subject))?;
         let kind = event.kind();
-        let payload = key.seal(&payload_aad(kind, key.id()), &event.encode());
+        let payload = key.seal_entry(&payload_aad(kind, key.id()), &event.encode());
         Ok(Prepared {
             kind,
             key_id: key.id(),
@@ -931,11 +931,50 @@ impl Journal {
                 });
             }
         };
-        let plain = key
-            .open(&payload_aad(entry.leaf.kind, key.id()), &entry.payload)
-            .ok_or(Error::Decrypt { seq })?;
+        let aad = payload_aad(entry.leaf.kind, key.id());
+        let plain = if entry.leaf.version == crate::entry::LEAF_VERSION_SUBJECT_KEY {
+            key.open(&aad, &entry.payload)
+        } else {
+            key.open_entry(&aad, &entry.payload)
+        }
+        .ok_or(Error::Decrypt { seq })?;
         let event = Event::decode(&plain).map_err(|source| Error::Decode { seq, source })?;
         Ok(Opened::Event(event))
+    }
+
+    /// The entry's own key, to disclose that one entry (and no other) to a
+    /// third party, e.g. in an export: `None` if the subject's key was
+    /// shredded. Entries written before per-entry keys (leaf version 1)
+    /// cannot be disclosed alone and are refused.
+    pub fn entry_key(&self, entry: &StoredEntry) -> Result<Option<[u8; 32]>> {
+        let seq = entry.leaf.seq;
+        if entry.leaf.version == crate::entry::LEAF_VERSION_SUBJECT_KEY {
+            return Err(Error::NotDisclosable { seq });
+        }
+        match self.inner.keys.state(entry.leaf.key_id) {
+            KeyState::Present(key) => Ok(Some(
+                key.entry_key(&entry.payload)
+                    .ok_or(Error::Decrypt { seq })?,
+            )),
+            KeyState::Shredded(_) => Ok(None),
+            KeyState::Unknown => Err(Error::Decrypt { seq }),
+        }
+    }
+
+    /// One proof that every entry of `seqs` (strictly ascending) is in the
+    /// tree of `tree_size` entries: see [`merkle::multi_proof`].
+    pub fn multi_proof(&self, seqs: &[u64], tree_size: u64) -> Result<Vec<merkle::Hash>> {
+        let state = read(&self.inner.state);
+        if tree_size > state.size() {
+            return Err(Error::TreeSize {
+                asked: tree_size,
+                size: state.size(),
+            });
+        }
+        Ok(merkle::multi_proof(
+            &state.leaves[..tree_size as usize],
+            seqs,
+        )?)
     }
 
     /// Destroys `subject`'s data key (crypto-shredding): every entry
@@ -1127,6 +1166,7 @@ impl Writer {
                     new_dedup.insert(k, next);
                 }
                 let leaf = Leaf {
+                    version: crate::entry::LEAF_VERSION,
                     seq: next,
                     recorded_at,
                     kind: e.kind,

@@ -81,6 +81,16 @@ impl fmt::Debug for KeyId {
 fn seal(key: &LessSafeKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     random(&mut nonce);
+    seal_with_nonce(key, nonce, aad, plaintext)
+}
+
+/// [`seal`] with a nonce the caller drew (it must never repeat for a key).
+fn seal_with_nonce(
+    key: &LessSafeKey,
+    nonce: [u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + AES_256_GCM.tag_len());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(plaintext);
@@ -155,6 +165,32 @@ impl fmt::Debug for Kek {
 pub struct DataKey {
     id: KeyId,
     key: LessSafeKey,
+    /// The raw key, kept to derive per-entry keys.
+    secret: [u8; 32],
+}
+
+/// The info prefix of the per-entry key derivation.
+const ENTRY_KEY_INFO: &[u8] = b"custos entry key";
+
+/// An entry's own key: `HKDF-Expand(PRK = data key, info = "custos entry
+/// key" || nonce, L = 32)` (RFC 5869; one block, so `HMAC-SHA256(PRK, info
+/// || 0x01)`).
+fn derive_entry_key(secret: &[u8; 32], nonce: &[u8]) -> [u8; 32] {
+    let prk = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let mut ctx = ring::hmac::Context::with_key(&prk);
+    ctx.update(ENTRY_KEY_INFO);
+    ctx.update(nonce);
+    ctx.update(&[1]);
+    ctx.sign()
+        .as_ref()
+        .try_into()
+        .expect("HMAC-SHA256 is 32 bytes")
+}
+
+/// Opens a payload sealed by [`DataKey::seal_entry`] with the entry's own
+/// key (as disclosed in an export); `None` if it does not authenticate.
+pub fn open_with_entry_key(entry_key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    open(&aes_key(entry_key), aad, sealed)
 }
 
 impl DataKey {
@@ -171,6 +207,27 @@ impl DataKey {
     /// Decrypts what [`DataKey::seal`] made; `None` if it does not authenticate.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
         open(&self.key, aad, sealed)
+    }
+
+    /// Encrypts a journal entry under its own key, derived from this key
+    /// and a fresh random nonce: nonce, then ciphertext and tag.
+    pub fn seal_entry(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        random(&mut nonce);
+        let key = aes_key(&derive_entry_key(&self.secret, &nonce));
+        seal_with_nonce(&key, nonce, aad, plaintext)
+    }
+
+    /// The own key of the entry whose sealed payload is `sealed` (its
+    /// first 12 bytes are the nonce); `None` if it is too short.
+    pub fn entry_key(&self, sealed: &[u8]) -> Option<[u8; 32]> {
+        let nonce = sealed.get(..NONCE_LEN)?;
+        Some(derive_entry_key(&self.secret, nonce))
+    }
+
+    /// Decrypts what [`DataKey::seal_entry`] made.
+    pub fn open_entry(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        open_with_entry_key(&self.entry_key(sealed)?, aad, sealed)
     }
 }
 
@@ -267,9 +324,11 @@ impl KeyStore {
                     }
                     let subject = String::from_utf8(plain[32..].to_vec())
                         .map_err(|_| corrupt("subject is not UTF-8"))?;
+                    let secret: [u8; 32] = plain[..32].try_into().expect("32 bytes");
                     let key = Arc::new(DataKey {
                         id,
-                        key: aes_key(plain[..32].try_into().expect("32 bytes")),
+                        key: aes_key(&secret),
+                        secret,
                     });
                     by_subject.insert(subject, key.clone());
                     by_id.insert(id, key);
@@ -356,6 +415,7 @@ impl KeyStore {
         let key = Arc::new(DataKey {
             id,
             key: aes_key(&secret),
+            secret,
         });
         store.by_subject.insert(subject.to_string(), key.clone());
         store.by_id.insert(id, key.clone());

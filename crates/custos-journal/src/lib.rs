@@ -16,6 +16,9 @@
 //!   [crypto-shredding](Journal::shred) a subject leaves a tree that verifies.
 //! - **Blobs** ([`blobs`]): attachment bytes and raw payloads, sealed under
 //!   the same per-subject keys and named by digest.
+//! - **Disclosure** ([`open_disclosed`]): each entry has its own key, so an
+//!   export can hand one entry's key to a third party, who checks the entry
+//!   against a signed head without the archive.
 //! - **Verification** ([`verify()`]) recomputes everything from the files
 //!   alone, with no key but the public one.
 //!
@@ -37,6 +40,7 @@
 //! ```
 
 pub mod blobs;
+mod disclose;
 pub mod entry;
 mod error;
 pub mod frame;
@@ -45,10 +49,12 @@ pub mod head;
 mod journal;
 pub mod keys;
 pub mod merkle;
+mod multiproof;
 pub mod segment;
 mod verify;
 
 pub use blobs::BlobRef;
+pub use disclose::{DisclosureError, open_disclosed};
 pub use entry::{Leaf, StoredEntry};
 pub use error::{Error, Result};
 pub use head::SignedTreeHead;

@@ -18,7 +18,9 @@
 //! - inclusion proofs (section 2.1.3): a leaf is at a given index of a tree
 //!   with a given root, and
 //! - consistency proofs (section 2.1.4): a tree is an append-only extension
-//!   of an older tree.
+//!   of an older tree, and
+//! - multi-proofs ([`multi_proof`], defined in `multiproof.rs`): a set of
+//!   leaves is in a tree, each needed hash given once.
 //!
 //! The verifiers implement the algorithms of sections 2.1.3.2 and 2.1.4.2
 //! step by step. Every function taking `leaves` takes *leaf hashes* (outputs
@@ -29,6 +31,8 @@
 //! heap allocation besides the returned proof, and recurses `O(log n)` deep.
 
 use sha2::{Digest, Sha256};
+
+pub use crate::multiproof::{multi_proof, verify_multi};
 
 /// A SHA-256 digest: a leaf hash, an interior node hash or a tree root.
 pub type Hash = [u8; 32];
@@ -59,6 +63,12 @@ pub enum ProofError {
         got: usize,
         /// The number of hashes a proof for these sizes must have.
         expected: usize,
+    },
+    /// The indices of a multi-proof are not strictly ascending.
+    #[error("leaf index {index} is out of order (indices must be strictly ascending)")]
+    Unordered {
+        /// The first index out of order.
+        index: u64,
     },
     /// The root computed from an inclusion proof differs from the given root.
     #[error("computed root does not match")]

@@ -1884,3 +1884,74 @@ fn one_person_named_differently_by_two_channels_has_one_key_and_one_erasure() {
         Err(Error::Refused(_))
     ));
 }
+
+/// An archive written before per-entry keys (leaf version 1), made by
+/// `custos init` + `ingest` of the previous release with `CUSTOS_KEK` set to
+/// 32 bytes of 0x11: it still opens, reads, verifies and grows, and its old
+/// entries are refused for disclosure, not mis-disclosed.
+#[test]
+fn an_archive_from_before_per_entry_keys_still_reads_verifies_and_grows() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-archive");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    copy_tree(&fixture, &dir);
+    assert!(custos_journal::verify(&dir, None).unwrap().entries > 2);
+    let kek = custos_journal::Kek::from_hex(&"11".repeat(32)).unwrap();
+    let journal = Journal::open(
+        &dir,
+        Options {
+            kek: Some(kek),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let size = journal.size();
+    let texts: Vec<String> = (0..size)
+        .filter_map(|seq| match event_at(&journal, seq) {
+            Event::Message(m) => m.text,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["Olá, pode confirmar a ordem?", "Confirmed."]);
+    let old = journal.entry(size - 1).unwrap();
+    assert_eq!(
+        old.leaf.version,
+        custos_journal::entry::LEAF_VERSION_SUBJECT_KEY
+    );
+    assert!(matches!(
+        journal.entry_key(&old),
+        Err(custos_journal::Error::NotDisclosable { .. })
+    ));
+    // A new entry for the same customer is sealed under its own key.
+    let new = journal
+        .append(
+            &message("whatsapp", "wamid.V2", "nova mensagem"),
+            Some("+5511988887777"),
+        )
+        .unwrap();
+    let entry = journal.entry(new.seq).unwrap();
+    assert_eq!(entry.leaf.version, custos_journal::entry::LEAF_VERSION);
+    let key = journal.entry_key(&entry).unwrap().unwrap();
+    let (_, event) =
+        custos_journal::open_disclosed(&entry.leaf.encode(), &entry.payload, &key).unwrap();
+    assert_eq!(event, event_at(&journal, new.seq));
+    journal.sign_head().unwrap();
+    journal.close().unwrap();
+    assert_eq!(
+        custos_journal::verify(&dir, None).unwrap().entries,
+        size + 1
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for item in std::fs::read_dir(from).unwrap() {
+        let path = item.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
