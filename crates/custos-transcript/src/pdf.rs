@@ -111,15 +111,60 @@ pub(crate) fn render(view: &View<'_>) -> Vec<u8> {
 /// The header block: title, subtitle lines, time zone, participants.
 fn header(layout: &mut Layout, view: &View<'_>) {
     let mut lines = Vec::new();
-    push_wrapped(&mut lines, Face::Bold, 16.0, INK, view.title, CONTENT_W, 0.0, false);
+    push_wrapped(
+        &mut lines,
+        Face::Bold,
+        16.0,
+        INK,
+        view.title,
+        CONTENT_W,
+        0.0,
+        false,
+    );
     for sub in view.subtitle {
-        push_wrapped(&mut lines, Face::Regular, 10.0, INK, sub, CONTENT_W, 0.0, false);
+        push_wrapped(
+            &mut lines,
+            Face::Regular,
+            10.0,
+            INK,
+            sub,
+            CONTENT_W,
+            0.0,
+            false,
+        );
     }
-    push_wrapped(&mut lines, Face::Regular, 9.0, GREY, &view.zone_line, CONTENT_W, 3.0, false);
-    push_wrapped(&mut lines, Face::Bold, 9.0, INK, "Participants:", CONTENT_W, 3.0, false);
+    push_wrapped(
+        &mut lines,
+        Face::Regular,
+        9.0,
+        GREY,
+        &view.zone_line,
+        CONTENT_W,
+        3.0,
+        false,
+    );
+    push_wrapped(
+        &mut lines,
+        Face::Bold,
+        9.0,
+        INK,
+        "Participants:",
+        CONTENT_W,
+        3.0,
+        false,
+    );
     for p in &view.participants {
         let text = format!("\u{2022} {} ({}): {}", p.display, p.id, side_text(p.side));
-        push_wrapped(&mut lines, Face::Regular, 9.0, INK, &text, CONTENT_W - 10.0, 0.0, false);
+        push_wrapped(
+            &mut lines,
+            Face::Regular,
+            9.0,
+            INK,
+            &text,
+            CONTENT_W - 10.0,
+            0.0,
+            false,
+        );
     }
     for line in &lines {
         layout.ensure(line.height());
@@ -195,7 +240,7 @@ impl Layout {
     fn day(&mut self, text: &[u8]) {
         let size = 9.0;
         self.ensure(DAY_H);
-        let w = Face::Oblique.width(&text, size) + 16.0;
+        let w = Face::Oblique.width(text, size) + 16.0;
         let x = (PAGE_W - w) / 2.0;
         let top = self.y - 4.0;
         rounded_rect(&mut self.page, x, top - 14.0, w, 14.0, 4.0, DAY_FILL, None);
@@ -302,12 +347,39 @@ fn bubble_lines(m: &Message<'_>, inner: f64) -> Vec<Line> {
         Side::External => (0.55, 0.25, 0.0),
         Side::Internal => (0.15, 0.3, 0.65),
     };
-    push_wrapped(&mut lines, Face::Bold, 9.0, name_color, &name, inner, 0.0, false);
+    push_wrapped(
+        &mut lines,
+        Face::Bold,
+        9.0,
+        name_color,
+        &name,
+        inner,
+        0.0,
+        false,
+    );
     let meta = format!("{} \u{b7} {}", m.bates, m.stamp);
-    push_wrapped(&mut lines, Face::Regular, 7.5, GREY, &meta, inner, 0.0, false);
+    push_wrapped(
+        &mut lines,
+        Face::Regular,
+        7.5,
+        GREY,
+        &meta,
+        inner,
+        0.0,
+        false,
+    );
     if let Some(target) = m.reply_to {
         let text = format!("Reply to {target}");
-        push_wrapped(&mut lines, Face::Oblique, 8.0, GREY, &text, inner, 2.0, false);
+        push_wrapped(
+            &mut lines,
+            Face::Oblique,
+            8.0,
+            GREY,
+            &text,
+            inner,
+            2.0,
+            false,
+        );
     }
     let deleted = m.deleted.is_some();
     if let Some(label) = &m.deleted {
@@ -316,28 +388,100 @@ fn bubble_lines(m: &Message<'_>, inner: f64) -> Vec<Line> {
     let body_color = if deleted { GREY } else { INK };
     if let Some(text) = m.text {
         if deleted || !m.edits.is_empty() {
-            push_wrapped(&mut lines, Face::Oblique, 8.0, GREY, "Original text:", inner, 2.0, false);
+            push_wrapped(
+                &mut lines,
+                Face::Oblique,
+                8.0,
+                GREY,
+                "Original text:",
+                inner,
+                2.0,
+                false,
+            );
         }
-        push_wrapped(&mut lines, Face::Regular, 10.0, body_color, text, inner, 2.0, deleted);
+        push_wrapped(
+            &mut lines,
+            Face::Regular,
+            10.0,
+            body_color,
+            text,
+            inner,
+            2.0,
+            deleted,
+        );
     }
     for (label, text) in &m.edits {
         let label = format!("{label}:");
-        push_wrapped(&mut lines, Face::Oblique, 8.0, GREY, &label, inner, 2.0, false);
-        push_wrapped(&mut lines, Face::Regular, 10.0, body_color, text, inner, 0.0, deleted);
+        push_wrapped(
+            &mut lines,
+            Face::Oblique,
+            8.0,
+            GREY,
+            &label,
+            inner,
+            2.0,
+            false,
+        );
+        push_wrapped(
+            &mut lines,
+            Face::Regular,
+            10.0,
+            body_color,
+            text,
+            inner,
+            0.0,
+            deleted,
+        );
     }
     for a in &m.attachments {
         let text = format!("Attachment: {} ({}, {})", a.name, a.media_type, a.size);
-        push_wrapped(&mut lines, Face::Regular, 8.5, INK, &text, inner, 2.0, false);
+        push_wrapped(
+            &mut lines,
+            Face::Regular,
+            8.5,
+            INK,
+            &text,
+            inner,
+            2.0,
+            false,
+        );
         let digest = format!("SHA-256 {}", a.sha256);
-        push_wrapped(&mut lines, Face::Regular, 6.5, GREY, &digest, inner, 0.0, false);
+        push_wrapped(
+            &mut lines,
+            Face::Regular,
+            6.5,
+            GREY,
+            &digest,
+            inner,
+            0.0,
+            false,
+        );
     }
     if !m.reactions.is_empty() {
         let text = format!("Reactions: {}", m.reactions.join(", "));
-        push_wrapped(&mut lines, Face::Regular, 8.5, INK, &text, inner, 2.0, false);
+        push_wrapped(
+            &mut lines,
+            Face::Regular,
+            8.5,
+            INK,
+            &text,
+            inner,
+            2.0,
+            false,
+        );
     }
     if let Some(status) = m.status {
         let text = format!("Status: {status}");
-        push_wrapped(&mut lines, Face::Regular, 7.5, GREY, &text, inner, 2.0, false);
+        push_wrapped(
+            &mut lines,
+            Face::Regular,
+            7.5,
+            GREY,
+            &text,
+            inner,
+            2.0,
+            false,
+        );
     }
     lines
 }
@@ -420,7 +564,16 @@ fn wrap(face: Face, size: f64, text: &[u8], width: f64) -> Vec<Vec<u8>> {
 /// A filled rectangle with rounded corners (four Bézier quarter circles),
 /// stroked when `border` is given.
 #[allow(clippy::too_many_arguments)]
-fn rounded_rect(out: &mut String, x: f64, y: f64, w: f64, h: f64, r: f64, fill: Rgb, border: Option<Rgb>) {
+fn rounded_rect(
+    out: &mut String,
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+    r: f64,
+    fill: Rgb,
+    border: Option<Rgb>,
+) {
     let r = r.min(w / 2.0).min(h / 2.0);
     // The control-point distance that makes a Bézier curve a quarter circle.
     let k = r * 0.552_284_75;
@@ -431,15 +584,40 @@ fn rounded_rect(out: &mut String, x: f64, y: f64, w: f64, h: f64, r: f64, fill: 
     let _ = write!(
         out,
         "{} {} m {} {} l {} {} {} {} {} {} c {} {} l {} {} {} {} {} {} c {} {} l {} {} {} {} {} {} c {} {} l {} {} {} {} {} {} c h ",
-        n(x + r), n(y),
-        n(x + w - r), n(y),
-        n(x + w - r + k), n(y), n(x + w), n(y + r - k), n(x + w), n(y + r),
-        n(x + w), n(y + h - r),
-        n(x + w), n(y + h - r + k), n(x + w - r + k), n(y + h), n(x + w - r), n(y + h),
-        n(x + r), n(y + h),
-        n(x + r - k), n(y + h), n(x), n(y + h - r + k), n(x), n(y + h - r),
-        n(x), n(y + r),
-        n(x), n(y + r - k), n(x + r - k), n(y), n(x + r), n(y),
+        n(x + r),
+        n(y),
+        n(x + w - r),
+        n(y),
+        n(x + w - r + k),
+        n(y),
+        n(x + w),
+        n(y + r - k),
+        n(x + w),
+        n(y + r),
+        n(x + w),
+        n(y + h - r),
+        n(x + w),
+        n(y + h - r + k),
+        n(x + w - r + k),
+        n(y + h),
+        n(x + w - r),
+        n(y + h),
+        n(x + r),
+        n(y + h),
+        n(x + r - k),
+        n(y + h),
+        n(x),
+        n(y + h - r + k),
+        n(x),
+        n(y + h - r),
+        n(x),
+        n(y + r),
+        n(x),
+        n(y + r - k),
+        n(x + r - k),
+        n(y),
+        n(x + r),
+        n(y),
     );
     out.push_str(if border.is_some() { "B\n" } else { "f\n" });
 }
@@ -453,7 +631,9 @@ fn footer(out: &mut String, text: &str, page: usize, pages: usize) {
     let room = CONTENT_W - label_w - 24.0;
     let mut left = winansi::encode(text);
     if Face::Regular.width(&left, size) > room {
-        while !left.is_empty() && Face::Regular.width(&left, size) + Face::Regular.width(b"...", size) > room {
+        while !left.is_empty()
+            && Face::Regular.width(&left, size) + Face::Regular.width(b"...", size) > room
+        {
             left.pop();
         }
         left.extend_from_slice(b"...");
@@ -543,7 +723,11 @@ fn pdf_date(micros: i64) -> String {
 fn n(value: f64) -> String {
     let text = format!("{value:.2}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" { "0".to_owned() } else { text.to_owned() }
+    if text == "-0" {
+        "0".to_owned()
+    } else {
+        text.to_owned()
+    }
 }
 
 /// A colour as three numbers.

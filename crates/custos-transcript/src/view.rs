@@ -176,7 +176,7 @@ pub(crate) fn size_text(size: u64) -> String {
     let digits = size.to_string();
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
@@ -289,7 +289,9 @@ mod tests {
         );
         assert_eq!(
             view.latest_micros,
-            Timestamp::parse("2024-06-11T00:00:00Z").unwrap().as_micros()
+            Timestamp::parse("2024-06-11T00:00:00Z")
+                .unwrap()
+                .as_micros()
         );
     }
 }

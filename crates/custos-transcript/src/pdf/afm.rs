@@ -44,7 +44,13 @@ impl Face {
         };
         let units: u32 = text
             .iter()
-            .map(|&b| if b < 32 { 0 } else { table[(b - 32) as usize] as u32 })
+            .map(|&b| {
+                if b < 32 {
+                    0
+                } else {
+                    table[(b - 32) as usize] as u32
+                }
+            })
             .sum();
         units as f64 * size / 1000.0
     }
@@ -113,8 +119,14 @@ mod tests {
         // Helvetica-Bold: C 105 ; WX 278 ; N i / C 98 ; WX 611 ; N b
         assert_eq!(Face::Bold.width(b"bi", 1000.0), 611.0 + 278.0);
         // Euro 556, emdash 1000, eacute 556 (regular), germandbls 611.
-        assert_eq!(Face::Regular.width(&[0x80, 0x97, 0xE9, 0xDF], 1000.0), 2723.0);
-        assert_eq!(Face::Oblique.width(b"Page 1 of 2", 10.0), Face::Regular.width(b"Page 1 of 2", 10.0));
+        assert_eq!(
+            Face::Regular.width(&[0x80, 0x97, 0xE9, 0xDF], 1000.0),
+            2723.0
+        );
+        assert_eq!(
+            Face::Oblique.width(b"Page 1 of 2", 10.0),
+            Face::Regular.width(b"Page 1 of 2", 10.0)
+        );
     }
 
     #[test]

@@ -132,7 +132,9 @@ mod tests {
             .map(|l| l[..10].parse().unwrap())
             .collect();
         assert!(file[entries[0]..].starts_with(b"1 0 obj\n"));
-        assert!(file[entries[1]..].starts_with(b"2 0 obj\n<< /Length 5 >>\nstream\nBT ET\nendstream"));
+        assert!(
+            file[entries[1]..].starts_with(b"2 0 obj\n<< /Length 5 >>\nstream\nBT ET\nendstream")
+        );
     }
 
     #[test]
