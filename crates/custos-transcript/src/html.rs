@@ -97,8 +97,9 @@ fn message(out: &mut String, m: &Message<'_>) {
     let _ = writeln!(out, "<div class=\"who\">{}{tag}</div>", esc(m.sender));
     let _ = writeln!(
         out,
-        "<div class=\"meta\">{} · <time>{}</time></div>",
+        "<div class=\"meta\">{} · <time datetime=\"{}\">{}</time></div>",
         esc(m.bates),
+        m.sent_at,
         esc(&m.stamp)
     );
     if let Some(target) = m.reply_to {

@@ -763,6 +763,17 @@ mod tests {
     }
 
     #[test]
+    fn a_long_footer_is_cut_before_the_page_number() {
+        let mut out = String::new();
+        footer(&mut out, &"x".repeat(400), 3, 7);
+        let shown = out.split('(').nth(1).unwrap().split(')').next().unwrap();
+        assert!(shown.ends_with("xxx..."), "{shown}");
+        let room = CONTENT_W - Face::Regular.width(b"Page 3 of 7", 8.0) - 24.0;
+        assert!(Face::Regular.width(shown.as_bytes(), 8.0) <= room);
+        assert!(out.contains("(Page 3 of 7) Tj"));
+    }
+
+    #[test]
     fn numbers_are_short_and_stable() {
         assert_eq!(n(595.28), "595.28");
         assert_eq!(n(10.0), "10");

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use custos_model::Timestamp;
+
 use crate::zone::{Day, Zone};
 use crate::{Error, Side, Transcript};
 
@@ -44,6 +46,8 @@ pub(crate) struct Message<'a> {
     pub(crate) side: Side,
     /// When sent, in the zone: "2024-06-10 08:10:56 BST (+01:00)".
     pub(crate) stamp: String,
+    /// When sent, as an instant (for machine-readable markup).
+    pub(crate) sent_at: Timestamp,
     /// The Bates number of the message replied to.
     pub(crate) reply_to: Option<&'a str>,
     /// "Deleted by Ana Ruiz at 2024-06-10 ..." when deleted.
@@ -128,6 +132,7 @@ impl<'a> View<'a> {
                 sender,
                 side,
                 stamp: zone.stamp(item.sent_at),
+                sent_at: item.sent_at,
                 reply_to: item.reply_to.as_deref(),
                 deleted,
                 text: item.text.as_deref(),
@@ -199,7 +204,6 @@ pub(crate) fn size_text(size: u64) -> String {
 mod tests {
     use super::*;
     use crate::{Deleted, EditLine, Item, Participant, ReactionLine};
-    use custos_model::Timestamp;
 
     #[test]
     fn sizes_are_exact_and_readable() {

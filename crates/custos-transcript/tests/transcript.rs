@@ -535,14 +535,16 @@ fn times_show_the_zone_abbreviation_and_offset() {
     let mut t = sample();
     t.items.truncate(1);
     let page = custos_transcript::html(&t).unwrap();
-    assert!(page.contains("<time>2024-06-10 08:10:56 BST (+01:00)</time>"));
+    assert!(page.contains(
+        "<time datetime=\"2024-06-10T07:10:56Z\">2024-06-10 08:10:56 BST (+01:00)</time>"
+    ));
     let text = parse(&custos_transcript::pdf(&t).unwrap()).pages.concat();
     assert!(text.contains("2024-06-10 08:10:56 BST (+01:00)"));
 
     t.time_zone = "America/Sao_Paulo".into();
     let page = custos_transcript::html(&t).unwrap();
     assert!(
-        page.contains("<time>2024-06-10 04:10:56 (-03:00)</time>"),
+        page.contains("\"2024-06-10T07:10:56Z\">2024-06-10 04:10:56 (-03:00)</time>"),
         "São Paulo"
     );
     assert!(page.contains("Time zone: America/Sao_Paulo"));
