@@ -173,4 +173,142 @@ mod tests {
             assert!(!is_bare_word(text), "{text}");
         }
     }
+
+    mod generated {
+        use super::super::is_bare_word;
+        use crate::{Field, MAX_FUZZY, MAX_SLOP, Query, parse};
+        use custos_model::Timestamp;
+        use proptest::prelude::*;
+
+        /// A plain word, sometimes a phone number.
+        fn word() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-zA-Z0-9_.@'àçé日][a-zA-Z0-9_.@'+\\-àé]{0,6}",
+                "\\+[0-9]{1,12}",
+                Just("AND".to_string()),
+                Just("NOTE".to_string()),
+            ]
+            .prop_filter("operators are not words", |w| is_bare_word(w))
+        }
+
+        fn any_field() -> impl Strategy<Value = Field> {
+            proptest::sample::select(Field::ALL.to_vec())
+        }
+
+        /// Fields where a quoted value is a phrase (`None` is the text).
+        fn phrase_field() -> impl Strategy<Value = Option<Field>> {
+            proptest::sample::select(vec![
+                None,
+                Some(Field::From),
+                Some(Field::To),
+                Some(Field::Participant),
+            ])
+        }
+
+        fn exact_field() -> impl Strategy<Value = Field> {
+            any_field().prop_filter("exact-value fields", |f| f.is_exact())
+        }
+
+        fn not_direction() -> impl Strategy<Value = Option<Field>> {
+            proptest::option::of(
+                any_field().prop_filter("no wildcards", |f| *f != Field::Direction),
+            )
+        }
+
+        /// A pattern with a `*` or `?` that is not one trailing `*`.
+        fn pattern() -> impl Strategy<Value = String> {
+            proptest::collection::vec(("[a-zé0-9]{0,3}", "[*?]{1,2}"), 1..4)
+                .prop_map(|parts| parts.into_iter().map(|(a, b)| a + &b).collect::<String>())
+                .prop_filter("a wildcard, not a prefix", |p| {
+                    let prefix = p
+                        .strip_suffix('*')
+                        .is_some_and(|r| !r.is_empty() && !r.contains(['*', '?']));
+                    !prefix
+                })
+        }
+
+        fn leaf() -> impl Strategy<Value = Query> {
+            let seconds = -62_000_000_000i64..253_402_000_000;
+            let instant = (seconds, 0i64..1_000_000)
+                .prop_map(|(s, us)| Timestamp::from_micros(s * 1_000_000 + us));
+            prop_oneof![
+                Just(Query::All),
+                Just(Query::HasAttachment),
+                (phrase_field(), word(), 0..=MAX_FUZZY)
+                    .prop_map(|(field, text, fuzzy)| Query::Term { field, text, fuzzy }),
+                (exact_field(), "(?s).{1,10}").prop_filter_map("a trimmed value", |(f, t)| {
+                    let text = t.trim();
+                    (!text.is_empty()).then(|| Query::Term {
+                        field: Some(f),
+                        text: text.to_string(),
+                        fuzzy: 0,
+                    })
+                }),
+                (exact_field(), word(), 0..=MAX_FUZZY).prop_map(|(f, text, fuzzy)| {
+                    Query::Term {
+                        field: Some(f),
+                        text,
+                        fuzzy,
+                    }
+                }),
+                proptest::sample::select(vec!["inbound", "outbound", "internal"]).prop_map(|d| {
+                    Query::Term {
+                        field: Some(Field::Direction),
+                        text: d.into(),
+                        fuzzy: 0,
+                    }
+                }),
+                (not_direction(), word()).prop_map(|(field, text)| Query::Prefix { field, text }),
+                (not_direction(), pattern())
+                    .prop_filter("`*` alone is All", |(f, p)| f.is_some() || p != "*")
+                    .prop_map(|(field, pattern)| Query::Wildcard { field, pattern }),
+                (
+                    phrase_field(),
+                    proptest::collection::vec("\\S{1,6}", 1..4),
+                    prop_oneof![Just(0u32), 0..=MAX_SLOP],
+                )
+                    .prop_map(|(field, words, slop)| Query::Phrase {
+                        field,
+                        words,
+                        slop
+                    }),
+                instant.clone().prop_map(Query::After),
+                instant.prop_map(Query::Before),
+            ]
+        }
+
+        fn query() -> impl Strategy<Value = Query> {
+            leaf().prop_recursive(5, 40, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 2..5).prop_map(Query::And),
+                    proptest::collection::vec(inner.clone(), 2..5).prop_map(Query::Or),
+                    inner.prop_map(|q| Query::Not(Box::new(q))),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn printed_queries_parse_back(q in query()) {
+                let text = q.to_string();
+                prop_assert_eq!(parse(&text), Ok(q), "{}", text);
+            }
+
+            #[test]
+            fn parse_never_panics_and_what_parses_prints_back(
+                text in prop_oneof![
+                    "[ a-zA-Z0-9():\"~*?+\\-\\\\.@'é日\t_#]{0,60}",
+                    "((NOT|AND|OR|from:|tag:|after:|has:|-|\\(|\\)|\"|~|[0-9]|[a-z]{1,3}| ){0,20})",
+                    any::<String>(),
+                ]
+            ) {
+                if let Ok(q) = parse(&text) {
+                    let printed = q.to_string();
+                    prop_assert_eq!(parse(&printed), Ok(q), "{} printed as {}", text, printed);
+                }
+            }
+        }
+    }
 }

@@ -395,3 +395,382 @@ fn direction(text: &str, pos: usize, tilde: Option<Tilde>) -> Result<Query, Pars
         fuzzy: 0,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse;
+    use custos_model::Timestamp;
+
+    fn term(text: &str) -> Query {
+        Query::Term {
+            field: None,
+            text: text.into(),
+            fuzzy: 0,
+        }
+    }
+
+    fn on(field: Field, text: &str) -> Query {
+        Query::Term {
+            field: Some(field),
+            text: text.into(),
+            fuzzy: 0,
+        }
+    }
+
+    fn not(q: Query) -> Query {
+        Query::Not(Box::new(q))
+    }
+
+    fn check(input: &str, expected: Query) {
+        assert_eq!(parse(input), Ok(expected), "{input}");
+    }
+
+    /// Checks the error's position and that its message starts as given.
+    fn check_err(input: &str, position: usize, message: &str) {
+        let err = parse(input).unwrap_err();
+        assert_eq!(err.position, position, "{input}: {err}");
+        assert!(
+            err.message.starts_with(message),
+            "{input}: {err}, expected {message:?}"
+        );
+    }
+
+    #[test]
+    fn empty_and_star_match_everything() {
+        check("", Query::All);
+        check("  \t\n", Query::All);
+        check("*", Query::All);
+        check("* -spam", Query::And(vec![Query::All, not(term("spam"))]));
+    }
+
+    #[test]
+    fn words_fuzzy_prefix_wildcard() {
+        check("guarantee", term("guarantee"));
+        check(
+            "guarantee~",
+            Query::Term {
+                field: None,
+                text: "guarantee".into(),
+                fuzzy: 1,
+            },
+        );
+        check(
+            "guarantee~2",
+            Query::Term {
+                field: None,
+                text: "guarantee".into(),
+                fuzzy: 2,
+            },
+        );
+        check("guarantee~0", term("guarantee"));
+        check(
+            "guar*",
+            Query::Prefix {
+                field: None,
+                text: "guar".into(),
+            },
+        );
+        for pattern in ["g?ar*ee", "*ee", "guar**", "a?", "**", "?"] {
+            check(
+                pattern,
+                Query::Wildcard {
+                    field: None,
+                    pattern: pattern.into(),
+                },
+            );
+        }
+        check("and", term("and"));
+        check("+5511988887777", term("+5511988887777"));
+    }
+
+    #[test]
+    fn phrases_and_proximity() {
+        check(
+            "\"guarantee  return\"",
+            Query::Phrase {
+                field: None,
+                words: vec!["guarantee".into(), "return".into()],
+                slop: 0,
+            },
+        );
+        check(
+            "\"guarantee return\"~5",
+            Query::Phrase {
+                field: None,
+                words: vec!["guarantee".into(), "return".into()],
+                slop: 5,
+            },
+        );
+        check(
+            "\"guar*\"~1000",
+            Query::Phrase {
+                field: None,
+                words: vec!["guar*".into()],
+                slop: 1000,
+            },
+        );
+        check(
+            "from:\"Ana Souza\"",
+            Query::Phrase {
+                field: Some(Field::From),
+                words: vec!["Ana".into(), "Souza".into()],
+                slop: 0,
+            },
+        );
+    }
+
+    #[test]
+    fn precedence_not_and_or() {
+        check(
+            "a b OR c",
+            Query::Or(vec![Query::And(vec![term("a"), term("b")]), term("c")]),
+        );
+        check(
+            "a AND b OR c AND d",
+            Query::Or(vec![
+                Query::And(vec![term("a"), term("b")]),
+                Query::And(vec![term("c"), term("d")]),
+            ]),
+        );
+        check("NOT a b", Query::And(vec![not(term("a")), term("b")]));
+        check("NOT a OR b", Query::Or(vec![not(term("a")), term("b")]));
+        check(
+            "a (b OR c)",
+            Query::And(vec![term("a"), Query::Or(vec![term("b"), term("c")])]),
+        );
+        check("((a))", term("a"));
+        check("NOT spam", not(term("spam")));
+        check("-spam", not(term("spam")));
+        check("+risk", term("risk"));
+        check("--a", not(not(term("a"))));
+        check("-(a b)", not(Query::And(vec![term("a"), term("b")])));
+        check("a-b", term("a-b"));
+    }
+
+    #[test]
+    fn fields() {
+        check("from:ana@bank.example", on(Field::From, "ana@bank.example"));
+        check("to:bob", on(Field::To, "bob"));
+        check(
+            "participant:+5511988887777",
+            on(Field::Participant, "+5511988887777"),
+        );
+        check(
+            "custodian:\" Ana Souza \"",
+            on(Field::Custodian, "Ana Souza"),
+        );
+        check("channel:whatsapp", on(Field::Channel, "whatsapp"));
+        check("direction:OUTBOUND", on(Field::Direction, "outbound"));
+        check("direction:\"internal\"", on(Field::Direction, "internal"));
+        check(
+            "conversation:wamid.HBgL",
+            on(Field::Conversation, "wamid.HBgL"),
+        );
+        check(
+            "policy:\"Insider Trading\"",
+            on(Field::Policy, "Insider Trading"),
+        );
+        check("alert:escalated", on(Field::Alert, "escalated"));
+        check("tag:Hot", on(Field::Tag, "Hot"));
+        check("hold:\"Case 42\"", on(Field::Hold, "Case 42"));
+        check("attachment:pdf", on(Field::Attachment, "pdf"));
+        check("From:ana", on(Field::From, "ana"));
+        check(
+            "tag:urg*",
+            Query::Prefix {
+                field: Some(Field::Tag),
+                text: "urg".into(),
+            },
+        );
+        check(
+            "from:*",
+            Query::Wildcard {
+                field: Some(Field::From),
+                pattern: "*".into(),
+            },
+        );
+        check(
+            "from:ana~1",
+            Query::Term {
+                field: Some(Field::From),
+                text: "ana".into(),
+                fuzzy: 1,
+            },
+        );
+        check("has:attachment", Query::HasAttachment);
+    }
+
+    #[test]
+    fn field_groups_apply_to_every_term() {
+        check(
+            "from:(alice OR bob)",
+            Query::Or(vec![on(Field::From, "alice"), on(Field::From, "bob")]),
+        );
+        check(
+            "from:(alice -\"bob b\" (c OR d*))",
+            Query::And(vec![
+                on(Field::From, "alice"),
+                not(Query::Phrase {
+                    field: Some(Field::From),
+                    words: vec!["bob".into(), "b".into()],
+                    slop: 0,
+                }),
+                Query::Or(vec![
+                    on(Field::From, "c"),
+                    Query::Prefix {
+                        field: Some(Field::From),
+                        text: "d".into(),
+                    },
+                ]),
+            ]),
+        );
+        check(
+            "direction:(inbound OR internal)",
+            Query::Or(vec![
+                on(Field::Direction, "inbound"),
+                on(Field::Direction, "internal"),
+            ]),
+        );
+    }
+
+    #[test]
+    fn dates() {
+        let at = |s: &str| Timestamp::parse(s).unwrap();
+        check("after:2024-06-01", Query::After(at("2024-06-01T00:00:00Z")));
+        check(
+            "after:2024-06-01T09:30",
+            Query::After(at("2024-06-01T09:30:00Z")),
+        );
+        check(
+            "before:2024-06-01T09:30:00Z",
+            Query::Before(at("2024-06-01T09:30:00Z")),
+        );
+        check(
+            "(before:2024-06-01T09:30+02:00)",
+            Query::Before(at("2024-06-01T07:30:00Z")),
+        );
+        check(
+            "after:2024-01-01 before:2024-02-01",
+            Query::And(vec![
+                Query::After(at("2024-01-01T00:00:00Z")),
+                Query::Before(at("2024-02-01T00:00:00Z")),
+            ]),
+        );
+    }
+
+    #[test]
+    fn parenthesis_errors() {
+        check_err("(a OR b", 0, "parenthesis never closed");
+        check_err("a (b (c)", 2, "parenthesis never closed");
+        check_err("a (b) (c", 6, "parenthesis never closed");
+        check_err("a) (b", 1, "closing parenthesis without an opening one");
+        check_err("(a))", 3, "closing parenthesis without an opening one");
+        check_err("a ()", 2, "empty parentheses");
+        check_err("from:()", 5, "empty parentheses");
+    }
+
+    #[test]
+    fn operator_errors() {
+        check_err("guarantee AND", 10, "AND needs a clause after it");
+        check_err("a OR", 2, "OR needs a clause after it");
+        check_err("a AND OR b", 2, "AND needs a clause after it");
+        check_err("(a OR) b", 3, "OR needs a clause after it");
+        check_err("AND a", 0, "AND needs a clause before it");
+        check_err("OR a", 0, "OR needs a clause before it");
+        check_err("a NOT", 2, "NOT needs a clause after it");
+        check_err("a -", 2, "- needs a clause after it");
+        check_err("a +", 2, "+ needs a clause after it");
+        check_err("a - b", 2, "- must come right before its clause");
+        check_err("(a NOT)", 3, "NOT needs a clause after it");
+    }
+
+    #[test]
+    fn value_errors() {
+        check_err("frm:ana", 0, "unknown field \"frm\"; fields are from, to,");
+        check_err("a NOT:b", 2, "unknown field \"NOT\"");
+        check_err("from:", 5, "from: needs a value right after the colon");
+        check_err(
+            "a from: ana",
+            7,
+            "from: needs a value right after the colon",
+        );
+        check_err("from:-ana", 5, "from: needs a value");
+        check_err("from:AND", 5, "from: needs a value");
+        check_err(
+            "from:(a to:b)",
+            8,
+            "a field cannot be named inside from:( )",
+        );
+        check_err("has:attachments", 4, "has: accepts only attachment");
+        check_err("has:\"attachment\"", 4, "has: accepts only attachment");
+        check_err("has:(attachment)", 4, "has: accepts only attachment");
+        check_err(
+            "direction:sideways",
+            10,
+            "direction: accepts inbound, outbound or internal",
+        );
+        check_err("direction:in*", 10, "direction: accepts inbound");
+        check_err("direction:inbound~1", 10, "direction: accepts inbound");
+        check_err("after:2024-13-01", 6, "after: \"2024-13-01\" is not a date");
+        check_err("x before:soon", 9, "before: \"soon\" is not a date");
+        check_err("after:", 6, "after: needs a value right after the colon");
+        check_err("from:\"  \"", 5, "empty quotes");
+        check_err("\"\"", 0, "empty quotes");
+        check_err("tag:\" \"", 4, "tag: needs a value inside the quotes");
+        check_err("a \"b c", 2, "unterminated quote");
+    }
+
+    #[test]
+    fn tilde_errors() {
+        check_err(
+            "risk~3",
+            5,
+            "the fuzzy distance after ~ is 0, 1 or 2, not 3",
+        );
+        check_err(
+            "risk~300",
+            5,
+            "the fuzzy distance after ~ is 0, 1 or 2, not 300",
+        );
+        check_err("risk~x", 5, "expected a number after ~");
+        check_err("guar*~1", 5, "~ applies to plain words, not to wildcards");
+        check_err("\"a b\"~1001", 6, "the proximity after ~ is at most 1000");
+        check_err(
+            "\"a b\"~99999999999999999999999",
+            6,
+            "the proximity after ~ is at most 1000",
+        );
+        check_err("\"a b\"~", 6, "a number must follow ~ after a phrase");
+        check_err("\"a b\"~ c", 6, "a number must follow ~ after a phrase");
+        check_err("tag:\"a b\"~2", 9, "~ does not apply to tag: values");
+        check_err("a ~2", 2, "~ must come right after a word");
+    }
+
+    #[test]
+    fn nesting_is_limited() {
+        let deep = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(parse(&deep(MAX_DEPTH)), Ok(term("a")));
+        check_err(
+            &deep(MAX_DEPTH + 1),
+            MAX_DEPTH,
+            "nested more than 64 levels deep",
+        );
+        let nots = |n: usize| format!("{}a", "-".repeat(n));
+        assert!(parse(&nots(MAX_DEPTH)).is_ok());
+        check_err(
+            &nots(MAX_DEPTH + 1),
+            MAX_DEPTH,
+            "nested more than 64 levels deep",
+        );
+        // Thousands of parentheses are refused, not a stack overflow.
+        let huge = deep(2000);
+        assert_eq!(parse(&huge).unwrap_err().position, MAX_DEPTH);
+    }
+
+    #[test]
+    fn positions_count_characters_not_bytes() {
+        check_err("café ações frm:x", 11, "unknown field \"frm\"");
+        check_err("日本語 (", 4, "parenthesis never closed");
+    }
+}
