@@ -310,4 +310,66 @@ mod tests {
         let wide = "é".repeat(3000);
         assert_eq!(parse(&wide).unwrap_err().position, 2048);
     }
+
+    /// The user guide's examples are checked, so it stays true.
+    const GUIDE: &str = include_str!("../../../docs/search.md");
+
+    /// The rows of the guide's table under `heading`: for each cell, the
+    /// code spans in it.
+    fn guide_rows(heading: &str) -> Vec<Vec<Vec<&'static str>>> {
+        let section = GUIDE.split(heading).nth(1).expect("heading in the guide");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        section
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                l.trim_matches('|')
+                    .split(" | ")
+                    .map(|cell| cell.split('`').skip(1).step_by(2).collect())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn guide_canonical_forms() {
+        let rows = guide_rows("## Canonical form");
+        assert!(rows.len() >= 5);
+        for row in rows {
+            let (typed, canonical) = (row[0][0], row[1][0]);
+            let query = parse(typed).unwrap();
+            assert_eq!(query.to_string(), canonical, "{typed}");
+            assert_eq!(parse(canonical), Ok(query));
+        }
+    }
+
+    #[test]
+    fn guide_examples_parse() {
+        let mut examples = Vec::new();
+        for heading in [
+            "## Words, phrases, patterns",
+            "## Combining",
+            "## Dates and times",
+        ] {
+            for row in guide_rows(heading) {
+                examples.extend(row[0].iter().copied());
+            }
+        }
+        for row in guide_rows("## Fields") {
+            examples.extend(row[2].iter().copied());
+        }
+        assert!(examples.len() > 30);
+        for example in examples {
+            parse(example).unwrap_or_else(|e| panic!("{example}: {e}"));
+        }
+    }
+
+    #[test]
+    fn guide_mistake_example() {
+        let block = GUIDE.split("## Mistakes").nth(1).unwrap();
+        let lines: Vec<&str> = block.split("```text\n").nth(1).unwrap().lines().collect();
+        let err = parse(lines[0]).unwrap_err();
+        assert_eq!(err.pointer(lines[0]), format!("{}\n{}", lines[0], lines[1]));
+        assert_eq!(err.to_string(), lines[2]);
+    }
 }
