@@ -144,14 +144,26 @@ impl CustodyEntry {
     }
 
     /// Leaf, payload and key as bytes, or what does not decode.
-    pub fn decode(&self) -> Result<(Vec<u8>, Vec<u8>, [u8; 32]), String> {
-        let leaf = hex::decode(&self.leaf).map_err(|_| "leaf is not hex".to_string())?;
-        let payload = STANDARD
-            .decode(&self.payload)
-            .map_err(|_| "payload is not base64".to_string())?;
-        let key = hex_array(&self.entry_key, "entry_key")?;
-        Ok((leaf, payload, key))
+    pub fn decode(&self) -> Result<EntryBytes, String> {
+        Ok(EntryBytes {
+            leaf: hex::decode(&self.leaf).map_err(|_| "leaf is not hex".to_string())?,
+            payload: STANDARD
+                .decode(&self.payload)
+                .map_err(|_| "payload is not base64".to_string())?,
+            entry_key: hex_array(&self.entry_key, "entry_key")?,
+        })
     }
+}
+
+/// A disclosed entry's bytes, decoded from its line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryBytes {
+    /// The clear leaf.
+    pub leaf: Vec<u8>,
+    /// Nonce, ciphertext and tag.
+    pub payload: Vec<u8>,
+    /// The entry's own key.
+    pub entry_key: [u8; 32],
 }
 
 /// `custody.json`'s bytes: pretty JSON, LF line ends, a final newline.

@@ -45,7 +45,9 @@ pub enum Error {
         tree_size: u64,
     },
     /// The multi-proof does not prove the entries against the head.
-    #[error("the proof does not prove the entries against the tree head (size {tree_size}): {reason}")]
+    #[error(
+        "the proof does not prove the entries against the tree head (size {tree_size}): {reason}"
+    )]
     Proof {
         /// The head's tree size.
         tree_size: u64,
@@ -53,7 +55,9 @@ pub enum Error {
         reason: String,
     },
     /// An attachment's bytes do not have the digest the message names.
-    #[error("{bates}: attachment {name:?} bytes have SHA-256 {actual}, the message names {expected}")]
+    #[error(
+        "{bates}: attachment {name:?} bytes have SHA-256 {actual}, the message names {expected}"
+    )]
     Blob {
         /// The message's Bates number.
         bates: String,

@@ -150,7 +150,8 @@ fn check_entries(request: &Request) -> Result<(), Error> {
                     };
                     if let Some(reason) = problem {
                         let mut slot = failure.lock().expect("no panics");
-                        let earlier = matches!(&*slot, Some(Error::Entry { seq, .. }) if *seq < entry.seq);
+                        let earlier =
+                            matches!(&*slot, Some(Error::Entry { seq, .. }) if *seq < entry.seq);
                         if !earlier {
                             *slot = Some(Error::Entry {
                                 seq: entry.seq,

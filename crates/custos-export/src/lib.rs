@@ -39,7 +39,7 @@ pub mod schema;
 mod transcript;
 mod verify;
 
-pub use custody::{Custody, CustodyEntry, CustodyFile, CustodyHead};
+pub use custody::{Custody, CustodyEntry, CustodyFile, CustodyHead, EntryBytes};
 pub use error::Error;
 pub use export::write;
 pub use verify::{KeySource, Report, verify};

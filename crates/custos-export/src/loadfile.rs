@@ -247,7 +247,10 @@ mod tests {
     #[test]
     fn csv_fields_are_quoted_only_when_needed_and_parse_back() {
         let mut line = String::new();
-        for (i, v) in ["plain", "a,b", "say \"hi\"", "two\r\nlines", ""].iter().enumerate() {
+        for (i, v) in ["plain", "a,b", "say \"hi\"", "two\r\nlines", ""]
+            .iter()
+            .enumerate()
+        {
             if i > 0 {
                 line.push(',');
             }

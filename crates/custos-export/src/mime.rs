@@ -162,8 +162,8 @@ pub fn quoted_printable(text: &str) -> String {
         let bytes = line.as_bytes();
         for (j, &b) in bytes.iter().enumerate() {
             let last = j + 1 == bytes.len();
-            let literal = (b == b' ' || b == b'\t') && !last
-                || (33..=126).contains(&b) && b != b'=';
+            let literal =
+                (b == b' ' || b == b'\t') && !last || (33..=126).contains(&b) && b != b'=';
             let width = if literal { 1 } else { 3 };
             // Leave room for the soft break's `=` (76 characters in all).
             if column + width > MAX_LINE - 1 {
@@ -357,7 +357,10 @@ mod tests {
     #[test]
     fn ascii_headers_fold_at_spaces_and_unfold_to_the_same_value() {
         let mut out = String::new();
-        let value = (0..30).map(|i| format!("P{i}")).collect::<Vec<_>>().join(", ");
+        let value = (0..30)
+            .map(|i| format!("P{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         header(&mut out, "X-RSMF-Participants", &value);
         assert!(out.split("\r\n").all(|line| line.len() <= 78), "{out}");
         let (headers, _) = split_message(&format!("{out}\r\n")).unwrap();
@@ -367,7 +370,11 @@ mod tests {
     #[test]
     fn non_ascii_headers_become_encoded_words_of_at_most_75_characters() {
         let mut out = String::new();
-        header(&mut out, "Subject", "Conversa com João — ação nº 5 ".repeat(3).trim());
+        header(
+            &mut out,
+            "Subject",
+            "Conversa com João — ação nº 5 ".repeat(3).trim(),
+        );
         assert!(out.starts_with("Subject: =?UTF-8?B?"));
         for line in out.trim_end().split("\r\n") {
             let word = line.trim_start_matches("Subject:").trim();
@@ -378,8 +385,8 @@ mod tests {
 
     #[test]
     fn quoted_printable_round_trips_and_keeps_lines_short() {
-        let text = "Olá, tudo bem? = sim\nline two with trailing space \n".to_string()
-            + &"x".repeat(200);
+        let text =
+            "Olá, tudo bem? = sim\nline two with trailing space \n".to_string() + &"x".repeat(200);
         let encoded = quoted_printable(&text);
         assert!(encoded.split("\r\n").all(|l| l.len() <= 76), "{encoded}");
         assert!(encoded.contains("=3D"));
@@ -411,10 +418,7 @@ mod tests {
             address_for("+34600111222", "whatsapp"),
             "+34600111222@whatsapp.invalid"
         );
-        assert_eq!(
-            address_for("Ana Ruiz", "sms"),
-            "\"Ana Ruiz\"@sms.invalid"
-        );
+        assert_eq!(address_for("Ana Ruiz", "sms"), "\"Ana Ruiz\"@sms.invalid");
     }
 
     #[test]

@@ -178,8 +178,12 @@ impl<'a> Plan<'a> {
         }
         for thread in &mut threads {
             thread.edits.sort_by_key(|(seq, e)| (e.edited_at, *seq));
-            thread.deletions.sort_by_key(|(seq, d)| (d.deleted_at, *seq));
-            thread.reactions.sort_by_key(|(seq, r)| (r.reacted_at, *seq));
+            thread
+                .deletions
+                .sort_by_key(|(seq, d)| (d.deleted_at, *seq));
+            thread
+                .reactions
+                .sort_by_key(|(seq, r)| (r.reacted_at, *seq));
             thread.statuses.sort_by_key(|(seq, s)| (s.at, *seq));
         }
 

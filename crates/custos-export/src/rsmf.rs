@@ -160,7 +160,10 @@ fn already_compressed(media_type: &str) -> bool {
         || base.starts_with("audio/")
         || matches!(
             base,
-            "application/zip" | "application/gzip" | "application/pdf" | "application/x-7z-compressed"
+            "application/zip"
+                | "application/gzip"
+                | "application/pdf"
+                | "application/x-7z-compressed"
         )
 }
 
@@ -348,7 +351,8 @@ pub fn write_slice(ctx: &Ctx<'_>, index: usize) -> Result<Written, Error> {
     if let Some(first) = first {
         mime::header(&mut head, "Date", &mime::date(first, &ctx.zone));
     }
-    let id_digest = custos_model::Digest::of(format!("{}\0{}", ctx.request.id, slice.stem).as_bytes());
+    let id_digest =
+        custos_model::Digest::of(format!("{}\0{}", ctx.request.id, slice.stem).as_bytes());
     mime::header(
         &mut head,
         "Message-ID",
@@ -371,7 +375,11 @@ pub fn write_slice(ctx: &Ctx<'_>, index: usize) -> Result<Written, Error> {
         .map(|a| ctx.person(a).display.replace(',', " "))
         .collect();
     mime::header(&mut head, "X-RSMF-Participants", &names.join(", "));
-    mime::header(&mut head, "X-RSMF-AttachmentCount", &attachment_count.to_string());
+    mime::header(
+        &mut head,
+        "X-RSMF-AttachmentCount",
+        &attachment_count.to_string(),
+    );
     mime::header(
         &mut head,
         "X-RSMF-EventCollectionID",
@@ -470,7 +478,10 @@ fn event<'a>(
                 }
                 attachments.push(Attachment {
                     id: name.clone(),
-                    display: a.name.as_deref().map_or(Cow::Owned(name.clone()), Cow::Borrowed),
+                    display: a
+                        .name
+                        .as_deref()
+                        .map_or(Cow::Owned(name.clone()), Cow::Borrowed),
                     size: a.size,
                 });
                 zip_files.push(ZipFile {
@@ -480,7 +491,12 @@ fn event<'a>(
                 });
             }
             None => {
-                let what = format!("{} ({}, SHA-256 {})", a.name.as_deref().unwrap_or(&name), a.media_type, a.sha256);
+                let what = format!(
+                    "{} ({}, SHA-256 {})",
+                    a.name.as_deref().unwrap_or(&name),
+                    a.media_type,
+                    a.sha256
+                );
                 ctx.skip(format!(
                     "{}: attachment {what} was never captured; listed as missing",
                     t.bates
@@ -597,7 +613,10 @@ fn build_zip(manifest: &[u8], files: &[ZipFile]) -> zip::result::ZipResult<Vec<u
         } else {
             deflated
         };
-        zip.start_file(file.name.as_str(), options.large_file(file.bytes.len() as u64 >= u32::MAX as u64))?;
+        zip.start_file(
+            file.name.as_str(),
+            options.large_file(file.bytes.len() as u64 >= u32::MAX as u64),
+        )?;
         zip.write_all(&file.bytes)?;
     }
     Ok(zip.finish()?.into_inner())

@@ -46,7 +46,11 @@ pub fn check(manifest: &Value, zip_files: Option<&dyn Fn(&str) -> bool>) -> Vec<
         .iter_errors(manifest)
         .map(|error| {
             let path = error.instance_path().to_string();
-            let path = if path.is_empty() { "/".to_string() } else { path };
+            let path = if path.is_empty() {
+                "/".to_string()
+            } else {
+                path
+            };
             format!("{path}: {error}")
         })
         .collect();
@@ -67,7 +71,8 @@ fn references(
             .map(Vec::as_slice)
             .unwrap_or_default()
     };
-    let text = |value: &Value, field: &str| value.get(field).and_then(Value::as_str).map(str::to_string);
+    let text =
+        |value: &Value, field: &str| value.get(field).and_then(Value::as_str).map(str::to_string);
     let in_zip = |file: &str| zip_files.is_none_or(|f| f(file));
 
     let mut participants: HashSet<String> = HashSet::new();
@@ -75,12 +80,16 @@ fn references(
         if let Some(id) = text(p, "id")
             && !participants.insert(id.clone())
         {
-            problems.push(format!("/participants/{i}/id: participant id {id:?} is defined twice"));
+            problems.push(format!(
+                "/participants/{i}/id: participant id {id:?} is defined twice"
+            ));
         }
         if let Some(avatar) = text(p, "avatar")
             && !in_zip(&avatar)
         {
-            problems.push(format!("/participants/{i}/avatar: file {avatar:?} is not in the zip"));
+            problems.push(format!(
+                "/participants/{i}/avatar: file {avatar:?} is not in the zip"
+            ));
         }
     }
     let need_participant = |path: String, id: &str, problems: &mut Vec<String>| {
@@ -97,10 +106,18 @@ fn references(
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         for (j, member) in members.iter().enumerate() {
-            need_participant(format!("/conversations/{i}/participants/{j}"), member, problems);
+            need_participant(
+                format!("/conversations/{i}/participants/{j}"),
+                member,
+                problems,
+            );
         }
         if let Some(custodian) = text(c, "custodian") {
-            need_participant(format!("/conversations/{i}/custodian"), &custodian, problems);
+            need_participant(
+                format!("/conversations/{i}/custodian"),
+                &custodian,
+                problems,
+            );
             if participants.contains(&custodian) && !members.contains(&custodian.as_str()) {
                 problems.push(format!(
                     "/conversations/{i}/custodian: {custodian:?} is not a participant of the conversation"
@@ -110,12 +127,16 @@ fn references(
         if let Some(icon) = text(c, "icon")
             && !in_zip(&icon)
         {
-            problems.push(format!("/conversations/{i}/icon: file {icon:?} is not in the zip"));
+            problems.push(format!(
+                "/conversations/{i}/icon: file {icon:?} is not in the zip"
+            ));
         }
         if let Some(id) = text(c, "id")
             && conversations.insert(id.clone(), HashSet::new()).is_some()
         {
-            problems.push(format!("/conversations/{i}/id: conversation id {id:?} is defined twice"));
+            problems.push(format!(
+                "/conversations/{i}/id: conversation id {id:?} is defined twice"
+            ));
         }
     }
 
@@ -139,7 +160,9 @@ fn references(
         if let Some(c) = &conversation
             && !conversations.contains_key(c)
         {
-            problems.push(format!("/events/{i}/conversation: conversation {c:?} is not defined"));
+            problems.push(format!(
+                "/events/{i}/conversation: conversation {c:?} is not defined"
+            ));
         }
         if let Some(parent) = text(e, "parent") {
             let found = conversation
@@ -181,7 +204,9 @@ fn references(
             if let Some(id) = text(a, "id")
                 && !in_zip(&id)
             {
-                problems.push(format!("/events/{i}/attachments/{j}/id: file {id:?} is not in the zip"));
+                problems.push(format!(
+                    "/events/{i}/attachments/{j}/id: file {id:?} is not in the zip"
+                ));
             }
         }
     }
@@ -227,7 +252,9 @@ mod tests {
         manifest["participants"] = json!([{"display": "Participant 1"}]);
         let problems = check(&manifest, None);
         assert!(
-            problems.iter().any(|p| p.starts_with("/participants/0: ") && p.contains("\"id\"")),
+            problems
+                .iter()
+                .any(|p| p.starts_with("/participants/0: ") && p.contains("\"id\"")),
             "{problems:?}"
         );
     }
@@ -251,12 +278,20 @@ mod tests {
         });
         let problems = check(&manifest, None);
         let has = |prefix: &str, needle: &str| {
-            problems.iter().any(|p| p.starts_with(prefix) && p.contains(needle))
+            problems
+                .iter()
+                .any(|p| p.starts_with(prefix) && p.contains(needle))
         };
         assert!(has("/participants/0/id: ", "string"), "{problems:?}");
-        assert!(has("/conversations/0/participants/0: ", "\"2\" is not defined"), "{problems:?}");
+        assert!(
+            has("/conversations/0/participants/0: ", "\"2\" is not defined"),
+            "{problems:?}"
+        );
         assert!(has("/events/0: ", "attachment"), "{problems:?}");
-        assert!(has("/events/0/participant: ", "\"1\" is not defined"), "{problems:?}");
+        assert!(
+            has("/events/0/participant: ", "\"1\" is not defined"),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -303,7 +338,9 @@ mod tests {
             parent[key] = value;
             let problems = check(&manifest, None);
             assert!(
-                problems.iter().any(|p| p.starts_with(&format!("{pointer}: "))),
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(&format!("{pointer}: "))),
                 "{pointer}: {problems:?}"
             );
         }

@@ -108,7 +108,10 @@ pub fn verify(dir: &Path, public_key: Option<&[u8; 32]>) -> Result<Report, Error
     let mut present = Vec::new();
     let checked = par_map(&custody.files, |file| {
         if !safe_path(&file.path) {
-            return Some(format!("{}: not a plain relative path; not read", file.path));
+            return Some(format!(
+                "{}: not a plain relative path; not read",
+                file.path
+            ));
         }
         let full = dir.join(&file.path);
         match hash_file(&full) {
@@ -198,10 +201,11 @@ pub fn verify(dir: &Path, public_key: Option<&[u8; 32]>) -> Result<Report, Error
         ));
     }
     let opened = par_map(&lines, |(n, line)| -> Result<(Vec<u8>, Event), String> {
-        let (leaf, payload, key) = line
+        let bytes = line
             .decode()
             .map_err(|e| format!("{} line {n}: {e}", custody.entries))?;
-        match custos_journal::open_disclosed(&leaf, &payload, &key) {
+        let leaf = bytes.leaf;
+        match custos_journal::open_disclosed(&leaf, &bytes.payload, &bytes.entry_key) {
             Ok((decoded, _)) if decoded.seq != line.seq => Err(format!(
                 "entry {}: its leaf is entry {}",
                 line.seq, decoded.seq
@@ -322,10 +326,7 @@ impl Content<'_> {
     fn coverage(&self, what: &str, shown: &HashMap<u64, usize>, problems: &mut Vec<String>) {
         for thread in &self.plan.threads {
             match shown.get(&thread.seq).copied().unwrap_or(0) {
-                0 => problems.push(format!(
-                    "entry {}: the message is in no {what}",
-                    thread.seq
-                )),
+                0 => problems.push(format!("entry {}: the message is in no {what}", thread.seq)),
                 1 => {}
                 n => problems.push(format!(
                     "entry {}: the message is shown {n} times in {what}s",
@@ -357,7 +358,12 @@ impl Content<'_> {
             .filter_map(|p| Some((p["id"].as_str()?, p["account_id"].as_str()?)))
             .collect();
         let account = |v: &Value| v.as_str().and_then(|id| accounts.get(id).copied());
-        for (i, event) in manifest["events"].as_array().into_iter().flatten().enumerate() {
+        for (i, event) in manifest["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let label = event["id"]
                 .as_str()
                 .map_or_else(|| format!("#{i}"), str::to_string);
@@ -387,13 +393,19 @@ impl Content<'_> {
             if event["body"].as_str() != m.text.as_deref() {
                 differs("body");
             }
-            if event["timestamp"].as_str().and_then(|s| Timestamp::parse(s).ok()) != Some(m.sent_at) {
+            if event["timestamp"]
+                .as_str()
+                .and_then(|s| Timestamp::parse(s).ok())
+                != Some(m.sent_at)
+            {
                 differs("timestamp");
             }
             if account(&event["participant"]) != Some(m.sender.as_str()) {
                 differs("sender");
             }
-            if event["deleted"].as_bool().unwrap_or(false) != !t.deletions.is_empty() {
+            let shown_deleted = event["deleted"].as_bool().unwrap_or(false);
+            let was_deleted = !t.deletions.is_empty();
+            if shown_deleted != was_deleted {
                 differs("deleted flag");
             }
             let edits: Vec<(Option<&str>, Option<Timestamp>, Option<&str>)> = event["edits"]
@@ -403,7 +415,9 @@ impl Content<'_> {
                 .map(|e| {
                     (
                         account(&e["participant"]),
-                        e["timestamp"].as_str().and_then(|s| Timestamp::parse(s).ok()),
+                        e["timestamp"]
+                            .as_str()
+                            .and_then(|s| Timestamp::parse(s).ok()),
                         e["new"].as_str(),
                     )
                 })
@@ -411,7 +425,13 @@ impl Content<'_> {
             let expected: Vec<(Option<&str>, Option<Timestamp>, Option<&str>)> = t
                 .edits
                 .iter()
-                .map(|(_, e)| (Some(e.editor.as_str()), Some(e.edited_at), Some(e.text.as_str())))
+                .map(|(_, e)| {
+                    (
+                        Some(e.editor.as_str()),
+                        Some(e.edited_at),
+                        Some(e.text.as_str()),
+                    )
+                })
                 .collect();
             if edits != expected {
                 differs("edits");
@@ -538,13 +558,20 @@ impl Content<'_> {
             problems.push(format!("{path}: not a mail message"));
             return;
         };
-        let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
         let Some(seq) = header("x-custos-journal-seq").and_then(|s| s.parse::<u64>().ok()) else {
             problems.push(format!("{path}: names no journal entry"));
             return;
         };
         let Some(t) = self.thread(seq) else {
-            problems.push(format!("{path}: names entry {seq}, which is not a proven message"));
+            problems.push(format!(
+                "{path}: names entry {seq}, which is not a proven message"
+            ));
             return;
         };
         let plain = match header("content-type").and_then(mime::boundary) {
@@ -554,12 +581,21 @@ impl Content<'_> {
                 .and_then(|p| mime::decode_quoted_printable(p.body)),
             None => mime::decode_quoted_printable(body.strip_suffix("\r\n").unwrap_or(body)),
         };
-        let expected = t.message.text.as_deref().unwrap_or("").replace("\r\n", "\n");
+        let expected = t
+            .message
+            .text
+            .as_deref()
+            .unwrap_or("")
+            .replace("\r\n", "\n");
         if plain.map(|p| p.replace("\r\n", "\n")) != Some(expected) {
             problems.push(format!("{path}: body differs from journal entry {seq}"));
         }
-        if header("message-id").map(|id| id.trim_matches(['<', '>'])) != Some(t.message.source_id.trim().trim_matches(['<', '>'])) {
-            problems.push(format!("{path}: Message-ID differs from journal entry {seq}"));
+        if header("message-id").map(|id| id.trim_matches(['<', '>']))
+            != Some(t.message.source_id.trim().trim_matches(['<', '>']))
+        {
+            problems.push(format!(
+                "{path}: Message-ID differs from journal entry {seq}"
+            ));
         }
     }
 }
@@ -582,16 +618,22 @@ fn read_rsmf(path: &Path) -> Result<(HashMap<String, Digest>, Value), String> {
         })
         .ok_or("no rsmf.zip attachment")?;
     let bytes = mime::decode_base64(part.body).ok_or("rsmf.zip is not valid base64")?;
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .map_err(|e| format!("rsmf.zip: {e}"))?;
+    let mut zip =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| format!("rsmf.zip: {e}"))?;
     if zip.len() > MAX_ZIP_ENTRIES {
-        return Err(format!("rsmf.zip holds {} files, more than allowed", zip.len()));
+        return Err(format!(
+            "rsmf.zip holds {} files, more than allowed",
+            zip.len()
+        ));
     }
     let mut files = HashMap::new();
     let mut manifest = None;
     for i in 0..zip.len() {
         let mut file = zip.by_index(i).map_err(|e| format!("rsmf.zip: {e}"))?;
-        let name = file.name().map_err(|e| format!("rsmf.zip: {e}"))?.to_string();
+        let name = file
+            .name()
+            .map_err(|e| format!("rsmf.zip: {e}"))?
+            .to_string();
         let mut bytes = Vec::new();
         (&mut file)
             .take(MAX_ZIP_ENTRY_BYTES)
@@ -615,7 +657,9 @@ fn safe_path(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('/')
         && !path.contains('\\')
-        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 fn hash_file(path: &Path) -> std::io::Result<(Digest, u64)> {
