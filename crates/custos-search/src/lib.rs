@@ -25,7 +25,7 @@ pub mod translate;
 
 pub use index::SearchIndex;
 pub use search::{Hit, Results, SearchOptions, Snippet, Sort};
-pub use translate::{Resolver, Scope};
+pub use translate::{Flagged, Resolver, Scope};
 
 /// Why the index could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -41,11 +41,21 @@ pub trait Resolver {
     /// The addresses (party ids) of the custodians named by `who` (an id,
     /// a name or a business unit); `None` if it names nobody.
     fn custodian(&self, who: &str) -> Option<Vec<String>>;
-    /// The journal entries (message seqs) concerned by alerts matching
-    /// `field:value`, for `policy:`, `alert:` (an id or a status) and `tag:`.
-    fn flagged(&self, field: Field, value: &str) -> Vec<u64>;
+    /// The messages concerned by alerts matching `field:value`, for
+    /// `policy:`, `alert:` (an id or a status) and `tag:`.
+    fn flagged(&self, field: Field, value: &str) -> Flagged;
     /// The scope of hold `id`; `None` if there is no such hold.
     fn hold(&self, id: &str) -> Option<Scope>;
+}
+
+/// Messages named by their journal entry or by channel and source id
+/// (an alert on an edit names the edit's entry and the message's id).
+#[derive(Clone, Debug, Default)]
+pub struct Flagged {
+    /// Journal entries.
+    pub seqs: Vec<u64>,
+    /// `(channel, source id)` of messages.
+    pub messages: Vec<(String, String)>,
 }
 
 /// A resolver for an archive with no custodians, alerts or holds.
@@ -55,8 +65,8 @@ impl Resolver for NoState {
     fn custodian(&self, _: &str) -> Option<Vec<String>> {
         None
     }
-    fn flagged(&self, _: Field, _: &str) -> Vec<u64> {
-        Vec::new()
+    fn flagged(&self, _: Field, _: &str) -> Flagged {
+        Flagged::default()
     }
     fn hold(&self, _: &str) -> Option<Scope> {
         None
@@ -267,11 +277,20 @@ impl Translator<'_> {
                 term_set(self.f.participant, &addresses)
             }
             Field::Policy | Field::Alert | Field::Tag => {
-                let seqs = self.resolver.flagged(field, value);
-                Box::new(TermSetQuery::new(
-                    seqs.into_iter()
+                let flagged = self.resolver.flagged(field, value);
+                let by_seq = TermSetQuery::new(
+                    flagged
+                        .seqs
+                        .into_iter()
                         .map(|s| Term::from_field_u64(self.f.seq, s)),
-                ))
+                );
+                let by_id = TermSetQuery::new(flagged.messages.iter().map(|(channel, id)| {
+                    Term::from_field_text(self.f.key, &crate::index::message_key(channel, id))
+                }));
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Should, Box::new(by_seq) as Box<dyn TQuery>),
+                    (Occur::Should, Box::new(by_id)),
+                ]))
             }
             Field::Hold => {
                 let scope = self

@@ -5,7 +5,7 @@ use custos_journal::Journal;
 use custos_model::{Attachment, Deletion, Digest, Direction, Edit, Event, Message, Timestamp};
 use custos_query::{Field, parse};
 use custos_search::translate::NoState;
-use custos_search::{Resolver, Scope, SearchIndex, SearchOptions, Sort};
+use custos_search::{Flagged, Resolver, Scope, SearchIndex, SearchOptions, Sort};
 
 fn ts(text: &str) -> Timestamp {
     Timestamp::parse(text).unwrap()
@@ -173,10 +173,13 @@ impl Resolver for State {
     fn custodian(&self, who: &str) -> Option<Vec<String>> {
         (who == "trader-7" || who == "Rates Desk").then(|| vec![DESK.to_string()])
     }
-    fn flagged(&self, field: Field, value: &str) -> Vec<u64> {
+    fn flagged(&self, field: Field, value: &str) -> Flagged {
         match (field, value) {
-            (Field::Policy, "promissory") => vec![1_000, 2],
-            _ => Vec::new(),
+            (Field::Policy, "promissory") => Flagged {
+                seqs: vec![1_000, 2],
+                messages: vec![("whatsapp".into(), "m5".into())],
+            },
+            _ => Flagged::default(),
         }
     }
     fn hold(&self, id: &str) -> Option<Scope> {
@@ -197,7 +200,7 @@ fn state_fields_resolve_through_the_resolver_and_unknown_names_are_errors() {
     assert_eq!(q("custodian:\"Rates Desk\"").unwrap().len(), 5);
     assert_eq!(q("from:trader-7 guarant*").unwrap(), [a.seqs[1], a.seqs[4]]);
     let promissory = q("policy:promissory").unwrap();
-    assert_eq!(promissory, [2], "only entries the index holds");
+    assert_eq!(promissory, [2, a.seqs[4]], "by entry or by message id");
     assert_eq!(q("hold:HOLD-1").unwrap(), [a.seqs[4]]);
     let err = q("custodian:nobody").unwrap_err().to_string();
     assert!(err.contains("custodian:nobody"), "{err}");
