@@ -1,102 +1,167 @@
-//! A [`Query`] printed as query text that parses back to the same tree:
-//! operators spelled out (`AND`, `OR`, `NOT`), parentheses only where the
-//! tree needs them, a value quoted only when it cannot stand as a word.
+//! A [`Query`] printed as query text that parses back to the same tree.
+//!
+//! The printed (canonical) form is never longer, and never nested deeper,
+//! than any text that parses to the same tree, so whatever was accepted
+//! prints as something accepted again (within [`crate::MAX_QUERY_BYTES`] and
+//! [`crate::MAX_DEPTH`]). Hence its spelling: clauses ANDed by a space, `OR`
+//! spelled out, `NOT` as `-`, parentheses only where the tree needs them,
+//! `from:(a OR b)` rather than `from:a OR from:b`, `~` for an edit distance
+//! of 1, a value quoted only when it cannot stand as a word, a backslash
+//! escaped only where it must be, dates in their shortest UTC form.
 
 use std::fmt::{self, Write};
 
 use crate::lexer::{is_operator, is_word_char, is_word_start, plus_starts_word};
-use crate::{Field, Query};
+use crate::{Field, Query, date};
 
 impl fmt::Display for Query {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Query::All => f.write_str("*"),
-            Query::Term { field, text, fuzzy } => {
-                write_field(f, *field)?;
-                if is_bare_word(text) {
-                    f.write_str(text)?;
-                } else {
-                    write_quoted(f, text)?;
-                }
-                if *fuzzy > 0 {
-                    write!(f, "~{fuzzy}")?;
-                }
-                Ok(())
+        write_query(f, self, None)
+    }
+}
+
+/// Writes `q`; `group` is the field of an enclosing `field:( )`, whose
+/// terms are then written without their field.
+fn write_query(f: &mut fmt::Formatter<'_>, q: &Query, group: Option<Field>) -> fmt::Result {
+    match q {
+        Query::All => f.write_str("*"),
+        Query::Term { field, text, fuzzy } => {
+            write_field(f, *field, group)?;
+            if is_bare_word(text) {
+                f.write_str(text)?;
+            } else {
+                write_quoted(f, text)?;
             }
-            Query::Prefix { field, text } => {
-                write_field(f, *field)?;
-                write!(f, "{text}*")
+            match fuzzy {
+                0 => Ok(()),
+                1 => f.write_char('~'),
+                n => write!(f, "~{n}"),
             }
-            Query::Wildcard { field, pattern } => {
-                write_field(f, *field)?;
-                f.write_str(pattern)
+        }
+        Query::Prefix { field, text } => {
+            write_field(f, *field, group)?;
+            write!(f, "{text}*")
+        }
+        Query::Wildcard { field, pattern } => {
+            write_field(f, *field, group)?;
+            f.write_str(pattern)
+        }
+        Query::Phrase { field, words, slop } => {
+            write_field(f, *field, group)?;
+            write_quoted(f, &words.join(" "))?;
+            if *slop > 0 {
+                write!(f, "~{slop}")?;
             }
-            Query::Phrase { field, words, slop } => {
-                write_field(f, *field)?;
-                write_quoted(f, &words.join(" "))?;
-                if *slop > 0 {
-                    write!(f, "~{slop}")?;
-                }
-                Ok(())
+            Ok(())
+        }
+        Query::After(at) => write!(f, "after:{}", date::format(*at)),
+        Query::Before(at) => write!(f, "before:{}", date::format(*at)),
+        Query::HasAttachment => f.write_str("has:attachment"),
+        // Never produced by the parser; printed as what they match.
+        Query::And(clauses) if clauses.is_empty() => f.write_str("*"),
+        Query::Or(clauses) if clauses.is_empty() => f.write_str("-*"),
+        Query::And(clauses) | Query::Or(clauses) => {
+            if group.is_none()
+                && let Some(field) = only_field(q)
+            {
+                write!(f, "{}:(", field.name())?;
+                write_joined(f, q, clauses, Some(field))?;
+                return f.write_char(')');
             }
-            Query::After(at) => write!(f, "after:{at}"),
-            Query::Before(at) => write!(f, "before:{at}"),
-            Query::HasAttachment => f.write_str("has:attachment"),
-            // Never produced by the parser; printed as what they match.
-            Query::And(clauses) if clauses.is_empty() => f.write_str("*"),
-            Query::Or(clauses) if clauses.is_empty() => f.write_str("NOT *"),
-            Query::And(clauses) => write_joined(f, clauses, " AND ", |c| {
-                matches!(c, Query::And(_) | Query::Or(_))
-            }),
-            Query::Or(clauses) => write_joined(f, clauses, " OR ", |c| matches!(c, Query::Or(_))),
-            Query::Not(inner) => {
-                f.write_str("NOT ")?;
-                write_clause(f, inner, matches!(**inner, Query::And(_) | Query::Or(_)))
-            }
+            write_joined(f, q, clauses, group)
+        }
+        Query::Not(inner) => {
+            f.write_char('-')?;
+            write_clause(f, inner, group, true)
         }
     }
 }
 
-fn write_field(f: &mut fmt::Formatter<'_>, field: Option<Field>) -> fmt::Result {
-    match field {
-        Some(field) => write!(f, "{}:", field.name()),
-        None => Ok(()),
-    }
-}
-
-/// `clauses` separated by `separator`, each in parentheses if `grouped`
-/// says so.
+/// The clauses of `q` (an `And` or an `Or`), separated as it needs.
 fn write_joined(
     f: &mut fmt::Formatter<'_>,
+    q: &Query,
     clauses: &[Query],
-    separator: &str,
-    grouped: fn(&Query) -> bool,
+    group: Option<Field>,
 ) -> fmt::Result {
+    let (separator, grouped): (&str, fn(&Query) -> bool) = match q {
+        Query::Or(_) => (" OR ", |c| matches!(c, Query::Or(_))),
+        _ => (" ", |c| matches!(c, Query::And(_) | Query::Or(_))),
+    };
     for (i, clause) in clauses.iter().enumerate() {
         if i > 0 {
             f.write_str(separator)?;
         }
-        write_clause(f, clause, grouped(clause))?;
+        write_clause(f, clause, group, grouped(clause))?;
     }
     Ok(())
 }
 
-fn write_clause(f: &mut fmt::Formatter<'_>, clause: &Query, grouped: bool) -> fmt::Result {
-    if grouped {
-        write!(f, "({clause})")
+/// Writes a clause, in parentheses if `grouped` (unless it prints as a
+/// `field:( )` group, which already is one).
+fn write_clause(
+    f: &mut fmt::Formatter<'_>,
+    clause: &Query,
+    group: Option<Field>,
+    grouped: bool,
+) -> fmt::Result {
+    let compound = matches!(clause, Query::And(v) | Query::Or(v) if !v.is_empty());
+    let field_group = group.is_none() && only_field(clause).is_some();
+    if grouped && compound && !field_group {
+        f.write_char('(')?;
+        write_query(f, clause, group)?;
+        f.write_char(')')
     } else {
-        write!(f, "{clause}")
+        write_query(f, clause, group)
     }
 }
 
-/// `text` in double quotes, with `"` and `\` escaped.
+/// The one field every term under `q` (an `And` or an `Or`) names, if
+/// there is one: then `q` prints as `field:( )`.
+fn only_field(q: &Query) -> Option<Field> {
+    fn field_of(q: &Query) -> Option<Option<Field>> {
+        match q {
+            Query::Term { field, .. }
+            | Query::Prefix { field, .. }
+            | Query::Wildcard { field, .. }
+            | Query::Phrase { field, .. } => Some(*field),
+            Query::Not(inner) => field_of(inner),
+            Query::And(clauses) | Query::Or(clauses) => {
+                let mut fields = clauses.iter().map(field_of);
+                let first = fields.next()??;
+                fields.all(|f| f == Some(first)).then_some(first)
+            }
+            _ => None,
+        }
+    }
+    match q {
+        Query::And(clauses) | Query::Or(clauses) if !clauses.is_empty() => field_of(q)?,
+        _ => None,
+    }
+}
+
+fn write_field(
+    f: &mut fmt::Formatter<'_>,
+    field: Option<Field>,
+    group: Option<Field>,
+) -> fmt::Result {
+    match field {
+        Some(field) if group != Some(field) => write!(f, "{}:", field.name()),
+        _ => Ok(()),
+    }
+}
+
+/// `text` in double quotes: `"` escaped, and `\` where it would otherwise
+/// be read as an escape (before `"` or `\`, or last).
 fn write_quoted(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
     f.write_char('"')?;
-    for c in text.chars() {
-        if c == '"' || c == '\\' {
-            f.write_char('\\')?;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => f.write_str("\\\"")?,
+            '\\' if matches!(chars.peek(), None | Some('"' | '\\')) => f.write_str("\\\\")?,
+            c => f.write_char(c)?,
         }
-        f.write_char(c)?;
     }
     f.write_char('"')
 }
@@ -133,30 +198,43 @@ mod tests {
     #[test]
     fn canonical_forms() {
         check("", "*");
-        check("a b", "a AND b");
-        check("a AND b c", "a AND b AND c");
-        check("a (b c)", "a AND (b AND c)");
-        check("a OR b c", "a OR b AND c");
-        check("(a OR b) c", "(a OR b) AND c");
+        check("a AND b", "a b");
+        check("a AND b c", "a b c");
+        check("a (b c)", "a (b c)");
+        check("a OR b c", "a OR b c");
+        check("(a OR b) c", "(a OR b) c");
         check("a OR (b OR c)", "a OR (b OR c)");
-        check("-a", "NOT a");
-        check("-(a b)", "NOT (a AND b)");
-        check("NOT NOT a", "NOT NOT a");
-        check("+a -b", "a AND NOT b");
-        check("from:(ana OR bob)", "from:ana OR from:bob");
-        check("risk~", "risk~1");
+        check("NOT a", "-a");
+        check("NOT (a b)", "-(a b)");
+        check("NOT NOT a", "--a");
+        check("+a -b", "a -b");
+        check("from:ana OR from:bob", "from:(ana OR bob)");
+        check("from:ana -from:bob", "from:(ana -bob)");
+        check("-from:ana", "-from:ana");
+        check("-(from:a from:b)", "-from:(a b)");
+        check("from:(a OR b) from:c", "from:((a OR b) c)");
+        check("from:(a OR b) c", "from:(a OR b) c");
+        check("(from:a to:b) OR c", "from:a to:b OR c");
+        check("from:a OR to:b c", "from:a OR to:b c");
+        check("tag:(\"a b\" OR x*)", "tag:(\"a b\" OR x*)");
+        check("risk~1", "risk~");
+        check("risk~02", "risk~2");
         check("risk~0", "risk");
         check("\"a  b\"~0", "\"a b\"");
-        check("\"a \\\"b\\\" \\\\\"~3", "\"a \\\"b\\\" \\\\\"~3");
+        check("\"a  b\"~007", "\"a b\"~7");
+        check(r#""a \"b\" \\""#, r#""a \"b\" \\""#);
+        check(r#""C:\\path \x""#, r#""C:\path \x""#);
+        check(r#""a\\\"b""#, r#""a\\\"b""#);
         check("tag:\" Needs review \"", "tag:\"Needs review\"");
+        check("tag:\"Hot\"", "tag:Hot");
         check("tag:\"NOT\"", "tag:\"NOT\"");
         check("tag:\"-x\"", "tag:\"-x\"");
         check("tag:\"a*\"", "tag:\"a*\"");
         check("DIRECTION:Inbound", "direction:inbound");
-        check("after:2024-06-01", "after:2024-06-01T00:00:00Z");
+        check("after:2024-06-01T00:00Z", "after:2024-06-01");
         check(
-            "before:2024-06-01T09:30+02:00",
-            "before:2024-06-01T07:30:00Z",
+            "before:2024-06-01T09:30:00+02:00",
+            "before:2024-06-01T07:30",
         );
         check("Has:Attachment", "has:attachment");
         check("from:+5511988887777", "from:+5511988887777");
@@ -228,7 +306,8 @@ mod tests {
         }
 
         fn leaf() -> impl Strategy<Value = Query> {
-            let seconds = -62_000_000_000i64..253_402_000_000;
+            // Years 0 to 9999, the range dates are read in.
+            let seconds = -62_167_219_200i64..253_402_000_000;
             let instant = (seconds, 0i64..1_000_000)
                 .prop_map(|(s, us)| Timestamp::from_micros(s * 1_000_000 + us));
             prop_oneof![
@@ -287,13 +366,64 @@ mod tests {
             })
         }
 
+        /// A long-hand spelling of `q`: explicit `AND` and `NOT`, every
+        /// field on every term, every compound clause in parentheses,
+        /// every backslash escaped, `~1`, RFC 3339 dates.
+        fn long_hand(q: &Query) -> String {
+            let field = |f: &Option<Field>| f.map(|f| format!("{}:", f.name())).unwrap_or_default();
+            let quoted = |t: &str| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""));
+            let clause = |c: &Query| match c {
+                Query::And(_) | Query::Or(_) => format!("({})", long_hand(c)),
+                _ => long_hand(c),
+            };
+            match q {
+                Query::All => "*".into(),
+                Query::Term {
+                    field: f,
+                    text,
+                    fuzzy,
+                } => {
+                    let value = if is_bare_word(text) {
+                        text.clone()
+                    } else {
+                        quoted(text)
+                    };
+                    let fuzzy = if *fuzzy > 0 {
+                        format!("~{fuzzy}")
+                    } else {
+                        String::new()
+                    };
+                    format!("{}{value}{fuzzy}", field(f))
+                }
+                Query::Prefix { field: f, text } => format!("{}{text}*", field(f)),
+                Query::Wildcard { field: f, pattern } => format!("{}{pattern}", field(f)),
+                Query::Phrase {
+                    field: f,
+                    words,
+                    slop,
+                } => {
+                    format!("{}{}~{slop}", field(f), quoted(&words.join("  ")))
+                }
+                Query::After(at) => format!("after:{at}"),
+                Query::Before(at) => format!("before:{at}"),
+                Query::HasAttachment => "has:attachment".into(),
+                Query::And(v) => v.iter().map(clause).collect::<Vec<_>>().join(" AND "),
+                Query::Or(v) => v.iter().map(clause).collect::<Vec<_>>().join(" OR "),
+                Query::Not(inner) => format!("NOT {}", clause(inner)),
+            }
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(2000))]
 
             #[test]
             fn printed_queries_parse_back(q in query()) {
                 let text = q.to_string();
-                prop_assert_eq!(parse(&text), Ok(q), "{}", text);
+                prop_assert_eq!(parse(&text), Ok(q.clone()), "{}", text);
+                // The canonical form is never longer than another spelling.
+                let long = long_hand(&q);
+                prop_assert_eq!(parse(&long), Ok(q), "{}", long);
+                prop_assert!(text.len() <= long.len(), "{} longer than {}", text, long);
             }
 
             #[test]
@@ -306,6 +436,8 @@ mod tests {
             ) {
                 if let Ok(q) = parse(&text) {
                     let printed = q.to_string();
+                    // (The empty query prints as `*`.)
+                    prop_assert!(printed.len() <= text.len().max(1), "{} printed as {}", text, printed);
                     prop_assert_eq!(parse(&printed), Ok(q), "{} printed as {}", text, printed);
                 }
             }

@@ -196,9 +196,26 @@ pub(crate) fn lex(text: &str) -> Result<Vec<Token>, ParseError> {
                 ));
             }
         };
+        let needs_space = !matches!(kind, Kind::LParen | Kind::Minus | Kind::Plus);
         tokens.push(Token { pos: start, kind });
+        if needs_space {
+            space_after(&chars, i)?;
+        }
     }
     Ok(tokens)
+}
+
+/// Refuses a clause that starts right at `i`, after a word, quote, operator
+/// or `)` with no space between: `a"b"`, `(a)b`, `NOT(a)`. Requiring the
+/// space keeps the canonical form (which has it) from being longer than
+/// what was typed.
+fn space_after(chars: &[char], i: usize) -> Result<(), ParseError> {
+    match chars.get(i) {
+        Some(&c) if c == '(' || c == '"' || c == '-' || c == '+' || is_word_start(c) => {
+            Err(ParseError::new(i, "a space is missing before this"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Reads the quoted string whose opening quote is at `open`; returns its
@@ -295,6 +312,7 @@ fn field(
             pos: value_start,
             kind: Kind::Date(chars[value_start..*i].iter().collect()),
         });
+        space_after(chars, *i)?;
     }
     Ok(())
 }
@@ -465,6 +483,14 @@ mod tests {
             ("from:", 5, "from: needs a value right after the colon"),
             ("from: ana", 5, "from: needs a value right after the colon"),
             ("(after:)", 7, "after: needs a date right after the colon"),
+            ("a\"b\"", 1, "a space is missing before this"),
+            ("\"a\"b", 3, "a space is missing before this"),
+            ("\"a\"~2(b)", 5, "a space is missing before this"),
+            ("(a)b", 3, "a space is missing before this"),
+            ("(a)-b", 3, "a space is missing before this"),
+            ("NOT(a)", 3, "a space is missing before this"),
+            ("a OR\"b\"", 4, "a space is missing before this"),
+            ("after:2024-01-01(a)", 16, "a space is missing before this"),
         ] {
             let err = lex(text).unwrap_err();
             assert_eq!(err.position, position, "{text}: {err}");

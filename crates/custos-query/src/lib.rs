@@ -15,7 +15,8 @@
 //!         Query::Not(Box::new(Query::Term { field: None, text: "spam".into(), fuzzy: 0 })),
 //!     ])
 //! );
-//! assert_eq!(q.to_string(), "from:ana@bank.example AND guarant* AND NOT spam");
+//! assert_eq!(q.to_string(), "from:ana@bank.example guarant* -spam");
+//! assert_eq!(parse("from:ana@bank.example AND guarant* AND NOT spam"), Ok(q));
 //!
 //! let err = parse("frm:ana").unwrap_err();
 //! assert_eq!(err.position, 0);
@@ -54,7 +55,10 @@
 //!   (`2024-06-01T09:30`, `2024-06-01T09:30:15`, UTC) or an instant with
 //!   its offset (`2024-06-01T09:30:00Z`, `2024-06-01T09:30+02:00`). `after:`
 //!   includes its instant, `before:` excludes it.
-//! - A value must touch its colon: `from: ana` is an error.
+//! - A value must touch its colon: `from: ana` is an error. Clauses and
+//!   operators are separated by whitespace (`a"b"`, `(a)b` and `NOT(a)` are
+//!   errors), so the canonical form, which has exactly one space there, is
+//!   never longer than what was typed.
 //! - Text is never folded here (the index folds): every value keeps its case.
 //!
 //! # Negation
@@ -67,8 +71,12 @@
 //!
 //! # Limits and errors
 //!
-//! A query is at most [`MAX_QUERY_BYTES`] bytes and nests parentheses and
-//! negations at most [`MAX_DEPTH`] deep. Every mistake is a [`ParseError`]
+//! A query is at most [`MAX_QUERY_BYTES`] bytes; its parentheses and
+//! negations nest at most [`MAX_DEPTH`] deep, and so do the `AND`, `OR`
+//! and `NOT` levels of its tree (`a (b OR c (d OR e))` is four levels in
+//! two parentheses). The canonical form (`Display`) is never longer nor
+//! deeper than the text it came from, so a query that was accepted prints
+//! as one that is accepted again. Every mistake is a [`ParseError`]
 //! with the character offset of the place to fix; `parse` never panics.
 
 mod date;
@@ -309,6 +317,23 @@ mod tests {
         // character at offset 2048.
         let wide = "é".repeat(3000);
         assert_eq!(parse(&wide).unwrap_err().position, 2048);
+    }
+
+    #[test]
+    fn a_query_at_the_limit_prints_within_it() {
+        // Long-hand spellings fill the limit; their canonical forms (which
+        // the fuzzer once found longer) must be accepted again.
+        for unit in [
+            "from:(a OR b) AND NOT c ",
+            "x~1 after:2024-06-01T00:00Z ",
+            "\"a\"~1 ",
+        ] {
+            let text = unit.repeat(MAX_QUERY_BYTES / unit.len());
+            let query = parse(&text).unwrap();
+            let printed = query.to_string();
+            assert!(printed.len() <= text.len(), "{printed}");
+            assert_eq!(parse(&printed), Ok(query));
+        }
     }
 
     /// The user guide's examples are checked, so it stays true.

@@ -99,6 +99,7 @@ impl<'t> Parser<'t> {
 
     /// `and { OR and }`; `field` is the field of an enclosing `field:(...)`.
     fn or(&mut self, field: Option<Field>) -> Result<Query, ParseError> {
+        let start = self.peek().map_or(self.end, |t| t.pos);
         let mut clauses = vec![self.and(field)?];
         while let Some(token) = self.peek() {
             if token.kind != Kind::Or {
@@ -111,11 +112,12 @@ impl<'t> Parser<'t> {
             }
             clauses.push(self.and(field)?);
         }
-        Ok(one_or_many(clauses, Query::Or))
+        one_or_many(clauses, Query::Or, start)
     }
 
     /// `unary { [AND] unary }`.
     fn and(&mut self, field: Option<Field>) -> Result<Query, ParseError> {
+        let start = self.peek().map_or(self.end, |t| t.pos);
         let mut clauses = vec![self.unary(field)?];
         loop {
             match self.peek() {
@@ -131,7 +133,7 @@ impl<'t> Parser<'t> {
             }
             clauses.push(self.unary(field)?);
         }
-        Ok(one_or_many(clauses, Query::And))
+        one_or_many(clauses, Query::And, start)
     }
 
     /// `NOT unary | -unary | +unary | primary`.
@@ -164,11 +166,11 @@ impl<'t> Parser<'t> {
         self.enter(pos)?;
         let inner = self.unary(field)?;
         self.depth -= 1;
-        Ok(if name == "+" {
-            inner
+        if name == "+" {
+            Ok(inner)
         } else {
-            Query::Not(Box::new(inner))
-        })
+            within_depth(Query::Not(Box::new(inner)), pos)
+        }
     }
 
     /// A group, a field clause, a word or a quoted string.
@@ -257,13 +259,40 @@ impl<'t> Parser<'t> {
     }
 }
 
-/// One clause as itself, several under `make`.
-fn one_or_many(mut clauses: Vec<Query>, make: fn(Vec<Query>) -> Query) -> Query {
+/// One clause as itself, several under `make` (starting at `pos`).
+fn one_or_many(
+    mut clauses: Vec<Query>,
+    make: fn(Vec<Query>) -> Query,
+    pos: usize,
+) -> Result<Query, ParseError> {
     if clauses.len() == 1 {
-        clauses.remove(0)
+        Ok(clauses.remove(0))
     } else {
-        make(clauses)
+        within_depth(make(clauses), pos)
     }
+}
+
+/// Refuses a tree whose `AND`/`OR`/`NOT` levels nest deeper than
+/// [`MAX_DEPTH`]: `a (b OR c (d OR ...))` nests two levels per
+/// parenthesis. Bounding the tree as well as the text keeps the canonical
+/// form, whose parentheses follow the tree, within the text's limit.
+fn within_depth(query: Query, pos: usize) -> Result<Query, ParseError> {
+    fn depth(q: &Query) -> usize {
+        match q {
+            Query::And(clauses) | Query::Or(clauses) => {
+                1 + clauses.iter().map(depth).max().unwrap_or(0)
+            }
+            Query::Not(inner) => 1 + depth(inner),
+            _ => 0,
+        }
+    }
+    if depth(&query) > MAX_DEPTH {
+        return Err(ParseError::new(
+            pos,
+            format!("nested more than {MAX_DEPTH} levels deep"),
+        ));
+    }
+    Ok(query)
 }
 
 /// A word clause: a term, a prefix, a wildcard, or `*` for everything.
@@ -766,6 +795,12 @@ mod tests {
         // Thousands of parentheses are refused, not a stack overflow.
         let huge = deep(2000);
         assert_eq!(parse(&huge).unwrap_err().position, MAX_DEPTH);
+        // Two levels of the tree per parenthesis: `a (b OR a (b OR ...))`.
+        let alternating = |n: usize| format!("{}x{}", "a (b OR ".repeat(n), ")".repeat(n));
+        assert!(parse(&alternating(32)).is_ok());
+        // The tree is checked from the inside out: the first clause found
+        // too deep is the `OR` in the outermost parentheses.
+        check_err(&alternating(33), 3, "nested more than 64 levels deep");
     }
 
     #[test]
