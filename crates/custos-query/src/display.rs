@@ -170,12 +170,11 @@ fn write_quoted(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
 /// wildcard, a proper first character, and not an operator.
 pub(crate) fn is_bare_word(text: &str) -> bool {
     let mut chars = text.chars();
-    let Some(first) = chars.next() else {
-        return false;
+    let starts = match chars.next() {
+        Some('+') => plus_starts_word(chars.next()),
+        Some(c) => is_word_start(c),
+        None => false,
     };
-    let starts = (is_word_start(first) || (first == '+' && plus_starts_word(chars.clone().next())))
-        && first != '*'
-        && first != '?';
     starts
         && text
             .chars()

@@ -206,7 +206,7 @@ impl<'t> Parser<'t> {
     /// The rest of a group whose `(` was at `open`.
     fn group(&mut self, open: usize, field: Option<Field>) -> Result<Query, ParseError> {
         self.enter(open)?;
-        if !self.at_clause() {
+        if self.peek().is_some_and(|t| t.kind == Kind::RParen) {
             return Err(ParseError::new(open, "empty parentheses"));
         }
         let inner = self.or(field)?;
@@ -712,6 +712,8 @@ mod tests {
         check_err("a +", 2, "+ needs a clause after it");
         check_err("a - b", 2, "- must come right before its clause");
         check_err("(a NOT)", 3, "NOT needs a clause after it");
+        check_err("( AND a)", 2, "AND needs a clause before it");
+        check_err("from:(OR a)", 6, "OR needs a clause before it");
     }
 
     #[test]
