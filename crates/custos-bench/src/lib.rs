@@ -52,7 +52,9 @@
 
 pub mod export;
 mod ingest;
+pub mod rsmf_export;
 pub mod scan;
+pub mod search;
 mod verify;
 pub mod webhook;
 pub mod workload;
@@ -80,6 +82,10 @@ pub struct BenchOptions {
     /// `None`: the current executable if it is `custos`, else the figures
     /// are skipped.
     pub custos_exe: Option<PathBuf>,
+    /// Messages in the journal the search and RSMF-export figures use
+    /// ([`search::DOCS`] by default; [`search::QUICK_DOCS`] at most with
+    /// `quick`). [`search::DOCS_ENV`] in the environment overrides it.
+    pub search_docs: usize,
 }
 
 impl Default for BenchOptions {
@@ -90,6 +96,7 @@ impl Default for BenchOptions {
             writers: vec![1, 8, 64],
             quick: false,
             custos_exe: None,
+            search_docs: search::DOCS,
         }
     }
 }
@@ -114,7 +121,8 @@ pub const BATCH: usize = 10;
 /// The most connections of the webhook load with `quick`.
 const QUICK_CONNECTIONS: usize = 8;
 /// The environment variable that, set to `export`, makes [`run`] measure
-/// only the chat-export figures (and the peak memory after them).
+/// only the chat-export figures (and the peak memory after them); set to
+/// `search` or `export-rsmf`, only those.
 pub const ONLY_ENV: &str = "CUSTOS_BENCH_ONLY";
 /// Lines of the synthetic chat export.
 const EXPORT_LINES: usize = 1_000_000;
@@ -217,6 +225,35 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
                     "peak memory with the {}-line export import",
                     human(export_lines as f64)
                 ),
+                value: kib as f64 / 1024.0,
+                unit: "MiB".into(),
+                peer: None,
+            });
+        }
+        progress(&format!("done in {:.1} s", began.elapsed().as_secs_f64()));
+        return Ok(figures_only);
+    }
+
+    let only = std::env::var(ONLY_ENV).unwrap_or_default();
+    if matches!(only.trim(), "search" | "export-rsmf") {
+        let search = only.trim() == "search";
+        progress(&format!(
+            "{ONLY_ENV}={}: only the {} figures",
+            only.trim(),
+            if search { "search" } else { "RSMF export" }
+        ));
+        search_figures(
+            work.path(),
+            options,
+            search,
+            !search,
+            progress,
+            &mut figures_only,
+        )?;
+        drop(work);
+        if let Some(kib) = peak_memory_kib() {
+            figures_only.push(Figure {
+                name: "peak memory (VmHWM)".into(),
                 value: kib as f64 / 1024.0,
                 unit: "MiB".into(),
                 peer: None,
@@ -479,6 +516,11 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
             Some(("openssl dgst -sha256".into(), mb(r))),
         ));
     }
+    std::fs::remove_dir_all(&dir).ok();
+    // Read before the search figures, whose journal, index and export
+    // requests are larger than the chat-export import.
+    let peak_after_export = peak_memory_kib();
+    search_figures(work.path(), options, true, true, progress, &mut figures)?;
     drop(work);
 
     if let Some(kib) = peak_before_export {
@@ -489,7 +531,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
             peer: None,
         });
     }
-    if let Some(kib) = peak_memory_kib() {
+    if let Some(kib) = peak_after_export {
         figures.push(Figure {
             name: format!(
                 "peak memory with the {}-line export import",
@@ -500,8 +542,68 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
             peer: None,
         });
     }
+    if let Some(kib) = peak_memory_kib() {
+        figures.push(Figure {
+            name: "peak memory with search and RSMF export".into(),
+            value: kib as f64 / 1024.0,
+            unit: "MiB".into(),
+            peer: None,
+        });
+    }
     progress(&format!("done in {:.1} s", began.elapsed().as_secs_f64()));
     Ok(figures)
+}
+
+/// Builds the search benchmarks' journal and measures the search figures
+/// (if `search`) and the RSMF-export figures (if `export`) into `figures`.
+fn search_figures(
+    work: &std::path::Path,
+    options: &BenchOptions,
+    search: bool,
+    export: bool,
+    progress: &mut dyn FnMut(&str),
+    figures: &mut Vec<Figure>,
+) -> Result<()> {
+    let mut docs = options.search_docs;
+    if let Ok(v) = std::env::var(search::DOCS_ENV) {
+        docs = v.trim().replace([',', '_'], "").parse().with_context(|| {
+            format!("{}={v:?}: expected a number of messages", search::DOCS_ENV)
+        })?;
+    }
+    if options.quick {
+        docs = docs.min(search::QUICK_DOCS);
+    }
+    let docs = docs.max(1);
+    progress(&format!(
+        "building a journal of {} demo messages for search and export",
+        human(docs as f64)
+    ));
+    let data = search::Dataset::build(&work.join("search-archive"), docs)?;
+    progress(&format!(
+        "built in {:.1} s ({:.0} messages/s, not a figure)",
+        data.build.as_secs_f64(),
+        docs as f64 / data.build.as_secs_f64()
+    ));
+    let mut db = if search {
+        let (found, db) = search::figures(work, &data, options.quick, progress)?;
+        figures.extend(found);
+        db
+    } else {
+        progress("loading SQLite with the same messages for the export's peer");
+        search::FtsDb::load(&work.join("search-fts5.db"), &data.journal)?.0
+    };
+    if export && docs > search::DOCS {
+        // A million disclosed entries take ~1.5 GB in one export request.
+        progress(&format!(
+            "RSMF export: skipped, its figure is for at most {} messages",
+            human(search::DOCS as f64)
+        ));
+    } else if export {
+        figures.extend(rsmf_export::figures(work, &data, &mut db, progress)?);
+    }
+    db.close()?;
+    data.journal.close()?;
+    Ok(())
 }
 
 /// Measures the chat-export figures into `figures`; returns the lines of
@@ -755,6 +857,9 @@ mod tests {
             "verify",
             "policy scan, 10,000 terms + 200 regexes",
             "peak memory (VmHWM)",
+            "search index build (catch_up), 2,000 messages",
+            "search p95, 2,000 messages, top 20",
+            "RSMF export, 2,000 messages",
         ] {
             assert!(figures.iter().any(|f| f.name == name), "{name} missing");
         }
