@@ -24,10 +24,17 @@ pub const ENTRIES_FILE: &str = "custody/entries.jsonl";
 /// empty. `custody.json` is written last (atomically), so a directory
 /// without it is not a complete export; on error nothing claims to be one.
 pub fn write(out: &Path, request: &Request) -> Result<Summary, Error> {
+    let t0 = std::time::Instant::now();
+    let phase = |name: &str| {
+        if std::env::var_os("PHASES").is_some() {
+            eprintln!("{name}: {:.2?}", t0.elapsed())
+        }
+    };
     prepare_dir(out)?;
     let zone = jiff::tz::TimeZone::get(&request.time_zone)
         .map_err(|_| Error::TimeZone(request.time_zone.clone()))?;
     check_entries(request)?;
+    phase("checked");
 
     let plan = Plan::build(
         request.entries.iter().map(|e| (e.seq, &e.event)),
@@ -39,8 +46,11 @@ pub fn write(out: &Path, request: &Request) -> Result<Summary, Error> {
     formats.sort();
     formats.dedup();
     let ctx = Ctx::new(request, plan, zone, out, formats);
+    phase("planned");
 
     let mut files = ctx.write_slices()?;
+    phase("slices");
+
     let mut skipped = ctx.plan.skipped.clone();
     skipped.extend(ctx.skipped.lock().expect("no panics").drain(..));
     if ctx.has(Format::Eml) {
@@ -56,7 +66,9 @@ pub fn write(out: &Path, request: &Request) -> Result<Summary, Error> {
         loadfile::write_jsonl(&ctx, &mut w).map_err(Error::io(out.join("loadfile.jsonl")))?;
         files.push(w.finish()?);
     }
+    phase("loadfiles");
     files.push(ctx.write_entries()?);
+    phase("entries");
     files.sort_by(|a, b| a.path.cmp(&b.path));
 
     let custody = Custody::new(request, &ctx, files);
@@ -330,7 +342,7 @@ impl<'r> Ctx<'r> {
         Ok(Output {
             path: path.to_string(),
             full,
-            inner: BufWriter::with_capacity(256 * 1024, file),
+            inner: BufWriter::with_capacity(64 * 1024, file),
             hasher: sha2::Sha256::new(),
             size: 0,
         })

@@ -38,6 +38,7 @@ mod rsmf;
 pub mod schema;
 mod transcript;
 mod verify;
+mod zipfile;
 
 pub use custody::{Custody, CustodyEntry, CustodyFile, CustodyHead, EntryBytes};
 pub use error::Error;

@@ -122,23 +122,29 @@ impl<'a> Plan<'a> {
             .collect();
         name_folders(&mut conversations);
 
-        messages.sort_by(|(sa, a), (sb, b)| {
-            let ca = conversation_index[&(a.channel.as_str(), a.conversation.as_str())];
-            let cb = conversation_index[&(b.channel.as_str(), b.conversation.as_str())];
-            (ca, a.sent_at, sa).cmp(&(cb, b.sent_at, sb))
-        });
+        // Sort by a key computed once per message: looking conversations
+        // up inside the comparison would cost a map search per comparison.
+        let mut order: Vec<(usize, custos_model::Timestamp, u64, &'a Message)> = messages
+            .iter()
+            .map(|&(seq, m)| {
+                let c = conversation_index[&(m.channel.as_str(), m.conversation.as_str())];
+                (c, m.sent_at, seq, m)
+            })
+            .collect();
+        drop(messages);
+        order.sort_unstable_by_key(|&(c, at, seq, _)| (c, at, seq));
+        drop(conversation_index);
 
-        let mut threads: Vec<Thread<'a>> = Vec::with_capacity(messages.len());
-        let mut by_source: HashMap<(&str, &str), usize> = HashMap::with_capacity(messages.len());
-        let mut thread_of_seq = HashMap::with_capacity(messages.len() + related.len());
-        for (i, (seq, m)) in messages.iter().enumerate() {
-            let conversation = conversation_index[&(m.channel.as_str(), m.conversation.as_str())];
+        let mut threads: Vec<Thread<'a>> = Vec::with_capacity(order.len());
+        let mut by_source: HashMap<(&str, &str), usize> = HashMap::with_capacity(order.len());
+        let mut thread_of_seq = HashMap::with_capacity(order.len() + related.len());
+        for (i, &(conversation, _, seq, m)) in order.iter().enumerate() {
             by_source
                 .entry((m.channel.as_str(), m.source_id.as_str()))
                 .or_insert(i);
-            thread_of_seq.insert(*seq, i);
+            thread_of_seq.insert(seq, i);
             threads.push(Thread {
-                seq: *seq,
+                seq,
                 message: m,
                 bates: bates(bates_prefix, i as u64 + 1),
                 edits: Vec::new(),
@@ -187,14 +193,16 @@ impl<'a> Plan<'a> {
             thread.statuses.sort_by_key(|(seq, s)| (s.at, *seq));
         }
 
+        let mut addresses: Vec<Vec<&str>> = vec![Vec::new(); conversations.len()];
         for thread in &threads {
-            let addresses = &mut conversations[thread.conversation].addresses;
-            addresses.push(thread.message.sender.clone());
-            addresses.extend(thread.message.recipients.iter().cloned());
+            let list = &mut addresses[thread.conversation];
+            list.push(&thread.message.sender);
+            list.extend(thread.message.recipients.iter().map(String::as_str));
         }
-        for conversation in &mut conversations {
-            conversation.addresses.sort();
-            conversation.addresses.dedup();
+        for (conversation, mut list) in conversations.iter_mut().zip(addresses) {
+            list.sort_unstable();
+            list.dedup();
+            conversation.addresses = list.into_iter().map(String::from).collect();
         }
 
         let slices = cut(&mut threads, &conversations, slicing, zone);

@@ -13,14 +13,13 @@
 
 use crate::export::{Ctx, Output, Written};
 use crate::plan::{Thread, safe_name};
+use crate::zipfile::ZipOut;
 use crate::{Error, mime, schema};
 use custos_model::{DeliveryState, Direction, Timestamp};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{Cursor, Write};
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, DateTime, ZipWriter};
+use std::io::Write;
 
 /// The RSMF version written.
 pub const VERSION: &str = "2.0.0";
@@ -300,7 +299,7 @@ pub fn write_slice(ctx: &Ctx<'_>, index: usize) -> Result<Written, Error> {
         conversations,
         events,
     };
-    let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serialises");
 
     // Validate exactly the bytes that will be written.
     let parsed: serde_json::Value =
@@ -314,12 +313,6 @@ pub fn write_slice(ctx: &Ctx<'_>, index: usize) -> Result<Written, Error> {
             problems,
         });
     }
-    let zip = build_zip(&manifest_bytes, &zip_files).map_err(|e| Error::Zip {
-        file: path.clone(),
-        reason: e.to_string(),
-    })?;
-    drop(zip_files);
-
     let first = threads.first().map(|t| t.message.sent_at);
     let last = threads.iter().map(|t| t.message.sent_at).max();
     let from_address = custodian.unwrap_or(threads[0].message.sender.as_str());
@@ -402,17 +395,29 @@ pub fn write_slice(ctx: &Ctx<'_>, index: usize) -> Result<Written, Error> {
     head.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
 
     let mut out = ctx.create(&path)?;
-    let full = path.clone();
-    let io = |e| Error::Io {
-        path: full.clone().into(),
-        source: e,
+    out.write_all(head.as_bytes()).map_err(Error::io(&path))?;
+    // The zip streams through the base64 encoder into the file.
+    let zip_error = |e: std::io::Error| Error::Zip {
+        file: path.clone(),
+        reason: e.to_string(),
     };
-    out.write_all(head.as_bytes()).map_err(io)?;
-    let mut b64 = mime::Base64Lines::new(out);
-    b64.write_all(&zip).map_err(io)?;
-    let mut out: Output = b64.finish().map_err(io)?;
+    let mut zip = ZipOut::new(mime::Base64Lines::new(out));
+    zip.add(MANIFEST, &manifest_bytes, true)
+        .map_err(zip_error)?;
+    for file in &zip_files {
+        zip.add(
+            &file.name,
+            &file.bytes,
+            !already_compressed(file.media_type),
+        )
+        .map_err(zip_error)?;
+    }
+    let mut out: Output = zip
+        .finish()
+        .and_then(mime::Base64Lines::finish)
+        .map_err(zip_error)?;
     out.write_all(format!("--{BOUNDARY}--\r\n").as_bytes())
-        .map_err(io)?;
+        .map_err(Error::io(&path))?;
     out.finish()
 }
 
@@ -590,36 +595,6 @@ fn event<'a>(
         read_receipts,
         custom: custom_fields,
     })
-}
-
-/// `rsmf.zip`: the manifest first, then the attachments; fixed timestamps;
-/// fast deflate, except for media that is compressed already.
-fn build_zip(manifest: &[u8], files: &[ZipFile]) -> zip::result::ZipResult<Vec<u8>> {
-    let size = manifest.len() + files.iter().map(|f| f.bytes.len() + 128).sum::<usize>();
-    let mut zip = ZipWriter::new(Cursor::new(Vec::with_capacity(size / 2 + 1024)));
-    let deflated = SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Deflated)
-        .compression_level(Some(1))
-        .last_modified_time(DateTime::default())
-        .unix_permissions(0o644);
-    let stored = deflated
-        .compression_method(CompressionMethod::Stored)
-        .compression_level(None);
-    zip.start_file(MANIFEST, deflated)?;
-    zip.write_all(manifest)?;
-    for file in files {
-        let options = if already_compressed(file.media_type) {
-            stored
-        } else {
-            deflated
-        };
-        zip.start_file(
-            file.name.as_str(),
-            options.large_file(file.bytes.len() as u64 >= u32::MAX as u64),
-        )?;
-        zip.write_all(&file.bytes)?;
-    }
-    Ok(zip.finish()?.into_inner())
 }
 
 /// The readable preview: a heading and one block per message.

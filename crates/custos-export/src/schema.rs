@@ -42,9 +42,11 @@ fn validator() -> &'static jsonschema::Validator {
 /// given, says whether a file is in the zip (for attachments, avatars and
 /// icons). Empty means valid.
 pub fn check(manifest: &Value, zip_files: Option<&dyn Fn(&str) -> bool>) -> Vec<String> {
-    let mut problems: Vec<String> = validator()
-        .iter_errors(manifest)
-        .map(|error| {
+    // Collecting errors costs more than a yes/no: only when there are some.
+    let validator = validator();
+    let mut problems: Vec<String> = Vec::new();
+    if !validator.is_valid(manifest) {
+        problems.extend(validator.iter_errors(manifest).map(|error| {
             let path = error.instance_path().to_string();
             let path = if path.is_empty() {
                 "/".to_string()
@@ -52,8 +54,8 @@ pub fn check(manifest: &Value, zip_files: Option<&dyn Fn(&str) -> bool>) -> Vec<
                 path
             };
             format!("{path}: {error}")
-        })
-        .collect();
+        }));
+    }
     references(manifest, zip_files, &mut problems);
     problems
 }
