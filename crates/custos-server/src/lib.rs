@@ -10,6 +10,7 @@ mod config;
 pub mod media;
 pub mod outbound;
 mod problem;
+pub mod search;
 pub mod supervision;
 mod whatsapp;
 

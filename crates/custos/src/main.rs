@@ -6,9 +6,11 @@
 
 mod consent;
 mod custodians;
+mod export;
 mod holds;
 mod import_export;
 mod privacy;
+mod search;
 mod supervision;
 mod tuning;
 
@@ -200,6 +202,78 @@ enum Command {
     Model {
         #[command(subcommand)]
         command: supervision::ModelCommand,
+    },
+    /// Full-text search (an audited read: the query, the reason and every
+    /// message shown are journalled). See docs/search.md for the language.
+    Search {
+        /// The query, e.g. `"guarantee return"~5 from:+5511988887777 after:2024-06-01`.
+        query: String,
+        /// Why you are searching (recorded in the journal); required unless --matter is given.
+        #[arg(long)]
+        reason: Option<String>,
+        /// The case or matter the search is for (recorded).
+        #[arg(long)]
+        matter: Option<String>,
+        /// Hits per page.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Hits to skip (the page's start).
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// relevance, newest or oldest.
+        #[arg(long, default_value = "relevance")]
+        sort: custos_search::Sort,
+        /// Also show N messages of the conversation before and after each hit.
+        #[arg(long)]
+        context: Option<usize>,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export the messages a query matches for a court or regulator (RSMF
+    /// 2.0, EML, HTML/PDF transcripts, CSV/JSON-lines load files) with a
+    /// custody manifest anyone can verify without the archive.
+    Export {
+        /// The query selecting messages (see `custos search`).
+        #[arg(long)]
+        query: String,
+        /// Formats, comma-separated: rsmf, eml, html, pdf, csv, jsonl.
+        #[arg(long, default_value = "rsmf,pdf,csv")]
+        format: String,
+        /// The directory to create (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Why (recorded in the journal and the custody manifest).
+        #[arg(long)]
+        reason: String,
+        /// The case or matter.
+        #[arg(long)]
+        matter: Option<String>,
+        /// One file per conversation per `day`, `month`, or whole `conversation`.
+        #[arg(long, default_value = "day")]
+        slicing: String,
+        /// Time zone of transcripts and day boundaries (IANA name).
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+        /// Prefix of the Bates-style number of each message.
+        #[arg(long, default_value = "CUSTOS-")]
+        bates_prefix: String,
+    },
+    /// Check an export with no access to the archive: every file's SHA-256,
+    /// every entry against its leaf and key, the multi-proof against the
+    /// signed tree head, and the rendered content against the entries.
+    VerifyExport {
+        /// The export's directory.
+        dir: PathBuf,
+        /// The archive's published public key (64 hex digits).
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Rebuild a projection from the journal (today: `search`, the full-text index).
+    Rebuild {
+        /// What to rebuild.
+        #[arg(value_parser = ["search"])]
+        what: String,
     },
     /// Create an archive with realistic synthetic data to explore.
     Demo {
@@ -450,6 +524,69 @@ fn run(cli: Cli) -> Result<ExitCode> {
             journal.close()?;
         }
         Command::Demo { messages, seed } => demo(&cli, *messages, *seed, &mut out)?,
+        Command::Search {
+            query,
+            reason,
+            matter,
+            limit,
+            offset,
+            sort,
+            context,
+            json,
+        } => {
+            let journal = open(&cli)?;
+            let request = search::SearchRequest {
+                query,
+                options: custos_search::SearchOptions {
+                    sort: *sort,
+                    offset: *offset,
+                    limit: *limit,
+                },
+                context: *context,
+                reason: reason.as_deref(),
+                matter: matter.as_deref(),
+                json: *json,
+            };
+            let result = search::run(&cli.data, &journal, &cli.actor, &request, &mut out);
+            journal.close()?;
+            result?;
+        }
+        Command::Export {
+            query,
+            format,
+            out: dir,
+            reason,
+            matter,
+            slicing,
+            time_zone,
+            bates_prefix,
+        } => {
+            let journal = open(&cli)?;
+            let args = export::ExportArgs {
+                query,
+                formats: format,
+                out: dir,
+                reason,
+                matter: matter.as_deref(),
+                slicing,
+                time_zone,
+                bates_prefix,
+            };
+            let result = export::run(&cli.data, &journal, &cli.actor, &args, &mut out);
+            journal.close()?;
+            result?;
+        }
+        Command::VerifyExport { dir, public_key } => {
+            if !export::verify(dir, public_key.as_deref(), &mut out)? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Rebuild { what: _ } => {
+            let journal = open(&cli)?;
+            let result = search::rebuild(&cli.data, &journal, &mut out);
+            journal.close()?;
+            result?;
+        }
         Command::Serve { listen, config } => serve(&cli, listen, config.as_deref())?,
         Command::Send {
             to,
@@ -985,6 +1122,9 @@ fn demo(cli: &Cli, messages: usize, seed: u64, out: &mut impl Write) -> Result<(
     bar.finish_and_clear();
     summarise("demo data", &report, out)?;
     report_alerts(supervision::supervise(&journal)?, out)?;
+    let index = search::open_index(&cli.data, &journal)?;
+    writeln!(out, "search index holds {} messages", index.messages())?;
+    drop(index);
     let head = journal.sign_head()?;
     writeln!(
         out,
@@ -996,7 +1136,7 @@ fn demo(cli: &Cli, messages: usize, seed: u64, out: &mut impl Write) -> Result<(
     let data = cli.data.display();
     writeln!(
         out,
-        "\nnext:\n  custos --data {data} log | less\n  custos --data {data} verify\n  custos --data {data} prove 1"
+        "\nnext:\n  custos --data {data} alerts\n  custos --data {data} search 'guarant* OR garant*' --reason 'first look' --context 2\n  custos --data {data} verify\n  custos --data {data} prove 1"
     )?;
     Ok(())
 }

@@ -1,0 +1,180 @@
+//! Search over the archive for people: the resolver that answers a query's
+//! state fields (custodians, alerts, holds) from the archive's state, and
+//! the audit events every search and every opened message leave.
+
+use custos_governance::holds::Holds;
+use custos_journal::Journal;
+use custos_model::party_id;
+use custos_query::Field;
+use custos_review::state::{Status, Supervision};
+use custos_search::{Flagged, Resolver, Scope};
+use serde_json::{Map, Value, json};
+
+/// The journal action of a search.
+pub const SEARCHED: &str = "search.run";
+/// The journal action of messages opened from a search (their content read).
+pub const OPENED: &str = "search.opened";
+
+/// A custodian as queries name them.
+#[derive(Clone, Debug)]
+pub struct Person {
+    /// Their id.
+    pub id: String,
+    /// Full name.
+    pub name: String,
+    /// Their address (party id).
+    pub address: String,
+    /// Business units or desks.
+    pub units: Vec<String>,
+}
+
+struct AlertRef {
+    id: String,
+    policy: String,
+    status: &'static str,
+    tags: Vec<String>,
+    flagged: Flagged,
+}
+
+/// Answers `custodian:`, `from:`/`to:` by name, `policy:`, `alert:`,
+/// `tag:` and `hold:` from the archive's state at one moment.
+pub struct ArchiveResolver {
+    people: Vec<Person>,
+    alerts: Vec<AlertRef>,
+    holds: Vec<(String, String, custos_governance::holds::HoldScope)>,
+}
+
+impl ArchiveResolver {
+    /// The resolver over these custodians, alerts and holds.
+    pub fn new(people: Vec<Person>, supervision: &Supervision, holds: &Holds) -> ArchiveResolver {
+        let alerts = supervision
+            .alerts
+            .values()
+            .map(|a| {
+                let mut flagged = Flagged::default();
+                flagged.seqs.push(a.raised.message_seq);
+                flagged.seqs.extend(a.repeats.iter().map(|r| r.message_seq));
+                flagged
+                    .messages
+                    .push((a.raised.channel.clone(), a.raised.source_id.clone()));
+                AlertRef {
+                    id: a.id.clone(),
+                    policy: a.raised.policy.clone(),
+                    status: match a.status {
+                        Status::Open => "open",
+                        Status::Assigned => "assigned",
+                        Status::Escalated => "escalated",
+                        Status::Closed(_) => "closed",
+                    },
+                    tags: a.raised.tags.clone(),
+                    flagged,
+                }
+            })
+            .collect();
+        let holds = holds
+            .active()
+            .map(|h| (h.id.clone(), h.placed.name.clone(), h.placed.scope.clone()))
+            .collect();
+        ArchiveResolver {
+            people,
+            alerts,
+            holds,
+        }
+    }
+
+    /// Loads custodians' state, supervision and holds from the journal.
+    pub fn load(journal: &Journal, people: Vec<Person>) -> Result<ArchiveResolver, String> {
+        let supervision = Supervision::load(journal).map_err(|e| e.to_string())?;
+        let holds = Holds::load(journal).map_err(|e| e.to_string())?;
+        Ok(ArchiveResolver::new(people, &supervision, &holds))
+    }
+
+    fn addresses_of(&self, ids: &[String]) -> Vec<String> {
+        self.people
+            .iter()
+            .filter(|p| ids.contains(&p.id))
+            .map(|p| p.address.clone())
+            .collect()
+    }
+}
+
+impl Resolver for ArchiveResolver {
+    fn custodian(&self, who: &str) -> Option<Vec<String>> {
+        let who = who.trim();
+        let found: Vec<String> = self
+            .people
+            .iter()
+            .filter(|p| {
+                p.id.eq_ignore_ascii_case(who)
+                    || p.name.eq_ignore_ascii_case(who)
+                    || p.units.iter().any(|u| u.eq_ignore_ascii_case(who))
+            })
+            .map(|p| p.address.clone())
+            .collect();
+        (!found.is_empty()).then_some(found)
+    }
+
+    fn flagged(&self, field: Field, value: &str) -> Flagged {
+        let value = value.trim();
+        let mut out = Flagged::default();
+        for a in &self.alerts {
+            let hit = match field {
+                Field::Policy => a.policy.eq_ignore_ascii_case(value),
+                Field::Alert => a.id.eq_ignore_ascii_case(value) || a.status == value,
+                Field::Tag => a.tags.iter().any(|t| t.eq_ignore_ascii_case(value)),
+                _ => false,
+            };
+            if hit {
+                out.seqs.extend(&a.flagged.seqs);
+                out.messages.extend(a.flagged.messages.iter().cloned());
+            }
+        }
+        out
+    }
+
+    fn hold(&self, id: &str) -> Option<Scope> {
+        let (_, _, scope) = self
+            .holds
+            .iter()
+            .find(|(hid, name, _)| hid.eq_ignore_ascii_case(id) || name.eq_ignore_ascii_case(id))?;
+        Some(Scope {
+            custodian_addresses: self.addresses_of(&scope.custodians),
+            conversations: scope.conversations.clone(),
+            participants: scope.participants.iter().map(|p| party_id(p)).collect(),
+            from: scope.from,
+            to: scope.to,
+        })
+    }
+}
+
+/// The details of a `search.run` event: the query, why, and which entries
+/// were shown (their snippets are content read).
+pub fn searched(
+    query: &str,
+    reason: &str,
+    matter: Option<&str>,
+    total: usize,
+    shown: &[u64],
+) -> Map<String, Value> {
+    let mut details = Map::new();
+    details.insert("query".into(), json!(query));
+    details.insert("reason".into(), json!(reason));
+    if let Some(m) = matter {
+        details.insert("matter".into(), json!(m));
+    }
+    details.insert("total".into(), json!(total));
+    details.insert("shown".into(), json!(shown));
+    details
+}
+
+/// The details of a `search.opened` event: the entries whose full content
+/// (a message and the conversation around it) was read.
+pub fn opened(reason: &str, matter: Option<&str>, seqs: &[u64]) -> Map<String, Value> {
+    let mut details = Map::new();
+    details.insert("reason".into(), json!(reason));
+    if let Some(m) = matter {
+        details.insert("matter".into(), json!(m));
+    }
+    details.insert("seqs".into(), json!(seqs));
+    details
+}
