@@ -18,8 +18,10 @@ pub const EXPORTED: &str = "export.created";
 
 /// What `custos export` was asked.
 pub struct ExportArgs<'a> {
-    /// The query selecting messages.
-    pub query: &'a str,
+    /// The query selecting messages (or `case`).
+    pub query: Option<&'a str>,
+    /// A case whose messages tagged relevant are produced.
+    pub case: Option<&'a str>,
     /// Formats, comma-separated.
     pub formats: &'a str,
     /// The directory to create.
@@ -57,13 +59,34 @@ pub fn run(
         .slicing
         .parse()
         .map_err(|e| anyhow::anyhow!("--slicing: {e}"))?;
-    let query = crate::search::parse_query(args.query)?;
-    let index = crate::search::open_index(data, journal)?;
     let people = crate::search::people(journal)?;
-    let resolver = ArchiveResolver::load(journal, people.clone()).map_err(anyhow::Error::msg)?;
-    let seqs = index.matching(&query, &resolver)?;
+    let (seqs, selection, matter) = match (args.query, args.case) {
+        (Some(text), None) => {
+            let query = crate::search::parse_query(text)?;
+            let index = crate::search::open_index(data, journal)?;
+            let resolver =
+                ArchiveResolver::load(journal, people.clone()).map_err(anyhow::Error::msg)?;
+            let seqs = index.matching(&query, &resolver)?;
+            (seqs, text.to_string(), args.matter.map(str::to_string))
+        }
+        (None, Some(case)) => {
+            let cases = custos_governance::cases::Cases::load(journal)?;
+            let case = cases.find(case)?;
+            let seqs = case.tagged(custos_governance::cases::Tag::Relevant);
+            (
+                seqs,
+                format!("case {}: messages tagged relevant", case.id),
+                Some(
+                    args.matter
+                        .map(str::to_string)
+                        .unwrap_or(format!("{} {}", case.id, case.opening.name)),
+                ),
+            )
+        }
+        _ => bail!("say what to export: --query QUERY or --case CASE (not both)"),
+    };
     if seqs.is_empty() {
-        bail!("the query matches no messages; nothing to export");
+        bail!("{selection}: no messages; nothing to export");
     }
     let (entries, shredded) = disclose(journal, &seqs)?;
     let head = journal.sign_head()?;
@@ -112,8 +135,8 @@ pub fn run(
         blobs: &blobs,
         actor: actor.to_string(),
         reason: args.reason.to_string(),
-        query: Some(args.query.to_string()),
-        matter: args.matter.map(str::to_string),
+        query: Some(selection.clone()),
+        matter: matter.clone(),
         created_at,
         bates_prefix: args.bates_prefix.to_string(),
     };
@@ -121,9 +144,9 @@ pub fn run(
         .with_context(|| format!("writing the export to {}", args.out.display()))?;
     let mut details = serde_json::Map::new();
     details.insert("export".into(), id.clone().into());
-    details.insert("query".into(), args.query.into());
+    details.insert("query".into(), selection.into());
     details.insert("reason".into(), args.reason.into());
-    if let Some(m) = args.matter {
+    if let Some(m) = matter {
         details.insert("matter".into(), m.into());
     }
     details.insert(

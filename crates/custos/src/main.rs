@@ -4,6 +4,7 @@
 //! `./custos-data`). The key-encryption key comes from `CUSTOS_KEK` (64 hex
 //! digits) when set, else from the archive's `keys/kek` file.
 
+mod cases;
 mod consent;
 mod custodians;
 mod export;
@@ -155,6 +156,11 @@ enum Command {
         #[command(subcommand)]
         command: privacy::PrivacyCommand,
     },
+    /// Cases (matters): scope, saved searches, review set, hold.
+    Case {
+        #[command(subcommand)]
+        command: cases::CaseCommand,
+    },
     /// Legal holds: place, release, list, report.
     Hold {
         #[command(subcommand)]
@@ -236,7 +242,10 @@ enum Command {
     Export {
         /// The query selecting messages (see `custos search`).
         #[arg(long)]
-        query: String,
+        query: Option<String>,
+        /// Or: produce a case's messages tagged relevant (privileged ones never).
+        #[arg(long)]
+        case: Option<String>,
         /// Formats, comma-separated: rsmf, eml, html, pdf, csv, jsonl.
         #[arg(long, default_value = "rsmf,pdf,csv")]
         format: String,
@@ -483,6 +492,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             privacy::run(&journal, &cli.actor, command, &mut out)?;
             journal.close()?;
         }
+        Command::Case { command } => {
+            let journal = open(&cli)?;
+            let result = cases::run(&cli.data, &journal, &cli.actor, command, &mut out);
+            journal.close()?;
+            result?;
+        }
         Command::Hold { command } => {
             let journal = open(&cli)?;
             holds::run(&journal, &cli.actor, command, &mut out)?;
@@ -553,6 +568,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Export {
             query,
+            case,
             format,
             out: dir,
             reason,
@@ -563,7 +579,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let journal = open(&cli)?;
             let args = export::ExportArgs {
-                query,
+                query: query.as_deref(),
+                case: case.as_deref(),
                 formats: format,
                 out: dir,
                 reason,
