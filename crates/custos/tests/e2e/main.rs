@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod search;
 mod serve;
 mod supervision;
 mod whatsapp_export;
