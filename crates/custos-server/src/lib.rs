@@ -11,6 +11,7 @@ pub mod media;
 pub mod outbound;
 mod problem;
 pub mod search;
+mod search_api;
 pub mod supervision;
 mod whatsapp;
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Policy evaluation, alerts and review; `None` runs without.
     pub supervision: Option<supervision::Supervision>,
+    /// The search index kept current; `None` runs without search.
+    pub search: Option<search::SearchService>,
 }
 
 impl AppState {
@@ -60,7 +63,14 @@ impl AppState {
                 .build()
                 .expect("an HTTP client with default settings"),
             supervision: None,
+            search: None,
         })
+    }
+
+    /// The same state with search (the index kept current by `search`).
+    pub fn with_search(mut self, search: search::SearchService) -> AppState {
+        self.search = Some(search);
+        self
     }
 
     /// Turns supervision on: evaluation after every commit, the alert and
@@ -94,6 +104,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/alerts/{id}/actions",
             axum::routing::post(supervision::act_on_alert),
+        )
+        .route("/api/v1/search", axum::routing::get(search_api::search))
+        .route(
+            "/api/v1/messages/{seq}",
+            axum::routing::get(search_api::open_message),
         )
         .route(
             "/api/v1/policies",

@@ -10,6 +10,8 @@ pub struct Problem {
     status: StatusCode,
     title: &'static str,
     detail: String,
+    /// Extension members (RFC 9457 section 3.2), e.g. `position`.
+    extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -19,7 +21,14 @@ impl Problem {
             status,
             title,
             detail: detail.into(),
+            extensions: serde_json::Map::new(),
         }
+    }
+
+    /// Adds an extension member, e.g. the `position` of a query's mistake.
+    pub fn with(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.extensions.insert(name.to_string(), value);
+        self
     }
 
     /// What is wrong, in words.
@@ -40,12 +49,12 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "type": "about:blank",
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
+        let mut body = self.extensions;
+        body.insert("type".into(), "about:blank".into());
+        body.insert("title".into(), self.title.into());
+        body.insert("status".into(), self.status.as_u16().into());
+        body.insert("detail".into(), self.detail.into());
+        let body = serde_json::Value::Object(body);
         (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],

@@ -178,3 +178,96 @@ pub fn opened(reason: &str, matter: Option<&str>, seqs: &[u64]) -> Map<String, V
     details.insert("seqs".into(), json!(seqs));
     details
 }
+
+/// The index kept current while the server runs: a thread applies new
+/// journal entries after every webhook commit (and twice a second), so a
+/// message is searchable well within a second of its capture.
+#[derive(Clone)]
+pub struct SearchService {
+    inner: std::sync::Arc<ServiceInner>,
+}
+
+struct ServiceInner {
+    index: custos_search::SearchIndex,
+    people: Vec<Person>,
+    wake: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+}
+
+impl std::fmt::Debug for SearchService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SearchService")
+    }
+}
+
+impl SearchService {
+    /// Starts keeping `index` current with `journal`; `people` are the
+    /// custodians queries may name.
+    pub fn start(
+        journal: Journal,
+        index: custos_search::SearchIndex,
+        people: Vec<Person>,
+    ) -> SearchService {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let this = SearchService {
+            inner: std::sync::Arc::new(ServiceInner {
+                index,
+                people,
+                wake: std::sync::Mutex::new(tx),
+            }),
+        };
+        let weak = std::sync::Arc::downgrade(&this.inner);
+        std::thread::Builder::new()
+            .name("custos-search-index".into())
+            .spawn(move || {
+                loop {
+                    let Some(inner) = weak.upgrade() else { return };
+                    if let Err(e) = inner.index.catch_up(&journal) {
+                        tracing::error!(error = %e, "search index update failed");
+                    }
+                    drop(inner);
+                    match rx.recv_timeout(std::time::Duration::from_millis(500)) {
+                        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                    while rx.try_recv().is_ok() {}
+                }
+            })
+            .expect("spawning the search index thread");
+        this
+    }
+
+    /// Asks for an update now (after a commit).
+    pub fn wake(&self) {
+        let _ = self
+            .inner
+            .wake
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(());
+    }
+
+    /// The index.
+    pub fn index(&self) -> &custos_search::SearchIndex {
+        &self.inner.index
+    }
+
+    /// The custodians queries may name.
+    pub fn people(&self) -> &[Person] {
+        &self.inner.people
+    }
+}
+
+/// Whether a query names a field anywhere (e.g. `hold:`, which needs the
+/// holds loaded).
+pub fn mentions(query: &custos_query::Query, field: Field) -> bool {
+    use custos_query::Query as Q;
+    match query {
+        Q::Term { field: f, .. }
+        | Q::Prefix { field: f, .. }
+        | Q::Wildcard { field: f, .. }
+        | Q::Phrase { field: f, .. } => *f == Some(field),
+        Q::And(qs) | Q::Or(qs) => qs.iter().any(|q| mentions(q, field)),
+        Q::Not(q) => mentions(q, field),
+        _ => false,
+    }
+}

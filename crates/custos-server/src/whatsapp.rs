@@ -164,6 +164,9 @@ fn accept(state: &AppState, signature: Option<&str>, body: &[u8]) -> Result<Stat
     if let Some(supervision) = &state.supervision {
         supervision.wake();
     }
+    if let Some(search) = &state.search {
+        search.wake();
+    }
     // Media ids expire: queue the downloads as soon as the messages are
     // durable (a restart queues again whatever has no outcome).
     for entry in &entries {

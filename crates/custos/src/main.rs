@@ -697,17 +697,24 @@ fn serve(cli: &Cli, listen: &str, config: Option<&Path>) -> Result<()> {
             )
         };
         let opt_out_keywords = config.consent.opt_out_keywords.clone();
+        let search_data = cli.data.clone();
         let state = tokio::task::spawn_blocking(move || -> Result<_> {
             let state = custos_server::AppState::new(journal_for_state.clone(), whatsapp, media)?;
             let mut supervisor = supervision::open_supervisor(&journal_for_state)?;
             supervisor.set_opt_out_keywords(opt_out_keywords);
+            let index = search::open_index(&search_data, &journal_for_state)?;
+            let search = custos_server::search::SearchService::start(
+                journal_for_state.clone(),
+                index,
+                search::people(&journal_for_state)?,
+            );
             let supervision = custos_server::supervision::Supervision::start(
                 journal_for_state,
                 supervisor,
                 notifier,
                 Some(state.parties.clone()),
             )?;
-            Ok(state.with_supervision(supervision))
+            Ok(state.with_supervision(supervision).with_search(search))
         })
         .await??;
         let listener = tokio::net::TcpListener::bind(listen)

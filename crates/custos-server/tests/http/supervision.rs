@@ -60,7 +60,9 @@ async fn setup_with(notify: Option<custos_notify::NotifyConfig>) -> Setup {
         Some(state.parties.clone()),
     )
     .unwrap();
-    let state = state.with_supervision(supervision);
+    let index = custos_search::SearchIndex::open(&dir.path().join("state/search")).unwrap();
+    let search = custos_server::search::SearchService::start(journal.clone(), index, vec![]);
+    let state = state.with_supervision(supervision).with_search(search);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(custos_server::serve(
@@ -404,4 +406,71 @@ async fn a_stop_keyword_withdraws_consent_and_sending_is_refused() {
     );
     assert_eq!(changes[1].state, ConsentState::OptOut);
     assert!(changes[1].evidence.contains("wamid.K1"), "{:?}", changes[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_message_is_searchable_within_a_second_through_the_audited_api() {
+    let s = setup().await;
+    let started = Instant::now();
+    s.webhook(inbound(
+        "wamid.SEARCH1",
+        "Quero uma ação com retorno garantido",
+    ))
+    .await;
+    let path = "/api/v1/search?q=acao%20garant*&reason=surveillance";
+    let found = loop {
+        let (status, body) = s.get(path, Some("rita")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["total"] == 1 {
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "not searchable within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let visible = started.elapsed();
+    let hit = &found["hits"][0];
+    assert_eq!(hit["text"], "Quero uma ação com retorno garantido");
+    assert_eq!(hit["snippet"]["highlights"].as_array().unwrap().len(), 2);
+    println!("searchable {visible:?} after the webhook was acknowledged");
+    // Every search answered is journalled with who and why.
+    assert!(s.count("search.run") >= 1);
+    // Opening the message (and its conversation) is journalled too.
+    let seq = hit["seq"].as_u64().unwrap();
+    let (status, body) = s
+        .get(
+            &format!("/api/v1/messages/{seq}?context=2&reason=review"),
+            Some("rita"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["conversation"][0]["seq"], seq);
+    assert_eq!(s.count("search.opened"), 1);
+    // Mistakes are problems naming what is wrong, and leave no audit event.
+    let before = s.count("search.run");
+    let (status, body) = s
+        .get("/api/v1/search?q=acao%20AND&reason=x", Some("rita"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["position"], 5, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("column 6"),
+        "{body}"
+    );
+    let (status, body) = s.get("/api/v1/search?q=acao", Some("rita")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("reason"));
+    let (status, _) = s.get("/api/v1/search?q=acao&reason=x", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = s
+        .get("/api/v1/search?q=hold:LH-9&reason=x", Some("rita"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["detail"].as_str().unwrap().contains("no such hold"),
+        "{body}"
+    );
+    assert_eq!(s.count("search.run"), before);
 }

@@ -1,0 +1,216 @@
+//! The search API: `GET /api/v1/search` and `GET /api/v1/messages/{seq}`.
+//! Both are audited reads: the query, the actor (`X-Custos-Actor`), the
+//! stated reason or matter and every entry returned are journalled before
+//! the answer is sent. A malformed query is a 400 problem+json whose
+//! `position` names the column of the mistake.
+
+use crate::AppState;
+use crate::problem::Problem;
+use crate::search::{self as audit, ArchiveResolver};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use custos_governance::holds::Holds;
+use custos_query::Field;
+use custos_search::{SearchOptions, Sort};
+use serde::Deserialize;
+
+/// Parameters of `GET /api/v1/search`.
+#[derive(Debug, Deserialize)]
+pub struct SearchParams {
+    /// The query.
+    pub q: String,
+    /// Hits per page (default 20, at most 500).
+    pub limit: Option<usize>,
+    /// Hits skipped.
+    pub offset: Option<usize>,
+    /// relevance, newest or oldest.
+    pub sort: Option<String>,
+    /// Why (required unless `matter` is given).
+    pub reason: Option<String>,
+    /// The case or matter.
+    pub matter: Option<String>,
+    /// Messages of conversation around each hit.
+    pub context: Option<usize>,
+}
+
+/// Parameters of `GET /api/v1/messages/{seq}`.
+#[derive(Debug, Deserialize)]
+pub struct OpenParams {
+    /// Messages of conversation before and after.
+    pub context: Option<usize>,
+    /// Why (required unless `matter` is given).
+    pub reason: Option<String>,
+    /// The case or matter.
+    pub matter: Option<String>,
+}
+
+fn bad(title: &'static str, detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, title, detail)
+}
+
+fn actor(headers: &HeaderMap) -> Result<String, Problem> {
+    headers
+        .get("x-custos-actor")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            bad(
+                "missing actor",
+                "the X-Custos-Actor header must name who is acting",
+            )
+        })
+}
+
+fn reason(reason: &Option<String>, matter: &Option<String>) -> Result<String, Problem> {
+    match (
+        reason.as_deref().map(str::trim),
+        matter.as_deref().map(str::trim),
+    ) {
+        (Some(r), _) if !r.is_empty() => Ok(r.to_string()),
+        (_, Some(m)) if !m.is_empty() => Ok("matter".to_string()),
+        _ => Err(bad(
+            "missing reason",
+            "a search reads archived content and is journalled: give reason= or matter=",
+        )),
+    }
+}
+
+fn service(state: &AppState) -> Result<crate::search::SearchService, Problem> {
+    state.search.clone().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "search is off",
+            "this server runs without a search index",
+        )
+    })
+}
+
+/// `GET /api/v1/search`
+pub async fn search(
+    State(state): State<AppState>,
+    Query(params): Query<SearchParams>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let who = actor(&headers)?;
+    let why = reason(&params.reason, &params.matter)?;
+    let query = custos_query::parse(&params.q)
+        .map_err(|e| bad("malformed query", e.to_string()).with("position", e.position.into()))?;
+    let sort: Sort = match params.sort.as_deref() {
+        None => Sort::Relevance,
+        Some(s) => s.parse().map_err(|e: String| bad("bad sort", e))?,
+    };
+    let options = SearchOptions {
+        sort,
+        offset: params.offset.unwrap_or(0),
+        limit: params.limit.unwrap_or(20).clamp(1, 500),
+    };
+    let svc = service(&state)?;
+    let supervision = state.supervision.clone();
+    let journal = state.journal.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, Problem> {
+        let holds = if audit::mentions(&query, Field::Hold) {
+            Holds::load(&journal).map_err(|e| Problem::internal(&e))?
+        } else {
+            Holds::default()
+        };
+        let people = svc.people().to_vec();
+        let resolver = match &supervision {
+            Some(s) => s.with(|sup| ArchiveResolver::new(people, &sup.state, &holds)),
+            None => ArchiveResolver::new(people, &Default::default(), &holds),
+        };
+        let results = svc
+            .index()
+            .search(&query, &resolver, &options)
+            .map_err(|e| match e {
+                custos_search::Error::Query(m) => bad("query names nothing", m),
+                e => Problem::internal(&e),
+            })?;
+        let shown: Vec<u64> = results.hits.iter().map(|h| h.seq).collect();
+        journal
+            .append_system(
+                &who,
+                audit::SEARCHED,
+                None,
+                audit::searched(
+                    &params.q,
+                    &why,
+                    params.matter.as_deref(),
+                    results.total,
+                    &shown,
+                ),
+            )
+            .map_err(|e| Problem::internal(&e))?;
+        let mut context = Vec::new();
+        if let Some(n) = params.context {
+            let n = n.min(50);
+            for hit in &results.hits {
+                context.push(
+                    svc.index()
+                        .around(hit.seq, n, n)
+                        .map_err(|e| Problem::internal(&e))?,
+                );
+            }
+            let seqs: Vec<u64> = context.iter().flatten().map(|h| h.seq).collect();
+            journal
+                .append_system(
+                    &who,
+                    audit::OPENED,
+                    None,
+                    audit::opened(&why, params.matter.as_deref(), &seqs),
+                )
+                .map_err(|e| Problem::internal(&e))?;
+        }
+        Ok(serde_json::json!({
+            "total": results.total,
+            "offset": options.offset,
+            "hits": results.hits,
+            "context": if params.context.is_some() { Some(context) } else { None },
+        }))
+    })
+    .await
+    .map_err(|e| Problem::internal(&e))??;
+    Ok(Json(result))
+}
+
+/// `GET /api/v1/messages/{seq}`: one message and the conversation around it.
+pub async fn open_message(
+    State(state): State<AppState>,
+    Path(seq): Path<u64>,
+    Query(params): Query<OpenParams>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let who = actor(&headers)?;
+    let why = reason(&params.reason, &params.matter)?;
+    let svc = service(&state)?;
+    let journal = state.journal.clone();
+    let value = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, Problem> {
+        let n = params.context.unwrap_or(0).min(50);
+        let around = svc
+            .index()
+            .around(seq, n, n)
+            .map_err(|e| Problem::internal(&e))?;
+        if around.is_empty() {
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                "no such message",
+                format!("entry {seq} is not a message in the index"),
+            ));
+        }
+        let seqs: Vec<u64> = around.iter().map(|h| h.seq).collect();
+        journal
+            .append_system(
+                &who,
+                audit::OPENED,
+                None,
+                audit::opened(&why, params.matter.as_deref(), &seqs),
+            )
+            .map_err(|e| Problem::internal(&e))?;
+        Ok(serde_json::json!({ "seq": seq, "conversation": around }))
+    })
+    .await
+    .map_err(|e| Problem::internal(&e))??;
+    Ok(Json(value))
+}
