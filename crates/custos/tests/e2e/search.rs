@@ -72,7 +72,8 @@ fn searches_fold_accents_are_journalled_and_follow_erasure_and_rebuilds() {
     assert_eq!(texts(&found), ["Posso comprar a ação hoje?"]);
     assert_eq!(
         found["hits"][0]["snippet"]["highlights"],
-        serde_json::json!([[16, 22]]), "byte offsets of ação"
+        serde_json::json!([[16, 22]]),
+        "byte offsets of ação"
     );
     // Fields resolve custodians by name and unit; dates bound the range.
     assert_eq!(search(&a, "from:\"Alistair Pemberton\"")["total"], 1);
