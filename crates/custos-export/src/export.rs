@@ -2,9 +2,9 @@
 //! core, then the load files, the disclosed entries and, last,
 //! `custody.json`.
 
-use crate::custody::{self, Custody, CustodyEntry, CustodyFile};
+use crate::custody::{self, Custody, CustodyFile};
 use crate::plan::{Plan, Thread};
-use crate::{Error, Format, Person, Request, Side, Summary, loadfile, rsmf, transcript};
+use crate::{Disclosed, Error, Format, Person, Request, Side, Summary, loadfile, rsmf, transcript};
 use custos_journal::merkle;
 use custos_model::{Digest, Event};
 use sha2::Digest as _;
@@ -24,17 +24,10 @@ pub const ENTRIES_FILE: &str = "custody/entries.jsonl";
 /// empty. `custody.json` is written last (atomically), so a directory
 /// without it is not a complete export; on error nothing claims to be one.
 pub fn write(out: &Path, request: &Request) -> Result<Summary, Error> {
-    let t0 = std::time::Instant::now();
-    let phase = |name: &str| {
-        if std::env::var_os("PHASES").is_some() {
-            eprintln!("{name}: {:.2?}", t0.elapsed())
-        }
-    };
     prepare_dir(out)?;
     let zone = jiff::tz::TimeZone::get(&request.time_zone)
         .map_err(|_| Error::TimeZone(request.time_zone.clone()))?;
     check_entries(request)?;
-    phase("checked");
 
     let plan = Plan::build(
         request.entries.iter().map(|e| (e.seq, &e.event)),
@@ -46,10 +39,8 @@ pub fn write(out: &Path, request: &Request) -> Result<Summary, Error> {
     formats.sort();
     formats.dedup();
     let ctx = Ctx::new(request, plan, zone, out, formats);
-    phase("planned");
 
     let mut files = ctx.write_slices()?;
-    phase("slices");
 
     let mut skipped = ctx.plan.skipped.clone();
     skipped.extend(ctx.skipped.lock().expect("no panics").drain(..));
@@ -66,9 +57,7 @@ pub fn write(out: &Path, request: &Request) -> Result<Summary, Error> {
         loadfile::write_jsonl(&ctx, &mut w).map_err(Error::io(out.join("loadfile.jsonl")))?;
         files.push(w.finish()?);
     }
-    phase("loadfiles");
     files.push(ctx.write_entries()?);
-    phase("entries");
     files.sort_by(|a, b| a.path.cmp(&b.path));
 
     let custody = Custody::new(request, &ctx, files);
@@ -441,31 +430,73 @@ impl<'r> Ctx<'r> {
             .collect()
     }
 
-    /// Writes `custody/entries.jsonl`.
+    /// Writes `custody/entries.jsonl`: lines made on every core, a window
+    /// at a time, and written in order.
     fn write_entries(&self) -> Result<Written, Error> {
+        const CHUNK: usize = 8192;
         let mut w = self.create(ENTRIES_FILE)?;
         let full = self.out.join(ENTRIES_FILE);
-        let mut files_cache: Option<(usize, Vec<String>)> = None;
-        for entry in &self.request.entries {
-            let files = match self.plan.thread_of_seq.get(&entry.seq) {
-                Some(&t) => match &files_cache {
-                    Some((cached, files)) if *cached == t => files.clone(),
-                    _ => {
-                        let files = self.files_of(&self.plan.threads[t]);
-                        files_cache = Some((t, files.clone()));
-                        files
-                    }
-                },
-                None => Vec::new(),
-            };
-            let line = CustodyEntry::new(entry, files);
-            serde_json::to_writer(&mut w, &line)
-                .map_err(io::Error::other)
-                .and_then(|()| w.write_all(b"\n"))
-                .map_err(Error::io(&full))?;
+        for window in self.request.entries.chunks(CHUNK * threads()) {
+            let chunks: Vec<&[Disclosed]> = window.chunks(CHUNK).collect();
+            let texts = crate::verify::par_map(&chunks, |chunk| self.entry_lines(chunk));
+            for text in texts {
+                w.write_all(&text).map_err(Error::io(&full))?;
+            }
         }
         w.finish()
     }
+
+    /// The `entries.jsonl` lines of `entries`, as [`CustodyEntry`] would
+    /// serialise them (checked by a test), without a value per field.
+    fn entry_lines(&self, entries: &[Disclosed]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(entries.len() * 700);
+        let mut files: Option<(usize, String)> = None;
+        let mut b64 = String::new();
+        for entry in entries {
+            let files_json = match self.plan.thread_of_seq.get(&entry.seq) {
+                Some(&t) => {
+                    if files.as_ref().is_none_or(|(cached, _)| *cached != t) {
+                        let list = self.files_of(&self.plan.threads[t]);
+                        let json = serde_json::to_string(&list).expect("strings serialise");
+                        files = Some((t, json));
+                    }
+                    files.as_ref().map_or("[]", |(_, json)| json.as_str())
+                }
+                None => "[]",
+            };
+            entry_line(&mut out, entry, files_json, &mut b64);
+        }
+        out
+    }
+}
+
+/// Appends the `entries.jsonl` line of `entry`: the fields of
+/// [`CustodyEntry`](crate::CustodyEntry) in its order, as serde writes them
+/// (a test checks), without building a value per field.
+fn entry_line(out: &mut Vec<u8>, entry: &Disclosed, files_json: &str, b64: &mut String) {
+    use base64::Engine as _;
+    out.extend_from_slice(b"{\"seq\":");
+    out.extend_from_slice(entry.seq.to_string().as_bytes());
+    out.extend_from_slice(b",\"leaf\":\"");
+    let mut hex = [0u8; 2 * custos_journal::entry::LEAF_LEN];
+    if entry.leaf.len() <= custos_journal::entry::LEAF_LEN {
+        let hex = &mut hex[..2 * entry.leaf.len()];
+        hex::encode_to_slice(&entry.leaf, hex).expect("sized to fit");
+        out.extend_from_slice(hex);
+    } else {
+        out.extend_from_slice(hex::encode(&entry.leaf).as_bytes());
+    }
+    out.extend_from_slice(b"\",\"payload\":\"");
+    b64.clear();
+    base64::engine::general_purpose::STANDARD.encode_string(&entry.payload, b64);
+    out.extend_from_slice(b64.as_bytes());
+    out.extend_from_slice(b"\",\"entry_key\":\"");
+    let key = &mut hex[..64];
+    hex::encode_to_slice(entry.entry_key, key).expect("sized to fit");
+    out.extend_from_slice(key);
+    out.extend_from_slice(b"\",\"files\":");
+    out.extend_from_slice(files_json.as_bytes());
+    out.extend_from_slice(b"}\n");
 }
 
 impl Custody {
@@ -505,4 +536,36 @@ impl Custody {
 /// The SHA-256 of an event's stable encoding, as the load files show it.
 pub fn event_digest(event: &Event) -> Digest {
     Digest::of(&event.encode())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::custody::CustodyEntry;
+
+    #[test]
+    fn entry_lines_are_what_serde_would_write() {
+        let entry = crate::Disclosed {
+            seq: 42,
+            leaf: (0..102u8).collect(),
+            payload: (0..77u8).rev().collect(),
+            entry_key: [9; 32],
+            event: custos_model::Event::System(custos_model::SystemEvent {
+                actor: "t".into(),
+                action: "t".into(),
+                target: None,
+                at: custos_model::Timestamp::from_micros(0),
+                details: Default::default(),
+            }),
+        };
+        for files in [
+            vec![],
+            vec!["rsmf/a/+1/2024-06-10.rsmf".to_string(), "x\"y".into()],
+        ] {
+            let json = serde_json::to_string(&files).unwrap();
+            let expected = serde_json::to_string(&CustodyEntry::new(&entry, files)).unwrap() + "\n";
+            let mut out = Vec::new();
+            super::entry_line(&mut out, &entry, &json, &mut String::new());
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
+    }
 }

@@ -9,7 +9,7 @@
 use crate::{Slicing, bates};
 use custos_model::{Deletion, DeliveryStatus, Edit, Event, Message, Reaction};
 use sha2::Digest as _;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::Range;
 
 /// Most events in one RSMF file (Relativity's recommendation).
@@ -104,16 +104,27 @@ impl<'a> Plan<'a> {
         }
 
         // Conversations sorted by (channel, id); messages by time in each.
-        let mut conversation_index: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        // Each message's conversation is looked up once (a hash map, in
+        // order of first sight), then those numbers are mapped to ranks.
+        let mut first_seen: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut seen_in: Vec<usize> = Vec::with_capacity(messages.len());
         for (_, m) in &messages {
-            conversation_index.insert((&m.channel, &m.conversation), 0);
+            let next = first_seen.len();
+            seen_in.push(
+                *first_seen
+                    .entry((m.channel.as_str(), m.conversation.as_str()))
+                    .or_insert(next),
+            );
         }
-        for (i, value) in conversation_index.values_mut().enumerate() {
-            *value = i;
+        let mut keys: Vec<((&str, &str), usize)> = first_seen.into_iter().collect();
+        keys.sort_unstable();
+        let mut rank = vec![0; keys.len()];
+        for (r, (_, seen)) in keys.iter().enumerate() {
+            rank[*seen] = r;
         }
-        let mut conversations: Vec<Conversation> = conversation_index
-            .keys()
-            .map(|(channel, id)| Conversation {
+        let mut conversations: Vec<Conversation> = keys
+            .iter()
+            .map(|((channel, id), _)| Conversation {
                 channel: channel.to_string(),
                 id: id.to_string(),
                 dir: String::new(),
@@ -122,18 +133,13 @@ impl<'a> Plan<'a> {
             .collect();
         name_folders(&mut conversations);
 
-        // Sort by a key computed once per message: looking conversations
-        // up inside the comparison would cost a map search per comparison.
         let mut order: Vec<(usize, custos_model::Timestamp, u64, &'a Message)> = messages
             .iter()
-            .map(|&(seq, m)| {
-                let c = conversation_index[&(m.channel.as_str(), m.conversation.as_str())];
-                (c, m.sent_at, seq, m)
-            })
+            .zip(seen_in)
+            .map(|(&(seq, m), seen)| (rank[seen], m.sent_at, seq, m))
             .collect();
         drop(messages);
         order.sort_unstable_by_key(|&(c, at, seq, _)| (c, at, seq));
-        drop(conversation_index);
 
         let mut threads: Vec<Thread<'a>> = Vec::with_capacity(order.len());
         let mut by_source: HashMap<(&str, &str), usize> = HashMap::with_capacity(order.len());
@@ -225,15 +231,25 @@ fn cut(
     zone: &jiff::tz::TimeZone,
 ) -> Vec<Slice> {
     let mut runs: Vec<(usize, String, Range<usize>)> = Vec::new();
+    // The current run's period, so a label is worked out once per period
+    // rather than once per message.
+    let mut period = Period {
+        label: String::new(),
+        start: i64::MAX,
+        end: i64::MIN,
+    };
     for (i, thread) in threads.iter().enumerate() {
-        let label = label(thread.message.sent_at, slicing, zone);
+        let at = thread.message.sent_at.as_micros();
+        if !(period.start..period.end).contains(&at) {
+            period = Period::of(thread.message.sent_at, slicing, zone);
+        }
         match runs.last_mut() {
             Some((conversation, last, range))
-                if *conversation == thread.conversation && *last == label =>
+                if *conversation == thread.conversation && *last == period.label =>
             {
                 range.end = i + 1
             }
-            _ => runs.push((thread.conversation, label, i..i + 1)),
+            _ => runs.push((thread.conversation, period.label.clone(), i..i + 1)),
         }
     }
     let mut slices = Vec::with_capacity(runs.len());
@@ -262,18 +278,56 @@ fn cut(
     slices
 }
 
-/// The slice label of an instant.
-fn label(at: custos_model::Timestamp, slicing: Slicing, zone: &jiff::tz::TimeZone) -> String {
-    if slicing == Slicing::Conversation {
-        return "conversation".to_string();
-    }
-    let Ok(ts) = jiff::Timestamp::from_microsecond(at.as_micros()) else {
-        return "out-of-range".to_string();
-    };
-    let date = ts.to_zoned_datetime(zone.clone()).date();
-    match slicing {
-        Slicing::ConversationDay => date.strftime("%Y-%m-%d").to_string(),
-        _ => date.strftime("%Y-%m").to_string(),
+/// The day, month or whole a slice covers: its label and its bounds in
+/// microseconds, `start` included, `end` excluded.
+struct Period {
+    label: String,
+    start: i64,
+    end: i64,
+}
+
+impl Period {
+    /// The period holding `at`.
+    fn of(at: custos_model::Timestamp, slicing: Slicing, zone: &jiff::tz::TimeZone) -> Period {
+        let micros = at.as_micros();
+        let whole = |label: &str| Period {
+            label: label.to_string(),
+            start: i64::MIN,
+            end: i64::MAX,
+        };
+        if slicing == Slicing::Conversation {
+            return whole("conversation");
+        }
+        let Ok(ts) = jiff::Timestamp::from_microsecond(micros) else {
+            return whole("out-of-range");
+        };
+        let date = ts.to_zoned_datetime(zone.clone()).date();
+        let (label, first, next) = if slicing == Slicing::ConversationDay {
+            (
+                date.strftime("%Y-%m-%d").to_string(),
+                Ok(date),
+                date.tomorrow(),
+            )
+        } else {
+            (
+                date.strftime("%Y-%m").to_string(),
+                Ok(date.first_of_month()),
+                date.last_of_month().tomorrow(),
+            )
+        };
+        let start_of = |d: Result<jiff::civil::Date, jiff::Error>| {
+            d.and_then(|d| d.to_zoned_datetime(zone.clone()))
+                .map(|z| z.timestamp().as_microsecond())
+        };
+        match (start_of(first), start_of(next)) {
+            (Ok(start), Ok(end)) if start <= micros && micros < end => Period { label, start, end },
+            // A period whose bounds cannot be worked out is not reused.
+            _ => Period {
+                label,
+                start: micros,
+                end: micros.saturating_add(1),
+            },
+        }
     }
 }
 

@@ -180,18 +180,14 @@ pub fn verify(dir: &Path, public_key: Option<&[u8; 32]>) -> Result<Report, Error
     } else {
         None
     };
-    let mut lines: Vec<(usize, CustodyEntry)> = Vec::new();
-    match &entries_text {
-        Some(text) => {
-            for (n, line) in text.lines().enumerate() {
-                match serde_json::from_str::<CustodyEntry>(line) {
-                    Ok(entry) => lines.push((n + 1, entry)),
-                    Err(e) => problems.push(format!("{} line {}: {e}", custody.entries, n + 1)),
-                }
-            }
+    // Each line is parsed, decoded and opened on every core.
+    let lines: Vec<(usize, &str)> = match &entries_text {
+        Some(text) => text.lines().enumerate().map(|(i, l)| (i + 1, l)).collect(),
+        None => {
+            problems.push(format!("{}: cannot be read", custody.entries));
+            Vec::new()
         }
-        None => problems.push(format!("{}: cannot be read", custody.entries)),
-    }
+    };
     if lines.len() != custody.entry_count {
         problems.push(format!(
             "{} holds {} entries, custody.json says {}",
@@ -200,41 +196,25 @@ pub fn verify(dir: &Path, public_key: Option<&[u8; 32]>) -> Result<Report, Error
             custody.entry_count
         ));
     }
-    let opened = par_map(&lines, |(n, line)| -> Result<(Vec<u8>, Event), String> {
-        let bytes = line
-            .decode()
-            .map_err(|e| format!("{} line {n}: {e}", custody.entries))?;
-        let leaf = bytes.leaf;
-        match custos_journal::open_disclosed(&leaf, &bytes.payload, &bytes.entry_key) {
-            Ok((decoded, _)) if decoded.seq != line.seq => Err(format!(
-                "entry {}: its leaf is entry {}",
-                line.seq, decoded.seq
-            )),
-            Ok((_, event)) => Ok((leaf, event)),
-            Err(e) => Err(format!("entry {}: {e}", line.seq)),
-        }
-    });
-    let mut proven: Vec<(u64, Event)> = Vec::new();
-    let mut leaves: Vec<(u64, merkle::Hash)> = Vec::new();
+    let checked = par_map(&lines, |&(n, text)| check_entry(&custody.entries, n, text));
+    let mut proven: Vec<(u64, Event)> = Vec::with_capacity(checked.len());
+    let mut leaves: Vec<(u64, merkle::Hash)> = Vec::with_capacity(checked.len());
     let mut previous: Option<u64> = None;
-    for ((_, line), result) in lines.iter().zip(opened) {
-        if previous.is_some_and(|p| p >= line.seq) {
-            problems.push(format!("entry {}: out of seq order", line.seq));
-        }
-        previous = Some(line.seq);
-        match result {
-            Ok((leaf, event)) => {
-                leaves.push((line.seq, merkle::leaf_hash(&leaf)));
-                proven.push((line.seq, event));
+    for entry in checked {
+        if let Some(seq) = entry.seq {
+            if previous.is_some_and(|p| p >= seq) {
+                problems.push(format!("entry {seq}: out of seq order"));
             }
-            Err(problem) => {
-                problems.push(problem);
-                // The leaf still counts for the proof, if it is hex.
-                if let Ok(leaf) = hex::decode(&line.leaf) {
-                    leaves.push((line.seq, merkle::leaf_hash(&leaf)));
-                }
+            previous = Some(seq);
+            // A leaf counts for the proof even when its payload fails.
+            if let Some(hash) = entry.leaf_hash {
+                leaves.push((seq, hash));
+            }
+            if let Some(event) = entry.event {
+                proven.push((seq, event));
             }
         }
+        problems.extend(entry.problem);
     }
     if let Some(head) = &head {
         let proof: Result<Vec<merkle::Hash>, String> = custody
@@ -307,6 +287,51 @@ pub fn verify(dir: &Path, public_key: Option<&[u8; 32]>) -> Result<Report, Error
         problems,
         key_source,
     })
+}
+
+/// What one line of the entries file gave.
+struct CheckedEntry {
+    seq: Option<u64>,
+    leaf_hash: Option<merkle::Hash>,
+    event: Option<Event>,
+    problem: Option<String>,
+}
+
+/// Parses line `n` of the entries file `name` and opens its entry.
+fn check_entry(name: &str, n: usize, text: &str) -> CheckedEntry {
+    let mut out = CheckedEntry {
+        seq: None,
+        leaf_hash: None,
+        event: None,
+        problem: None,
+    };
+    let line = match serde_json::from_str::<CustodyEntry>(text) {
+        Ok(line) => line,
+        Err(e) => {
+            out.problem = Some(format!("{name} line {n}: {e}"));
+            return out;
+        }
+    };
+    out.seq = Some(line.seq);
+    let bytes = match line.decode() {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            out.problem = Some(format!("{name} line {n}: {e}"));
+            return out;
+        }
+    };
+    out.leaf_hash = Some(merkle::leaf_hash(&bytes.leaf));
+    match custos_journal::open_disclosed(&bytes.leaf, &bytes.payload, &bytes.entry_key) {
+        Ok((decoded, _)) if decoded.seq != line.seq => {
+            out.problem = Some(format!(
+                "entry {}: its leaf is entry {}",
+                line.seq, decoded.seq
+            ))
+        }
+        Ok((_, event)) => out.event = Some(event),
+        Err(e) => out.problem = Some(format!("entry {}: {e}", line.seq)),
+    }
+    out
 }
 
 /// The proven entries, arranged for the content checks.
