@@ -442,6 +442,40 @@ mod tests {
     }
 
     #[test]
+    fn months_and_whole_conversations_are_cut_in_the_zone() {
+        let events = [
+            message("a1", "a", "2024-06-01T00:30:00Z"),
+            message("a2", "a", "2024-06-30T22:59:59Z"),
+            // 00:30 on 1 July in London (BST).
+            message("a3", "a", "2024-06-30T23:30:00Z"),
+        ];
+        let zone = jiff::tz::TimeZone::get("Europe/London").unwrap();
+        let stems = |slicing| {
+            let plan = Plan::build(
+                events.iter().enumerate().map(|(i, e)| (i as u64, e)),
+                slicing,
+                &zone,
+                "X-",
+            );
+            plan.slices
+                .iter()
+                .map(|s| (s.stem.clone(), s.threads.len()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            stems(Slicing::ConversationMonth),
+            [
+                ("whatsapp/a/2024-06".to_string(), 2),
+                ("whatsapp/a/2024-07".to_string(), 1)
+            ]
+        );
+        assert_eq!(
+            stems(Slicing::Conversation),
+            [("whatsapp/a/conversation".to_string(), 3)]
+        );
+    }
+
+    #[test]
     fn related_entries_join_their_message_or_are_listed_as_skipped() {
         let events = [
             message("m1", "a", "2024-06-10T10:00:00Z"),

@@ -1027,3 +1027,122 @@ fn a_request_that_would_not_verify_is_refused_before_anything_is_written() {
     );
     assert!(!out.path().join("f/custody.json").exists());
 }
+
+/// Follows docs/exports.md "Verifying an export" by hand, with plain
+/// SHA-256, Ed25519 and AES-GCM, so the documented bytes stay true.
+#[test]
+fn the_by_hand_verification_in_the_docs_works() {
+    use base64::Engine as _;
+    use ring::{aead, signature};
+    use sha2::Digest as _;
+    let f = fixture();
+    let (_out, dir, _) = export(&f);
+    let custody: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("custody.json")).unwrap()).unwrap();
+    let hex32 = |v: &serde_json::Value| -> [u8; 32] {
+        hex::decode(v.as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+
+    // 2. The head.
+    let head = &custody["head"];
+    let tree_size = head["tree_size"].as_u64().unwrap();
+    let root = hex32(&head["root"]);
+    let micros = Timestamp::parse(head["timestamp"].as_str().unwrap())
+        .unwrap()
+        .as_micros();
+    let mut signed = b"custos-sth-v1\0".to_vec();
+    signed.push(1);
+    signed.extend_from_slice(&tree_size.to_le_bytes());
+    signed.extend_from_slice(&root);
+    signed.extend_from_slice(&micros.to_le_bytes());
+    signed.extend_from_slice(&hex32(&head["previous"]));
+    let key = hex::decode(custody["public_key"].as_str().unwrap()).unwrap();
+    let sig = hex::decode(head["signature"].as_str().unwrap()).unwrap();
+    signature::UnparsedPublicKey::new(&signature::ED25519, &key)
+        .verify(&signed, &sig)
+        .unwrap();
+
+    // 3. Each entry.
+    let mut leaves: Vec<(u64, [u8; 32])> = Vec::new();
+    for line in fs::read_to_string(dir.join("custody/entries.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        let leaf = hex::decode(line["leaf"].as_str().unwrap()).unwrap();
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(line["payload"].as_str().unwrap())
+            .unwrap();
+        assert_eq!((leaf.len(), leaf[0]), (102, 2));
+        let seq = u64::from_le_bytes(leaf[1..9].try_into().unwrap());
+        assert_eq!(seq, line["seq"].as_u64().unwrap());
+        assert_eq!(sha2::Sha256::digest(&payload).as_slice(), &leaf[66..98]);
+        assert_eq!(
+            payload.len() as u32,
+            u32::from_le_bytes(leaf[98..102].try_into().unwrap())
+        );
+        let entry_key = hex32(&line["entry_key"]);
+        let key =
+            aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_256_GCM, &entry_key).unwrap());
+        let nonce = aead::Nonce::try_assume_unique_for_key(&payload[..12]).unwrap();
+        let mut sealed = payload[12..].to_vec();
+        let aad = aead::Aad::from(leaf[17..34].to_vec());
+        let plain = key.open_in_place(nonce, aad, &mut sealed).unwrap();
+        let event = Event::decode(plain).unwrap();
+        assert_eq!(
+            Some(&event),
+            f.entries.iter().find(|e| e.seq == seq).map(|e| &e.event)
+        );
+        let mut hasher = sha2::Sha256::new();
+        hasher.update([0u8]);
+        hasher.update(&leaf);
+        leaves.push((seq, hasher.finalize().into()));
+    }
+    leaves.sort();
+
+    // 4. The proof, walked as the docs say.
+    fn node(left: [u8; 32], right: [u8; 32]) -> [u8; 32] {
+        let mut hasher = sha2::Sha256::new();
+        hasher.update([1u8]);
+        hasher.update(left);
+        hasher.update(right);
+        hasher.finalize().into()
+    }
+    fn walk(
+        lo: u64,
+        hi: u64,
+        leaves: &[(u64, [u8; 32])],
+        proof: &mut std::slice::Iter<[u8; 32]>,
+    ) -> [u8; 32] {
+        let inside: Vec<(u64, [u8; 32])> = leaves
+            .iter()
+            .copied()
+            .filter(|(i, _)| (lo..hi).contains(i))
+            .collect();
+        if inside.is_empty() {
+            return *proof.next().expect("enough proof hashes");
+        }
+        if hi - lo == 1 {
+            return inside[0].1;
+        }
+        let mut k = 1;
+        while k * 2 < hi - lo {
+            k *= 2;
+        }
+        let left = walk(lo, lo + k, &inside, proof);
+        let right = walk(lo + k, hi, &inside, proof);
+        node(left, right)
+    }
+    let proof: Vec<[u8; 32]> = custody["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hex32)
+        .collect();
+    let mut next = proof.iter();
+    assert_eq!(walk(0, tree_size, &leaves, &mut next), root);
+    assert!(next.next().is_none(), "every proof hash is used");
+}
