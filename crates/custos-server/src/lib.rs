@@ -7,6 +7,7 @@
 //! it received durable.
 
 mod config;
+pub mod exports;
 pub mod media;
 pub mod outbound;
 mod problem;
@@ -106,6 +107,10 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(supervision::act_on_alert),
         )
         .route("/api/v1/search", axum::routing::get(search_api::search))
+        .route(
+            "/api/v1/exports",
+            axum::routing::post(search_api::create_export),
+        )
         .route(
             "/api/v1/messages/{seq}",
             axum::routing::get(search_api::open_message),

@@ -190,6 +190,7 @@ pub struct SearchService {
 struct ServiceInner {
     index: custos_search::SearchIndex,
     people: Vec<Person>,
+    exports_dir: Option<std::path::PathBuf>,
     wake: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
 }
 
@@ -201,17 +202,20 @@ impl std::fmt::Debug for SearchService {
 
 impl SearchService {
     /// Starts keeping `index` current with `journal`; `people` are the
-    /// custodians queries may name.
+    /// custodians queries may name; exports asked for over the API are
+    /// written under `exports_dir` (none: the export API is off).
     pub fn start(
         journal: Journal,
         index: custos_search::SearchIndex,
         people: Vec<Person>,
+        exports_dir: Option<std::path::PathBuf>,
     ) -> SearchService {
         let (tx, rx) = std::sync::mpsc::channel();
         let this = SearchService {
             inner: std::sync::Arc::new(ServiceInner {
                 index,
                 people,
+                exports_dir,
                 wake: std::sync::Mutex::new(tx),
             }),
         };
@@ -254,6 +258,11 @@ impl SearchService {
     /// The custodians queries may name.
     pub fn people(&self) -> &[Person] {
         &self.inner.people
+    }
+
+    /// Where API exports are written.
+    pub fn exports_dir(&self) -> Option<&std::path::Path> {
+        self.inner.exports_dir.as_deref()
     }
 }
 

@@ -1,4 +1,5 @@
-//! The search API: `GET /api/v1/search` and `GET /api/v1/messages/{seq}`.
+//! The search API: `GET /api/v1/search`, `GET /api/v1/messages/{seq}`
+//! and `POST /api/v1/exports`.
 //! Both are audited reads: the query, the actor (`X-Custos-Actor`), the
 //! stated reason or matter and every entry returned are journalled before
 //! the answer is sent. A malformed query is a 400 problem+json whose
@@ -213,4 +214,105 @@ pub async fn open_message(
     .await
     .map_err(|e| Problem::internal(&e))??;
     Ok(Json(value))
+}
+
+/// The body of `POST /api/v1/exports`.
+#[derive(Debug, Deserialize)]
+pub struct ExportBody {
+    /// The query selecting messages (or `case`).
+    pub query: Option<String>,
+    /// A case whose messages tagged relevant are produced.
+    pub case: Option<String>,
+    /// Formats (default rsmf, pdf, csv).
+    pub formats: Option<Vec<String>>,
+    /// Why (required).
+    pub reason: String,
+    /// The case or matter.
+    pub matter: Option<String>,
+    /// day (default), month or conversation.
+    pub slicing: Option<String>,
+    /// IANA time zone (default UTC).
+    pub time_zone: Option<String>,
+    /// Bates prefix (default `CUSTOS-`).
+    pub bates_prefix: Option<String>,
+}
+
+/// `POST /api/v1/exports`: makes an export in the server's exports
+/// directory; 201 with its id, place and custody digest.
+pub async fn create_export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<ExportBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
+    use crate::exports::{ExportError, ExportSpec, Selection};
+    let who = actor(&headers)?;
+    let svc = service(&state)?;
+    let Some(root) = svc.exports_dir().map(std::path::Path::to_path_buf) else {
+        return Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "exports are off",
+            "this server has no exports directory",
+        ));
+    };
+    let selection = match (body.query, body.case) {
+        (Some(q), None) => Selection::Query(q),
+        (None, Some(c)) => Selection::Case(c),
+        _ => return Err(bad("nothing selected", "give query or case (not both)")),
+    };
+    let formats = body
+        .formats
+        .unwrap_or_else(|| vec!["rsmf".into(), "pdf".into(), "csv".into()])
+        .iter()
+        .map(|f| f.parse::<custos_export::Format>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("unknown format", e.to_string()))?;
+    let slicing = body
+        .slicing
+        .as_deref()
+        .unwrap_or("day")
+        .parse::<custos_export::Slicing>()
+        .map_err(|e| bad("unknown slicing", e.to_string()))?;
+    let spec = ExportSpec {
+        selection,
+        formats,
+        slicing,
+        time_zone: body.time_zone.unwrap_or_else(|| "UTC".into()),
+        bates_prefix: body.bates_prefix.unwrap_or_else(|| "CUSTOS-".into()),
+        reason: body.reason,
+        matter: body.matter,
+    };
+    let supervision = state.supervision.clone();
+    let journal = state.journal.clone();
+    let made = tokio::task::spawn_blocking(move || {
+        let holds = match &spec.selection {
+            Selection::Query(q)
+                if custos_query::parse(q)
+                    .map(|q| audit::mentions(&q, Field::Hold))
+                    .unwrap_or(false) =>
+            {
+                Holds::load(&journal).map_err(|e| Problem::internal(&e))?
+            }
+            _ => Holds::default(),
+        };
+        let people = svc.people().to_vec();
+        let resolver = match &supervision {
+            Some(s) => s.with(|sup| ArchiveResolver::new(people.clone(), &sup.state, &holds)),
+            None => ArchiveResolver::new(people.clone(), &Default::default(), &holds),
+        };
+        let stamp = custos_model::Timestamp::now().as_micros();
+        let dir = root.join(format!("export-{stamp}"));
+        crate::exports::export(&journal, svc.index(), &resolver, &people, &who, &spec, &dir)
+            .map_err(|e| match e {
+                ExportError::Invalid(m) => bad("export refused", m),
+                ExportError::Search(custos_search::Error::Query(m)) => {
+                    bad("query names nothing", m)
+                }
+                ExportError::Case(e) => bad("no such case", e.to_string()),
+                e => Problem::internal(&e),
+            })
+    })
+    .await
+    .map_err(|e| Problem::internal(&e))??;
+    let value = serde_json::to_value(&made).map_err(|e| Problem::internal(&e))?;
+    Ok((StatusCode::CREATED, Json(value)))
 }

@@ -707,6 +707,7 @@ fn serve(cli: &Cli, listen: &str, config: Option<&Path>) -> Result<()> {
                 journal_for_state.clone(),
                 index,
                 search::people(&journal_for_state)?,
+                Some(search_data.join("exports")),
             );
             let supervision = custos_server::supervision::Supervision::start(
                 journal_for_state,

@@ -61,7 +61,12 @@ async fn setup_with(notify: Option<custos_notify::NotifyConfig>) -> Setup {
     )
     .unwrap();
     let index = custos_search::SearchIndex::open(&dir.path().join("state/search")).unwrap();
-    let search = custos_server::search::SearchService::start(journal.clone(), index, vec![]);
+    let search = custos_server::search::SearchService::start(
+        journal.clone(),
+        index,
+        vec![],
+        Some(dir.path().join("exports")),
+    );
     let state = state.with_supervision(supervision).with_search(search);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -473,4 +478,32 @@ async fn a_captured_message_is_searchable_within_a_second_through_the_audited_ap
         "{body}"
     );
     assert_eq!(s.count("search.run"), before);
+    // An export over the API: made, journalled, and it verifies on its own.
+    let r = s
+        .http
+        .post(format!("{}/api/v1/exports", s.base))
+        .header("X-Custos-Actor", "rita")
+        .json(&serde_json::json!({"query": "acao", "formats": ["rsmf", "jsonl"], "reason": "regulator request"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let made: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(made["messages"], 1, "{made}");
+    let dir = std::path::PathBuf::from(made["dir"].as_str().unwrap());
+    let key: [u8; 32] = hex::decode(made["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert!(custos_export::verify(&dir, Some(&key)).unwrap().is_ok());
+    assert_eq!(s.count("export.created"), 1);
+    let r = s
+        .http
+        .post(format!("{}/api/v1/exports", s.base))
+        .header("X-Custos-Actor", "rita")
+        .json(&serde_json::json!({"query": "nothing-matches-this", "reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
