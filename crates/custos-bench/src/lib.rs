@@ -590,7 +590,9 @@ fn search_figures(
         db
     } else {
         progress("loading SQLite with the same messages for the export's peer");
-        search::FtsDb::load(&work.join("search-fts5.db"), &data.journal)?.0
+        let (db, load) = search::FtsDb::load(&work.join("search-fts5.db"), &data.journal)?;
+        progress(&format!("loaded in {:.1} s", load.load.as_secs_f64()));
+        db
     };
     if export && docs > search::DOCS {
         // A million disclosed entries take ~1.5 GB in one export request.
