@@ -12,8 +12,10 @@ pub mod media;
 pub mod outbound;
 mod problem;
 pub mod search;
+pub mod smtp;
 mod search_api;
 pub mod supervision;
+pub mod twilio;
 mod whatsapp;
 
 pub use config::{Config, ConfigError, ConsentConfig, Secret, WhatsAppConfig};

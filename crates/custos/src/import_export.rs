@@ -47,6 +47,16 @@ pub const ATTACHMENT_ACTION: &str = "whatsapp.export.attachment";
 pub enum ImportSource {
     /// A WhatsApp chat export (.txt, or .zip with media) from a custodian's phone.
     WhatsappExport(WhatsappExportArgs),
+    /// E-mail: `.eml` files, mbox files or Maildir folders.
+    Email(crate::import_email::EmailArgs),
+    /// A Slack workspace export (.zip).
+    Slack(crate::import_slack::SlackArgs),
+    /// Microsoft Teams messages as Microsoft Graph returns them (chatMessage JSON).
+    Teams(crate::import_teams::TeamsArgs),
+    /// RSMF files exported by another archive.
+    Rsmf(crate::import_rsmf::RsmfArgs),
+    /// Actiance XML or Global Relay EML compliance exports (e.g. Mattermost's).
+    Actiance(crate::import_actiance::ActianceArgs),
 }
 
 /// `custos import whatsapp-export`.
@@ -181,6 +191,13 @@ pub fn run(
     out: &mut impl Write,
 ) -> Result<()> {
     match source {
+        ImportSource::Email(args) => return crate::import_email::run(journal, actor, args, out),
+        ImportSource::Slack(args) => return crate::import_slack::run(journal, actor, args, out),
+        ImportSource::Teams(args) => return crate::import_teams::run(journal, actor, args, out),
+        ImportSource::Rsmf(args) => return crate::import_rsmf::run(journal, actor, args, out),
+        ImportSource::Actiance(args) => {
+            return crate::import_actiance::run(journal, actor, args, out);
+        }
         ImportSource::WhatsappExport(args) => {
             let name = args.file.display().to_string();
             let report = import_whatsapp_export(journal, actor, args)?;

@@ -1,0 +1,3 @@
+//! Import parsing speed for email (messages/s): `cargo bench -p custos-capture --bench import_email`.
+
+fn main() {}

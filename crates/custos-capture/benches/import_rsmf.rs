@@ -1,0 +1,3 @@
+//! Import parsing speed for rsmf (messages/s): `cargo bench -p custos-capture --bench import_rsmf`.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Import parsing speed for slack (messages/s): `cargo bench -p custos-capture --bench import_slack`.
+
+fn main() {}
