@@ -46,6 +46,11 @@ pub trait Resolver {
     fn flagged(&self, field: Field, value: &str) -> Flagged;
     /// The scope of hold `id`; `None` if there is no such hold.
     fn hold(&self, id: &str) -> Option<Scope>;
+    /// Every address (party id) of the person `address` names, across
+    /// channels; by default the address alone.
+    fn aliases(&self, address: &str) -> Vec<String> {
+        vec![party_id(address)]
+    }
 }
 
 /// Messages named by their journal entry or by channel and source id
@@ -259,7 +264,9 @@ impl Translator<'_> {
                 // digits), then an address.
                 match self.resolver.custodian(value) {
                     Some(addresses) => term_set(target, &addresses),
-                    None if looks_like_address(value) => term_query(target, &party_id(value)),
+                    None if looks_like_address(value) => {
+                        term_set(target, &self.resolver.aliases(value))
+                    }
                     None => {
                         return Err(Error::Query(format!(
                             "{}:{value}: no custodian has that id, name or unit, and it is not an address",

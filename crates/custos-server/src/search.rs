@@ -40,6 +40,7 @@ struct AlertRef {
 /// `tag:` and `hold:` from the archive's state at one moment.
 pub struct ArchiveResolver {
     people: Vec<Person>,
+    identities: custos_governance::identities::Identities,
     alerts: Vec<AlertRef>,
     holds: Vec<(String, String, custos_governance::holds::HoldScope)>,
 }
@@ -77,16 +78,28 @@ impl ArchiveResolver {
             .collect();
         ArchiveResolver {
             people,
+            identities: Default::default(),
             alerts,
             holds,
         }
+    }
+
+    /// The same resolver, recognising one party's addresses across channels.
+    pub fn with_identities(
+        mut self,
+        identities: custos_governance::identities::Identities,
+    ) -> ArchiveResolver {
+        self.identities = identities;
+        self
     }
 
     /// Loads custodians' state, supervision and holds from the journal.
     pub fn load(journal: &Journal, people: Vec<Person>) -> Result<ArchiveResolver, String> {
         let supervision = Supervision::load(journal).map_err(|e| e.to_string())?;
         let holds = Holds::load(journal).map_err(|e| e.to_string())?;
-        Ok(ArchiveResolver::new(people, &supervision, &holds))
+        let identities =
+            custos_governance::identities::Identities::load(journal).map_err(|e| e.to_string())?;
+        Ok(ArchiveResolver::new(people, &supervision, &holds).with_identities(identities))
     }
 
     fn addresses_of(&self, ids: &[String]) -> Vec<String> {
@@ -130,6 +143,10 @@ impl Resolver for ArchiveResolver {
             }
         }
         out
+    }
+
+    fn aliases(&self, address: &str) -> Vec<String> {
+        self.identities.aliases(address)
     }
 
     fn hold(&self, id: &str) -> Option<Scope> {

@@ -122,6 +122,18 @@ pub async fn search(
             Some(s) => s.with(|sup| ArchiveResolver::new(people, &sup.state, &holds)),
             None => ArchiveResolver::new(people, &Default::default(), &holds),
         };
+        // Addresses stand for every address of their party.
+        let resolver = if [Field::From, Field::To, Field::Participant]
+            .into_iter()
+            .any(|f| audit::mentions(&query, f))
+        {
+            resolver.with_identities(
+                custos_governance::identities::Identities::load(&journal)
+                    .map_err(|e| Problem::internal(&e))?,
+            )
+        } else {
+            resolver
+        };
         let results = svc
             .index()
             .search(&query, &resolver, &options)

@@ -15,6 +15,7 @@ mod import_export;
 mod import_rsmf;
 mod import_slack;
 mod import_teams;
+mod parties;
 mod privacy;
 mod search;
 mod supervision;
@@ -165,6 +166,11 @@ enum Command {
     Case {
         #[command(subcommand)]
         command: cases::CaseCommand,
+    },
+    /// One person across channels: link their addresses, read their whole history.
+    Party {
+        #[command(subcommand)]
+        command: parties::PartyCommand,
     },
     /// Legal holds: place, release, list, report.
     Hold {
@@ -500,6 +506,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Case { command } => {
             let journal = open(&cli)?;
             let result = cases::run(&cli.data, &journal, &cli.actor, command, &mut out);
+            journal.close()?;
+            result?;
+        }
+        Command::Party { command } => {
+            let journal = open(&cli)?;
+            let result = parties::run(&cli.data, &journal, &cli.actor, command, &mut out);
             journal.close()?;
             result?;
         }

@@ -293,3 +293,77 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn one_party_across_channels_reads_as_one_history() {
+    let a = archive();
+    let email = a.write(
+        "mail.jsonl",
+        r#"{"channel":"email","id":"<m1@client.example>","conversation":"t-1","from":"Ana@Client.example","to":["alistair@bank.example"],"direction":"inbound","sent_at":"2026-03-03T10:00:00Z","text":"Following up on the order by e-mail"}
+"#,
+    );
+    a.ok(&["ingest", &email]);
+    // Before the link, the phone number finds the WhatsApp messages only.
+    assert_eq!(search(&a, "participant:+5511988887777")["total"], 3);
+    assert!(
+        a.fail(&[
+            "party",
+            "link",
+            "+5511988887777",
+            "ana@client.example",
+            "--evidence",
+            " "
+        ])
+        .contains("--evidence")
+    );
+    let linked = a.ok(&[
+        "party",
+        "link",
+        "+55 11 98888-7777",
+        "ana@client.example",
+        "--name",
+        "Ana Ruiz",
+        "--evidence",
+        "confirmed by phone 2026-11-20",
+    ]);
+    assert!(
+        linked.contains("+5511988887777, ana@client.example"),
+        "{linked}"
+    );
+    // After it, either address stands for both, on every channel.
+    assert_eq!(search(&a, "participant:+5511988887777")["total"], 4);
+    assert_eq!(search(&a, "from:ana@client.example")["total"], 3);
+    let history = a.ok(&[
+        "party",
+        "show",
+        "ana@client.example",
+        "--reason",
+        "client file review",
+    ]);
+    assert!(
+        history.starts_with("Ana Ruiz +5511988887777, ana@client.example: 4 messages"),
+        "{history}"
+    );
+    let channels: Vec<&str> = history
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(2).unwrap())
+        .collect();
+    assert_eq!(
+        channels,
+        ["whatsapp", "whatsapp", "whatsapp", "email"],
+        "oldest first"
+    );
+    // The custodian filter keeps their conversations with that party.
+    let with_e001 = a.ok(&[
+        "party",
+        "show",
+        "+5511988887777",
+        "--reason",
+        "r",
+        "--custodian",
+        "E001",
+    ]);
+    assert!(with_e001.contains(": 3 messages"), "{with_e001}");
+    assert!(actions(&a, "party.linked").len() == 1);
+}
