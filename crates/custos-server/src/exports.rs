@@ -265,7 +265,9 @@ fn disclose(journal: &Journal, seqs: &[u64]) -> Result<(Vec<Disclosed>, usize), 
             entry.leaf.kind,
             EventKind::Edit | EventKind::Deletion | EventKind::Reaction | EventKind::Status
         );
-        if !wanted.contains(&seq) && !(related && !keys.is_empty()) {
+        // A message asked for, or an event that may target one seen.
+        let candidate = wanted.contains(&seq) || (related && !keys.is_empty());
+        if !candidate {
             continue;
         }
         let event = match journal.open_entry(&entry)? {

@@ -191,13 +191,11 @@ pub fn run(
     out: &mut impl Write,
 ) -> Result<()> {
     match source {
-        ImportSource::Email(args) => return crate::import_email::run(journal, actor, args, out),
-        ImportSource::Slack(args) => return crate::import_slack::run(journal, actor, args, out),
-        ImportSource::Teams(args) => return crate::import_teams::run(journal, actor, args, out),
-        ImportSource::Rsmf(args) => return crate::import_rsmf::run(journal, actor, args, out),
-        ImportSource::Actiance(args) => {
-            return crate::import_actiance::run(journal, actor, args, out);
-        }
+        ImportSource::Email(args) => crate::import_email::run(journal, actor, args, out),
+        ImportSource::Slack(args) => crate::import_slack::run(journal, actor, args, out),
+        ImportSource::Teams(args) => crate::import_teams::run(journal, actor, args, out),
+        ImportSource::Rsmf(args) => crate::import_rsmf::run(journal, actor, args, out),
+        ImportSource::Actiance(args) => crate::import_actiance::run(journal, actor, args, out),
         ImportSource::WhatsappExport(args) => {
             let name = args.file.display().to_string();
             let report = import_whatsapp_export(journal, actor, args)?;
