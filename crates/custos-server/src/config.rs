@@ -53,6 +53,21 @@ pub struct WhatsAppConfig {
     pub phone_number_id: String,
 }
 
+/// The Twilio settings (SMS and WhatsApp through Twilio).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TwilioConfig {
+    /// The account's auth token: the key of `X-Twilio-Signature`, and the
+    /// password for media downloads.
+    pub auth_token: Secret,
+    /// The account sid (`AC...`): the user name for media downloads.
+    pub account_sid: String,
+    /// The webhook URL exactly as configured in Twilio's console (scheme,
+    /// host, port, path): the signature covers it, and proxies in front of
+    /// custos change what the server itself sees.
+    pub public_url: String,
+}
+
 /// The whole configuration file.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -62,6 +77,9 @@ pub struct Config {
     /// `[notify]`: where alert notifications go.
     #[serde(default)]
     pub notify: custos_notify::NotifyConfig,
+    /// `[twilio]`
+    #[serde(default)]
+    pub twilio: TwilioConfig,
     /// `[consent]`: the firm's own opt-out words.
     #[serde(default)]
     pub consent: ConsentConfig,
@@ -104,8 +122,9 @@ pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com/v23.0";
 impl Config {
     /// Reads `path` (if given), then applies the environment variables
     /// `CUSTOS_WHATSAPP_APP_SECRET`, `CUSTOS_WHATSAPP_VERIFY_TOKEN`,
-    /// `CUSTOS_WHATSAPP_ACCESS_TOKEN`, `CUSTOS_WHATSAPP_GRAPH_URL` and
-    /// `CUSTOS_WHATSAPP_PHONE_NUMBER_ID`
+    /// `CUSTOS_WHATSAPP_ACCESS_TOKEN`, `CUSTOS_WHATSAPP_GRAPH_URL`,
+    /// `CUSTOS_WHATSAPP_PHONE_NUMBER_ID`, `CUSTOS_TWILIO_AUTH_TOKEN`,
+    /// `CUSTOS_TWILIO_ACCOUNT_SID` and `CUSTOS_TWILIO_PUBLIC_URL`
     /// looked up through `env`.
     pub fn load(
         path: Option<&Path>,
@@ -143,6 +162,16 @@ impl Config {
         if w.graph_url.is_empty() {
             w.graph_url = DEFAULT_GRAPH_URL.to_string();
         }
+        let t = &mut config.twilio;
+        if let Some(v) = env("CUSTOS_TWILIO_AUTH_TOKEN") {
+            t.auth_token = Secret::new(v);
+        }
+        if let Some(v) = env("CUSTOS_TWILIO_ACCOUNT_SID") {
+            t.account_sid = v;
+        }
+        if let Some(v) = env("CUSTOS_TWILIO_PUBLIC_URL") {
+            t.public_url = v;
+        }
         Ok(config)
     }
 }
@@ -171,6 +200,30 @@ mod tests {
             !shown.contains("file-secret") && !shown.contains("env-token"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn the_twilio_section_reads_from_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custos.toml");
+        std::fs::write(
+            &path,
+            "[twilio]\nauth_token = \"twilio-file-token\"\naccount_sid = \"AC1\"\npublic_url = \"https://archive.example.com/webhooks/twilio\"\n",
+        )
+        .unwrap();
+        let env = |name: &str| (name == "CUSTOS_TWILIO_ACCOUNT_SID").then(|| "AC2".to_string());
+        let config = Config::load(Some(&path), env).unwrap();
+        assert_eq!(config.twilio.auth_token.expose(), "twilio-file-token");
+        assert_eq!(config.twilio.account_sid, "AC2");
+        assert_eq!(
+            config.twilio.public_url,
+            "https://archive.example.com/webhooks/twilio"
+        );
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("twilio-file-token"), "{shown}");
+        let env = |name: &str| (name == "CUSTOS_TWILIO_AUTH_TOKEN").then(|| "env-token".to_string());
+        let config = Config::load(Some(&path), env).unwrap();
+        assert_eq!(config.twilio.auth_token.expose(), "env-token");
     }
 
     #[test]

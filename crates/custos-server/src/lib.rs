@@ -44,6 +44,8 @@ pub struct AppState {
     pub supervision: Option<supervision::Supervision>,
     /// The search index kept current; `None` runs without search.
     pub search: Option<search::SearchService>,
+    /// The Twilio webhook (disabled until set with [`twilio::Twilio::open`]).
+    pub twilio: Arc<twilio::Twilio>,
 }
 
 impl AppState {
@@ -67,6 +69,7 @@ impl AppState {
                 .expect("an HTTP client with default settings"),
             supervision: None,
             search: None,
+            twilio: Arc::new(twilio::Twilio::disabled()),
         })
     }
 
@@ -92,6 +95,7 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/whatsapp",
             axum::routing::get(whatsapp::verify).post(whatsapp::receive),
         )
+        .route("/webhooks/twilio", axum::routing::post(twilio::receive))
         .route(
             "/api/v1/whatsapp/messages",
             axum::routing::post(outbound::send_handler),
