@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod import_email;
 mod search;
 mod serve;
 mod supervision;
