@@ -4,4 +4,5 @@
 mod media;
 mod outbound;
 mod supervision;
+mod twilio;
 mod webhook;
