@@ -21,7 +21,7 @@
 //! HTML bodies are turned into text (tags dropped, block ends as line
 //! breaks, entities decoded); the HTML is kept in `extra.body_html`.
 //! `attachments[]` are references (links, cards): their metadata is kept in
-//! `extra.attachments`, each marked `not_in_export`. `hostedContents[]`
+//! `extra.teams_attachments`, each marked `not_in_export`. `hostedContents[]`
 //! with `contentBytes` (base64) are real bytes: returned in
 //! [`TeamsImport::blobs`] for the caller to store before the message, and
 //! named in the message's attachments.
@@ -604,7 +604,7 @@ fn read_message(
         }
         if !kept.is_empty() {
             import.attachments_not_in_export += kept.len() as u64;
-            extra.insert("attachments".into(), kept.into());
+            extra.insert("teams_attachments".into(), kept.into());
         }
     }
 
@@ -1023,8 +1023,8 @@ mod tests {
         );
         assert_eq!(m.extra["importance"], "high");
         assert_eq!(m.extra["original_text_unknown"], true);
-        assert_eq!(m.extra["attachments"][0]["name"], "confirmation.pdf");
-        assert_eq!(m.extra["attachments"][0]["not_in_export"], true);
+        assert_eq!(m.extra["teams_attachments"][0]["name"], "confirmation.pdf");
+        assert_eq!(m.extra["teams_attachments"][0]["not_in_export"], true);
         assert_eq!(m.extra["mentions"][0]["mentionText"], "Carla Gomez");
         let png = base64_decode("iVBORw0KGgoAAAANSUhEUg==").unwrap();
         assert_eq!(

@@ -4,6 +4,8 @@
 mod cli;
 mod common;
 mod import_email;
+mod import_slack;
+mod import_teams;
 mod search;
 mod serve;
 mod supervision;
