@@ -11,7 +11,7 @@ const MESSAGES: usize = 100_000;
 /// A body shaped like Twilio's inbound SMS webhook (every fifth one a
 /// WhatsApp message with one media item).
 fn body(i: usize) -> String {
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         format!(
             "SmsMessageSid=MM{i:032x}&NumMedia=1&ProfileName=Customer+{i}&MessageType=image&SmsSid=MM{i:032x}\
              &WaId=55119{i:08}&SmsStatus=received&Body=Photo+of+the+signed+contract+number+{i}\

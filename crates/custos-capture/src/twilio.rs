@@ -262,7 +262,10 @@ fn inbound(p: &Params, raw: &[u8], captured_at: Timestamp) -> Result<Parsed, Twi
         let url_field = format!("MediaUrl{index}");
         let url = p.required(&url_field)?;
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(invalid(&url_field, format!("{url:?} is not an http(s) URL")));
+            return Err(invalid(
+                &url_field,
+                format!("{url:?} is not an http(s) URL"),
+            ));
         }
         let content_type = p
             .non_empty(&format!("MediaContentType{index}"))
@@ -391,11 +394,7 @@ mod tests {
     }
 
     fn parse_body(body: &[u8]) -> Result<Parsed, TwilioError> {
-        let body: Vec<u8> = body
-            .iter()
-            .copied()
-            .filter(|b| *b != b'\n')
-            .collect();
+        let body: Vec<u8> = body.iter().copied().filter(|b| *b != b'\n').collect();
         parse(&form_params(&body)?, &body, Timestamp::from_micros(NOW))
     }
 
@@ -434,14 +433,24 @@ mod tests {
         assert_eq!(m.channel, "whatsapp");
         assert_eq!(m.sender, "+5511988887777");
         assert_eq!(m.conversation, "whatsapp:+14155238886:+5511988887777");
-        assert_eq!(m.reply_to.as_deref(), Some("SMa1b2c3d4e5f60718293a4b5c6d7e8f90"));
+        assert_eq!(
+            m.reply_to.as_deref(),
+            Some("SMa1b2c3d4e5f60718293a4b5c6d7e8f90")
+        );
         assert_eq!(m.extra["twilio"]["ProfileName"], "Ana Souza");
         assert_eq!(m.extra["twilio"]["WaId"], "5511988887777");
         assert_eq!(parsed.media.len(), 2);
         assert_eq!(parsed.media[1].index, 1);
         assert_eq!(parsed.media[1].content_type, "application/pdf");
-        assert!(parsed.media[0].url.ends_with("/Media/ME0123456789abcdef0123456789abcdef"));
-        assert_eq!(m.extra["twilio_media"][1]["content_type"], "application/pdf");
+        assert!(
+            parsed.media[0]
+                .url
+                .ends_with("/Media/ME0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(
+            m.extra["twilio_media"][1]["content_type"],
+            "application/pdf"
+        );
         assert!(m.attachments.is_empty());
     }
 
@@ -465,7 +474,10 @@ mod tests {
         let Event::Status(s) = &read.events[0].event else {
             panic!()
         };
-        assert_eq!((s.channel.as_str(), s.state), ("whatsapp", DeliveryState::Read));
+        assert_eq!(
+            (s.channel.as_str(), s.state),
+            ("whatsapp", DeliveryState::Read)
+        );
         let queued =
             parse_body(b"MessageSid=SMx1&MessageStatus=queued&To=%2B5511988887777").unwrap();
         assert_eq!(queued.kind, "queued");
@@ -474,9 +486,10 @@ mod tests {
 
     #[test]
     fn opt_out_type_is_reported() {
-        let parsed =
-            parse_body(b"MessageSid=SMx2&From=%2B15005550006&To=%2B15005550001&Body=stop&OptOutType=STOP")
-                .unwrap();
+        let parsed = parse_body(
+            b"MessageSid=SMx2&From=%2B15005550006&To=%2B15005550001&Body=stop&OptOutType=STOP",
+        )
+        .unwrap();
         assert_eq!(parsed.opt_out_type.as_deref(), Some("STOP"));
     }
 
@@ -488,17 +501,37 @@ mod tests {
             (b"MessageSid=SM1&To=%2B1666", "From"),
             (b"MessageSid=SM1&From=%2B1555", "To"),
             (b"MessageSid=SM1&From=alice&To=%2B1666", "From"),
-            (b"MessageSid=SM1&From=%2B1234567890123456&To=%2B1666", "From"),
+            (
+                b"MessageSid=SM1&From=%2B1234567890123456&To=%2B1666",
+                "From",
+            ),
             (b"MessageSid=SM1&From=whatsapp%3A%2B1555&To=%2B1666", "To"),
-            (b"MessageSid=SM1&From=%2B1555&To=%2B1666&NumMedia=x", "NumMedia"),
-            (b"MessageSid=SM1&From=%2B1555&To=%2B1666&NumMedia=11", "NumMedia"),
-            (b"MessageSid=SM1&From=%2B1555&To=%2B1666&NumMedia=2&MediaUrl0=https%3A%2F%2Fa", "MediaUrl1"),
-            (b"MessageSid=SM1&From=%2B1555&To=%2B1666&NumMedia=1&MediaUrl0=file%3A%2F%2Fa", "MediaUrl0"),
+            (
+                b"MessageSid=SM1&From=%2B1555&To=%2B1666&NumMedia=x",
+                "NumMedia",
+            ),
+            (
+                b"MessageSid=SM1&From=%2B1555&To=%2B1666&NumMedia=11",
+                "NumMedia",
+            ),
+            (
+                b"MessageSid=SM1&From=%2B1555&To=%2B1666&NumMedia=2&MediaUrl0=https%3A%2F%2Fa",
+                "MediaUrl1",
+            ),
+            (
+                b"MessageSid=SM1&From=%2B1555&To=%2B1666&NumMedia=1&MediaUrl0=file%3A%2F%2Fa",
+                "MediaUrl0",
+            ),
             (b"MessageSid=SM1&MessageStatus=sent", "To"),
         ];
         for (body, field) in cases {
             let err = parse_body(body).unwrap_err();
-            assert_eq!(err.field(), Some(*field), "{}: {err}", String::from_utf8_lossy(body));
+            assert_eq!(
+                err.field(),
+                Some(*field),
+                "{}: {err}",
+                String::from_utf8_lossy(body)
+            );
             assert!(err.to_string().starts_with(&format!("{field}: ")), "{err}");
         }
     }
@@ -510,7 +543,10 @@ mod tests {
             Err(TwilioError::TooLarge(MAX_BODY + 1))
         );
         let many = "a=1&".repeat(MAX_PARAMS + 1);
-        assert_eq!(form_params(many.as_bytes()), Err(TwilioError::TooManyParams));
+        assert_eq!(
+            form_params(many.as_bytes()),
+            Err(TwilioError::TooManyParams)
+        );
     }
 
     #[test]

@@ -221,7 +221,8 @@ mod tests {
         );
         let shown = format!("{config:?}");
         assert!(!shown.contains("twilio-file-token"), "{shown}");
-        let env = |name: &str| (name == "CUSTOS_TWILIO_AUTH_TOKEN").then(|| "env-token".to_string());
+        let env =
+            |name: &str| (name == "CUSTOS_TWILIO_AUTH_TOKEN").then(|| "env-token".to_string());
         let config = Config::load(Some(&path), env).unwrap();
         assert_eq!(config.twilio.auth_token.expose(), "env-token");
     }

@@ -283,11 +283,18 @@ fn accept(
         Vec::new()
     } else {
         parser::form_params(body).map_err(|e| {
-            Problem::new(StatusCode::BAD_REQUEST, "malformed webhook payload", e.to_string())
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed webhook payload",
+                e.to_string(),
+            )
         })?
     };
     if !signature_valid(config.auth_token.expose(), &url, &params, signature) {
-        tracing::warn!(bytes = body.len(), "twilio request with a wrong signature refused");
+        tracing::warn!(
+            bytes = body.len(),
+            "twilio request with a wrong signature refused"
+        );
         return Err(unauthorised(
             "X-Twilio-Signature does not match the configured public URL and the parameters under the configured auth token",
         ));
@@ -695,7 +702,12 @@ mod tests {
             &params,
             "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
         ));
-        assert!(!signature_valid("12345", url, &params[1..], "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+        assert!(!signature_valid(
+            "12345",
+            url,
+            &params[1..],
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        ));
         assert!(!signature_valid("12345", url, &params, "not base64!"));
     }
 
@@ -747,14 +759,23 @@ mod tests {
             ))
         );
         assert_eq!(state("stopall", None).unwrap().0, ConsentState::OptOut);
-        assert_eq!(state("nao quero mais", None).unwrap().0, ConsentState::OptOut);
+        assert_eq!(
+            state("nao quero mais", None).unwrap().0,
+            ConsentState::OptOut
+        );
         assert_eq!(state(" unstop ", None).unwrap().0, ConsentState::OptIn);
         assert_eq!(state("YES", None).unwrap().0, ConsentState::OptIn);
         assert_eq!(state("please stop", None), None);
-        assert_eq!(state("arret", Some("STOP")).unwrap().0, ConsentState::OptOut);
+        assert_eq!(
+            state("arret", Some("STOP")).unwrap().0,
+            ConsentState::OptOut
+        );
         assert_eq!(state("go", Some("START")).unwrap().0, ConsentState::OptIn);
         assert_eq!(state("help", Some("HELP")), None);
         let c = consent_of(&inbound("END"), None, &words).unwrap();
-        assert_eq!((c.party.as_str(), c.recorded_by.as_str()), ("+15550002", "twilio"));
+        assert_eq!(
+            (c.party.as_str(), c.recorded_by.as_str()),
+            ("+15550002", "twilio")
+        );
     }
 }

@@ -291,7 +291,11 @@ async fn forgeries_are_refused_and_keep_nothing() {
     // No header; another token; another URL (a proxy's view); one
     // parameter missing from what was signed.
     let other_token = sign("another-token", RUBY_URL, RUBY_PARAMS);
-    let other_url = sign(TOKEN, "https://twiliotests.heroku.com/validate/sms", RUBY_PARAMS);
+    let other_url = sign(
+        TOKEN,
+        "https://twiliotests.heroku.com/validate/sms",
+        RUBY_PARAMS,
+    );
     let fewer = encode(&RUBY_PARAMS[1..]).into_bytes();
     for (body, signature) in [
         (body.clone(), None),
@@ -302,7 +306,12 @@ async fn forgeries_are_refused_and_keep_nothing() {
     ] {
         let (status, problem) = s.post_raw("", form, body, signature).await;
         assert_eq!(status, 401, "{problem}");
-        assert!(problem["detail"].as_str().unwrap().contains("X-Twilio-Signature"));
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("X-Twilio-Signature")
+        );
     }
     assert_eq!(s.journal.size(), size);
 }
@@ -312,13 +321,21 @@ async fn bad_input_names_the_parameter_and_keeps_nothing() {
     let s = start(RUBY_URL, TOKEN).await;
     let size = s.journal.size();
     let (status, problem) = s
-        .post(&[("MessageSid", "SM1"), ("To", "+14158141819"), ("Body", "hi")])
+        .post(&[
+            ("MessageSid", "SM1"),
+            ("To", "+14158141819"),
+            ("Body", "hi"),
+        ])
         .await;
     assert_eq!(status, 400);
     assert_eq!(problem["field"], "From");
     assert_eq!(problem["detail"], "From: is required");
     let (status, problem) = s
-        .post(&[("MessageSid", "SM1"), ("From", "bob"), ("To", "+14158141819")])
+        .post(&[
+            ("MessageSid", "SM1"),
+            ("From", "bob"),
+            ("To", "+14158141819"),
+        ])
         .await;
     assert_eq!(status, 400);
     assert_eq!(problem["field"], "From");
@@ -401,10 +418,20 @@ async fn stop_withdraws_consent_and_sending_is_refused() {
     };
     // START opts in: the rules let a send through (it then fails at the
     // unreachable Graph API, 502, which proves the rules passed).
-    assert_eq!(s.post(&inbound("SMbbbb0000000000000000000000000001", "START")).await.0, 200);
+    assert_eq!(
+        s.post(&inbound("SMbbbb0000000000000000000000000001", "START"))
+            .await
+            .0,
+        200
+    );
     assert_eq!(s.send_whatsapp(CUSTOMER).await.0, 502);
     // STOP opts out, in the same durable request as the message.
-    assert_eq!(s.post(&inbound("SMbbbb0000000000000000000000000002", "Stop")).await.0, 200);
+    assert_eq!(
+        s.post(&inbound("SMbbbb0000000000000000000000000002", "Stop"))
+            .await
+            .0,
+        200
+    );
     let consents = s.consents();
     assert_eq!(consents.len(), 2);
     assert_eq!(consents[1].state, ConsentState::OptOut);
@@ -418,7 +445,12 @@ async fn stop_withdraws_consent_and_sending_is_refused() {
     assert_eq!(status, 409, "{problem}");
     assert!(problem["detail"].as_str().unwrap().contains("opted out"));
     // A retried STOP records nothing again.
-    assert_eq!(s.post(&inbound("SMbbbb0000000000000000000000000002", "Stop")).await.0, 200);
+    assert_eq!(
+        s.post(&inbound("SMbbbb0000000000000000000000000002", "Stop"))
+            .await
+            .0,
+        200
+    );
     assert_eq!(s.consents().len(), 2);
 
     // SMS: the consent ledger (the outbound path sends WhatsApp only);
@@ -426,7 +458,10 @@ async fn stop_withdraws_consent_and_sending_is_refused() {
     for (sid, body) in [
         ("SMcccc0000000000000000000000000001", "STOPALL"),
         ("SMcccc0000000000000000000000000002", "nao quero mais"),
-        ("SMcccc0000000000000000000000000003", "stop the transfer please"),
+        (
+            "SMcccc0000000000000000000000000003",
+            "stop the transfer please",
+        ),
     ] {
         let params = [
             ("MessageSid", sid),
@@ -532,7 +567,10 @@ async fn media_is_downloaded_with_basic_auth_and_sealed_as_a_blob() {
     assert_eq!(fetched.details["message_sid"], sid);
     assert_eq!(fetched.details["media_type"], "image/jpeg");
     assert_eq!(fetched.details["attempt"], 2);
-    assert_eq!(fetched.details["sha256"], Digest::of(&fake.bytes).to_string());
+    assert_eq!(
+        fetched.details["sha256"],
+        Digest::of(&fake.bytes).to_string()
+    );
     let retries = s
         .events()
         .into_iter()
