@@ -181,6 +181,17 @@ fn header_text(message: &mail_parser::Message<'_>, name: &str) -> Option<String>
     (!value.is_empty()).then_some(value)
 }
 
+/// Parses `rsmf_manifest.json` (a leading byte-order mark is allowed).
+pub fn parse_manifest(bytes: &[u8]) -> Result<Value, RsmfError> {
+    serde_json::from_slice(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)).map_err(|e| {
+        RsmfError::Json {
+            line: e.line(),
+            column: e.column(),
+            problem: e.to_string(),
+        }
+    })
+}
+
 /// Reads an `.rsmf` file: the headers, `rsmf.zip` and its manifest.
 pub fn read(bytes: &[u8], limits: &Limits) -> Result<RsmfFile, RsmfError> {
     let message = mail_parser::MessageParser::default()
@@ -200,16 +211,7 @@ pub fn read(bytes: &[u8], limits: &Limits) -> Result<RsmfFile, RsmfError> {
         problem,
     })?;
     let manifest_bytes = files.remove(MANIFEST).ok_or(RsmfError::NoManifest)?;
-    let manifest: Value = serde_json::from_slice(
-        manifest_bytes
-            .strip_prefix(b"\xef\xbb\xbf")
-            .unwrap_or(&manifest_bytes),
-    )
-    .map_err(|e| RsmfError::Json {
-        line: e.line(),
-        column: e.column(),
-        problem: e.to_string(),
-    })?;
+    let manifest = parse_manifest(&manifest_bytes)?;
     Ok(RsmfFile {
         version,
         collection_header: header_text(&message, "X-RSMF-EventCollectionID"),
