@@ -137,6 +137,13 @@ enum Command {
         /// access_token, graph_url; each also from CUSTOS_WHATSAPP_*).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Also accept journaled e-mail over SMTP here (e.g. 127.0.0.1:2525):
+        /// point the mail server's journaling rule at it; private network only.
+        #[arg(long)]
+        smtp_listen: Option<String>,
+        /// The firm's e-mail domains, for the direction of journaled mail; repeatable.
+        #[arg(long = "firm-domain")]
+        firm_domains: Vec<String>,
     },
     /// Send a WhatsApp message through the Cloud API, within consent and the
     /// 24-hour window (the server must not be running on the same archive).
@@ -621,7 +628,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             journal.close()?;
             result?;
         }
-        Command::Serve { listen, config } => serve(&cli, listen, config.as_deref())?,
+        Command::Serve {
+            listen,
+            config,
+            smtp_listen,
+            firm_domains,
+        } => serve(
+            &cli,
+            listen,
+            config.as_deref(),
+            smtp_listen.as_deref(),
+            firm_domains,
+        )?,
         Command::Send {
             to,
             text,
@@ -684,7 +702,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// Runs the server until SIGINT or SIGTERM, then closes the archive
 /// (signing a final head).
-fn serve(cli: &Cli, listen: &str, config: Option<&Path>) -> Result<()> {
+fn serve(
+    cli: &Cli,
+    listen: &str,
+    config: Option<&Path>,
+    smtp_listen: Option<&str>,
+    firm_domains: &[String],
+) -> Result<()> {
     let config = custos_server::Config::load(config, |name| std::env::var(name).ok())?;
     let journal = open(cli)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -735,6 +759,21 @@ fn serve(cli: &Cli, listen: &str, config: Option<&Path>) -> Result<()> {
             Ok(state.with_supervision(supervision).with_search(search))
         })
         .await??;
+        if let Some(smtp) = smtp_listen {
+            let smtp_listener = tokio::net::TcpListener::bind(smtp)
+                .await
+                .with_context(|| format!("listening for SMTP on {smtp}"))?;
+            eprintln!(
+                "custos accepting journaled e-mail on smtp://{}",
+                smtp_listener.local_addr()?
+            );
+            tokio::spawn(custos_server::smtp::serve_smtp(
+                smtp_listener,
+                journal.clone(),
+                firm_domains.to_vec(),
+                shutdown_signal(),
+            ));
+        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;

@@ -367,3 +367,79 @@ fn one_party_across_channels_reads_as_one_history() {
     assert!(with_e001.contains(": 3 messages"), "{with_e001}");
     assert!(actions(&a, "party.linked").len() == 1);
 }
+
+/// `custos serve --smtp-listen`: a mail server's journaling copy arrives over
+/// SMTP, is acknowledged once durable, and is then searchable.
+#[test]
+fn serve_accepts_journaled_mail_over_smtp() {
+    use std::io::{BufRead, BufReader, Write as _};
+    let a = archive();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (http, smtp) = (free(), free());
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(["--data", a.data.to_str().unwrap(), "serve", "--listen"])
+        .arg(http.to_string())
+        .arg("--smtp-listen")
+        .arg(smtp.to_string())
+        .args(["--firm-domain", "bank.example"])
+        .env("CUSTOS_ACTOR", "tester")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let stream = loop {
+        match std::net::TcpStream::connect(smtp) {
+            Ok(s) => break s,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            Err(e) => panic!("SMTP listener never came up: {e}"),
+        }
+    };
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let mut reply = |expect: &str, reader: &mut BufReader<std::net::TcpStream>| {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line.as_bytes().get(3) != Some(&b'-') {
+                break;
+            }
+        }
+        assert!(line.starts_with(expect), "expected {expect}, got {line:?}");
+    };
+    reply("220", &mut reader);
+    for (command, expect) in [
+        ("EHLO mx.bank.example", "250"),
+        ("MAIL FROM:<alistair@bank.example>", "250"),
+        ("RCPT TO:<journal@custos.bank.example>", "250"),
+        ("DATA", "354"),
+    ] {
+        write!(writer, "{command}\r\n").unwrap();
+        reply(expect, &mut reader);
+    }
+    write!(
+        writer,
+        "From: Alistair <alistair@bank.example>\r\nTo: ana@client.example\r\nSubject: Order\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\nMessage-ID: <smtp-1@bank.example>\r\n\r\nYour allocation of the bond is confirmed.\r\n.\r\n"
+    )
+    .unwrap();
+    reply("250", &mut reader);
+    write!(writer, "QUIT\r\n").unwrap();
+    drop(writer);
+    // Stop the server (SIGTERM), then search the archive.
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(server.wait().unwrap().success());
+    let found = search(&a, "allocation bond");
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["hits"][0]["channel"], "email");
+    assert_eq!(found["hits"][0]["direction"], "outbound");
+}
