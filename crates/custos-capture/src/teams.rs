@@ -801,11 +801,9 @@ pub fn html_to_text(html: &str) -> String {
             "br" => out.push('\n'),
             "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote"
             | "pre" | "ul" | "ol" | "table"
-                if closing =>
+                if closing && !out.is_empty() && !out.ends_with('\n') =>
             {
-                if !out.is_empty() && !out.ends_with('\n') {
-                    out.push('\n');
-                }
+                out.push('\n');
             }
             "td" | "th" if closing => out.push('\t'),
             _ => {}
@@ -895,7 +893,9 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let clean: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let body = match clean.iter().position(|&b| b == b'=') {
         Some(p) => {
-            if clean[p..].iter().any(|&b| b != b'=') || clean.len() % 4 != 0 || clean.len() - p > 2
+            if clean[p..].iter().any(|&b| b != b'=')
+                || !clean.len().is_multiple_of(4)
+                || clean.len() - p > 2
             {
                 return None;
             }
