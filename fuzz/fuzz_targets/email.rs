@@ -14,7 +14,9 @@ fuzz_target!(|bytes: &[u8]| {
     let mut parsed = Vec::new();
     for r in &raws {
         let fallback = r.envelope_date.map(|d| (d, "mbox_from_line"));
-        if let Ok(p) = email::parse_message(&r.bytes, fallback, &options, Timestamp::from_micros(0), "m") {
+        if let Ok(p) =
+            email::parse_message(&r.bytes, fallback, &options, Timestamp::from_micros(0), "m")
+        {
             // The digests the caller relies on hold.
             assert_eq!(p.message.raw_digest, Digest::of(&p.raw));
             assert_eq!(p.message.attachments.len(), p.attachment_bytes.len());

@@ -15,7 +15,7 @@ const MESSAGES: usize = 100_000;
 fn mbox() -> Vec<u8> {
     let mut out = String::with_capacity(MESSAGES * 700);
     for i in 0..MESSAGES {
-        let (from, to) = if i % 2 == 0 {
+        let (from, to) = if i.is_multiple_of(2) {
             ("ana.souza@client.example.org", "bruno.lima@example.com")
         } else {
             ("bruno.lima@example.com", "ana.souza@client.example.org")
@@ -31,10 +31,10 @@ fn mbox() -> Vec<u8> {
              Message-ID: <m{i}@mail.example.org>\n",
             t = i / 10
         );
-        if i % 10 != 0 {
+        if !i.is_multiple_of(10) {
             let _ = writeln!(out, "In-Reply-To: <m{}@mail.example.org>", i - 1);
         }
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             let _ = write!(
                 out,
                 "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n\

@@ -169,7 +169,10 @@ impl ParsedEmail {
         }];
         if let Some(report) = &self.journal_report {
             details.insert("journal_report".into(), true.into());
-            details.insert("original".into(), self.message.raw_digest.to_string().into());
+            details.insert(
+                "original".into(),
+                self.message.raw_digest.to_string().into(),
+            );
             out.push(RawPayload {
                 source: source.to_string(),
                 media_type: RAW_MEDIA_TYPE.into(),
@@ -234,7 +237,10 @@ pub fn split(input: &[u8]) -> Result<Vec<RawMessage>, EmailError> {
             _ => line,
         };
         if message.bytes.len() + unquoted.len() > MAX_MESSAGE_BYTES {
-            return Err(too_large(message.place(), message.bytes.len() + unquoted.len()));
+            return Err(too_large(
+                message.place(),
+                message.bytes.len() + unquoted.len(),
+            ));
         }
         message.bytes.extend_from_slice(unquoted);
     }
@@ -309,9 +315,11 @@ pub fn parse_message(
     if raw.len() > MAX_MESSAGE_BYTES {
         return Err(too_large(place.to_string(), raw.len()));
     }
-    let parser = MessageParser::default();
-    let outer = parser
-        .parse(raw)
+    // mail-parser 0.11 has a `debug_assert!` a malformed MIME tree reaches
+    // (found by fuzzing): in builds with debug assertions it would take the
+    // caller down, so its panic is an error here like any other bad input.
+    let outer = std::panic::catch_unwind(|| MessageParser::default().parse(raw))
+        .map_err(|_| fail(None, "the MIME structure could not be parsed".into()))?
         .filter(|m| !m.headers().is_empty())
         .ok_or_else(|| fail(None, "not an RFC 5322 message (no header fields)".into()))?;
 
@@ -332,7 +340,8 @@ pub fn parse_message(
         let envelope = journal_envelope(outer.body_text(0).as_deref().unwrap_or(""));
         let report_id = outer.message_id().map(str::to_string);
         let inner_place = format!("{place} (the message in the journal report)");
-        let mut parsed = parse_message(&original, fallback_date, options, captured_at, &inner_place)?;
+        let mut parsed =
+            parse_message(&original, fallback_date, options, captured_at, &inner_place)?;
         let m = &mut parsed.message;
         let mut env = Extra::new();
         if let Some(id) = report_id {
@@ -357,9 +366,10 @@ pub fn parse_message(
     let message = outer;
     let raw_digest = Digest::of(raw);
     let message_id = match message.message_id() {
-        Some(id) => Some(clean_id(id).ok_or_else(|| {
-            fail(Some("Message-ID"), format!("not a usable id: {id:?}"))
-        })?),
+        Some(id) => Some(
+            clean_id(id)
+                .ok_or_else(|| fail(Some("Message-ID"), format!("not a usable id: {id:?}")))?,
+        ),
         None => None,
     };
     let source_id = message_id
@@ -581,7 +591,9 @@ fn journal_envelope(text: &str) -> Envelope {
             .split([',', ';', ' '])
             .filter_map(|t| clean_address(t.trim().trim_start_matches('<').trim_end_matches('>')));
         match key.as_str() {
-            "sender" | "on-behalf-of" if env.sender.is_none() => env.sender = found.into_iter().next(),
+            "sender" | "on-behalf-of" if env.sender.is_none() => {
+                env.sender = found.into_iter().next()
+            }
             "to" | "cc" | "bcc" | "recipient" | "recipients" => {
                 for a in found {
                     if !env.recipients.contains(&a) {
@@ -607,7 +619,11 @@ fn ids(value: &HeaderValue<'_>) -> Vec<String> {
 /// An id trimmed of spaces and `<>`; `None` when empty, too long or
 /// holding spaces or control characters.
 fn clean_id(id: &str) -> Option<String> {
-    let id = id.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let id = id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
     let usable = !id.is_empty()
         && id.len() <= MAX_ID
         && !id.chars().any(|c| c.is_whitespace() || c.is_control());
@@ -659,7 +675,9 @@ fn date_of(d: &mail_parser::DateTime) -> Option<Timestamp> {
     }
     // mail-parser lets 31 February through; jiff does not.
     jiff::civil::Date::new(d.year as i16, d.month as i8, d.day as i8).ok()?;
-    Some(Timestamp::from_micros(d.to_timestamp().checked_mul(1_000_000)?))
+    Some(Timestamp::from_micros(
+        d.to_timestamp().checked_mul(1_000_000)?,
+    ))
 }
 
 #[cfg(test)]
@@ -667,10 +685,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/tests/fixtures/email/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/tests/fixtures/email/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
@@ -713,11 +728,20 @@ mod tests {
         let p = parse(&raw).unwrap();
         let m = &p.message;
         assert_eq!(m.source_id, "CAB1234@mail.example.com");
-        assert_eq!(m.reply_to.as_deref(), Some("20240305091500.1234@mail.client.example.org"));
-        assert_eq!(m.conversation, "20240305091500.1234@mail.client.example.org");
+        assert_eq!(
+            m.reply_to.as_deref(),
+            Some("20240305091500.1234@mail.client.example.org")
+        );
+        assert_eq!(
+            m.conversation,
+            "20240305091500.1234@mail.client.example.org"
+        );
         assert_eq!(m.direction, Direction::Outbound);
         // The external recipient first, whatever the header order.
-        assert_eq!(m.recipients, ["ana.souza@client.example.org", "desk@example.com"]);
+        assert_eq!(
+            m.recipients,
+            ["ana.souza@client.example.org", "desk@example.com"]
+        );
         assert_eq!(m.extra["to"][0], "desk@example.com");
         assert_eq!(m.text.as_deref(), Some("Here is the term sheet.\n\nBruno"));
         assert_eq!(m.attachments.len(), 1);
@@ -764,10 +788,15 @@ mod tests {
 
     #[test]
     fn errors_name_the_place_and_header() {
-        let e = parse(b"Date: Tue, 5 Mar 2024 09:15:00 +0000\r\nTo: b@example.com\r\n\r\nhi").unwrap_err();
+        let e = parse(b"Date: Tue, 5 Mar 2024 09:15:00 +0000\r\nTo: b@example.com\r\n\r\nhi")
+            .unwrap_err();
         assert_eq!(e.to_string(), "message 1: From: no sender address");
         let e = parse(b"").unwrap_err();
-        assert!(e.to_string().starts_with("message 1: not an RFC 5322 message"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("message 1: not an RFC 5322 message"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -783,8 +812,14 @@ mod tests {
         );
         // >From in the body loses one >, and the separator blank line goes.
         let second = String::from_utf8(raws[1].bytes.clone()).unwrap();
-        assert!(second.contains("\nFrom the desk: agreed.\n>From quoted\n"), "{second}");
-        assert!(second.ends_with("Bruno\n") && !second.ends_with("\n\n"), "{second:?}");
+        assert!(
+            second.contains("\nFrom the desk: agreed.\n>From quoted\n"),
+            "{second}"
+        );
+        assert!(
+            second.ends_with("Bruno\n") && !second.ends_with("\n\n"),
+            "{second:?}"
+        );
         // A From line not after an empty line is body text.
         let third = String::from_utf8(raws[2].bytes.clone()).unwrap();
         assert!(third.contains("\nFrom here on"), "{third}");
@@ -810,12 +845,23 @@ mod tests {
 
     #[test]
     fn mbox_errors_name_the_message_and_line() {
-        let e = split(b"From a@b Tue Mar  5 09:15:00 2024\n\nFrom b@c Tue Mar  5 09:15:00 2024\nX: y\n")
-            .unwrap_err();
-        assert_eq!(e.to_string(), "message 1 (line 1): empty message after its From line");
+        let e = split(
+            b"From a@b Tue Mar  5 09:15:00 2024\n\nFrom b@c Tue Mar  5 09:15:00 2024\nX: y\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "message 1 (line 1): empty message after its From line"
+        );
         let raws = split(b"From a@b Tue Mar  5 09:15:00 2024\nSubject: x\n\nhi\n").unwrap();
-        let e = parse_message(&raws[0].bytes, None, &firm(), Timestamp::from_micros(0), &raws[0].place())
-            .unwrap_err();
+        let e = parse_message(
+            &raws[0].bytes,
+            None,
+            &firm(),
+            Timestamp::from_micros(0),
+            &raws[0].place(),
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "message 1 (line 1): From: no sender address");
     }
 
@@ -827,9 +873,15 @@ mod tests {
         assert_eq!(m.source_id, "orig-42@mail.example.com");
         assert_eq!(m.sender, "bruno.lima@example.com");
         // The Bcc recipient only the envelope names.
-        assert!(m.recipients.contains(&"hidden@partner.example.net".to_string()));
+        assert!(
+            m.recipients
+                .contains(&"hidden@partner.example.net".to_string())
+        );
         assert_eq!(m.direction, Direction::Outbound);
-        assert_eq!(m.extra["journal_envelope"]["report_message_id"], "report-1@example.com");
+        assert_eq!(
+            m.extra["journal_envelope"]["report_message_id"],
+            "report-1@example.com"
+        );
         assert_eq!(p.journal_report.as_deref(), Some(&raw[..]));
         assert_ne!(p.raw, raw);
         assert_eq!(m.raw_digest, Digest::of(&p.raw));
@@ -853,7 +905,14 @@ mod tests {
     #[test]
     fn without_firm_domains_the_direction_is_unknown() {
         let raw = fixture("plain.eml");
-        let p = parse_message(&raw, None, &Options::default(), Timestamp::from_micros(0), "m").unwrap();
+        let p = parse_message(
+            &raw,
+            None,
+            &Options::default(),
+            Timestamp::from_micros(0),
+            "m",
+        )
+        .unwrap();
         assert_eq!(p.message.direction, Direction::Unknown);
     }
 
@@ -863,6 +922,15 @@ mod tests {
         assert_eq!(d.to_string(), "2011-07-08T12:08:34Z");
         assert!(from_line_date(b"From someone\n").is_none());
         assert!(from_line_date(b"From a Fri Feb 30 12:08:34 2011\n").is_none());
+    }
+
+    #[test]
+    fn a_malformed_mime_tree_is_an_error_or_a_message_never_a_panic() {
+        // The fuzzer's input that reached mail-parser's debug_assert.
+        let raw = fixture("fuzz_debug_assert.eml");
+        if let Ok(p) = parse(&raw) {
+            assert_eq!(p.message.raw_digest, Digest::of(&p.raw));
+        }
     }
 
     proptest::proptest! {

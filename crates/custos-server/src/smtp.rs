@@ -247,7 +247,9 @@ impl Session {
             let line = match read {
                 Some(Ok(line)) => line?,
                 Some(Err(_)) => {
-                    write.write_all(b"421 4.4.2 idle too long, closing\r\n").await?;
+                    write
+                        .write_all(b"421 4.4.2 idle too long, closing\r\n")
+                        .await?;
                     return Ok(());
                 }
                 None => {
@@ -298,7 +300,8 @@ impl Session {
                             Some((from, params)) => {
                                 let declared = params.split_whitespace().find_map(|p| {
                                     let (k, v) = p.split_once('=')?;
-                                    k.eq_ignore_ascii_case("SIZE").then(|| v.parse::<u64>().ok())?
+                                    k.eq_ignore_ascii_case("SIZE")
+                                        .then(|| v.parse::<u64>().ok())?
                                 });
                                 if declared.is_some_and(|s| s > MAX_MESSAGE_BYTES as u64) {
                                     "552 5.3.4 message size exceeds the limit\r\n".into()
@@ -366,15 +369,23 @@ impl Session {
         let mut details = serde_json::Map::new();
         details.insert("peer".into(), self.peer.to_string().into());
         details.insert("helo".into(), env.helo.clone().unwrap_or_default().into());
-        details.insert("mail_from".into(), env.mail_from.clone().unwrap_or_default().into());
+        details.insert(
+            "mail_from".into(),
+            env.mail_from.clone().unwrap_or_default().into(),
+        );
         details.insert("rcpt_to".into(), env.rcpt_to.clone().into());
         let size = bytes.len();
         // Parsing, hashing and sealing a large message would hold a runtime
         // thread too long.
-        let kept = tokio::task::spawn_blocking(move || journal_message(&journal, &options, bytes, details))
-            .await;
+        let kept = tokio::task::spawn_blocking(move || {
+            journal_message(&journal, &options, bytes, details)
+        })
+        .await;
         match kept {
-            Ok(Ok(Kept::Message { source_id, duplicate })) => {
+            Ok(Ok(Kept::Message {
+                source_id,
+                duplicate,
+            })) => {
                 tracing::info!(peer = %self.peer, size, duplicate, "smtp message durable");
                 format!("250 2.0.0 ok: kept as {source_id}\r\n").into()
             }
@@ -411,7 +422,10 @@ fn journal_message(
     mut details: serde_json::Map<String, serde_json::Value>,
 ) -> custos_journal::Result<Kept> {
     let received_at = Timestamp::now();
-    details.insert("sha256".into(), custos_model::Digest::of(&bytes).to_string().into());
+    details.insert(
+        "sha256".into(),
+        custos_model::Digest::of(&bytes).to_string().into(),
+    );
     details.insert("bytes".into(), bytes.len().into());
     match email::parse_message(
         &bytes,
@@ -545,7 +559,10 @@ mod tests {
             let mut all = String::new();
             loop {
                 let mut line = String::new();
-                assert!(self.stream.read_line(&mut line).await.unwrap() > 0, "closed after {all:?}");
+                assert!(
+                    self.stream.read_line(&mut line).await.unwrap() > 0,
+                    "closed after {all:?}"
+                );
                 all.push_str(&line);
                 if line.as_bytes().get(3) == Some(&b' ') {
                     return all;
@@ -591,7 +608,13 @@ JVBERi0xLjQK\r\n\
     fn stuffed(message: &str) -> String {
         message
             .split_inclusive("\r\n")
-            .map(|l| if l.starts_with('.') { format!(".{l}") } else { l.to_string() })
+            .map(|l| {
+                if l.starts_with('.') {
+                    format!(".{l}")
+                } else {
+                    l.to_string()
+                }
+            })
             .collect::<String>()
             + ".\r\n"
     }
@@ -601,13 +624,27 @@ JVBERi0xLjQK\r\n\
         let (_dir, journal, addr, stop, server) = start().await;
         let mut c = Client::connect(addr).await;
         let ehlo = c.command("EHLO mx.example.com").await;
-        assert!(ehlo.contains("250-PIPELINING") && ehlo.contains("SIZE 52428800"), "{ehlo}");
-        assert!(c.command("MAIL FROM:<ana@client.example.org>").await.starts_with("250 "));
-        assert!(c.command("RCPT TO:<archive@custos.example.com>").await.starts_with("250 "));
+        assert!(
+            ehlo.contains("250-PIPELINING") && ehlo.contains("SIZE 52428800"),
+            "{ehlo}"
+        );
+        assert!(
+            c.command("MAIL FROM:<ana@client.example.org>")
+                .await
+                .starts_with("250 ")
+        );
+        assert!(
+            c.command("RCPT TO:<archive@custos.example.com>")
+                .await
+                .starts_with("250 ")
+        );
         assert!(c.command("DATA").await.starts_with("354 "));
         c.send(stuffed(WITH_ATTACHMENT).as_bytes()).await;
         let done = c.reply().await;
-        assert!(done.starts_with("250 ") && done.contains("smtp-1@client.example.org"), "{done}");
+        assert!(
+            done.starts_with("250 ") && done.contains("smtp-1@client.example.org"),
+            "{done}"
+        );
         // Already durable: read back at once.
         let events = events(&journal);
         let raw = events
@@ -617,7 +654,11 @@ JVBERi0xLjQK\r\n\
                 _ => None,
             })
             .unwrap();
-        assert_eq!(raw.bytes, WITH_ATTACHMENT.as_bytes(), "dot-unstuffed, byte for byte");
+        assert_eq!(
+            raw.bytes,
+            WITH_ATTACHMENT.as_bytes(),
+            "dot-unstuffed, byte for byte"
+        );
         assert_eq!(raw.details["rcpt_to"][0], "archive@custos.example.com");
         let m = events
             .iter()
@@ -636,8 +677,15 @@ JVBERi0xLjQK\r\n\
             .unwrap()
             .any(|d| d.unwrap().path().join(&digest).is_file());
         assert!(sealed, "no blob {digest}");
-        assert_eq!(m.attachments[0].sha256, custos_model::Digest::of(b"%PDF-1.4\n"));
-        assert!(events.iter().any(|e| matches!(e, Event::System(s) if s.action == DELIVERY_ACTION)));
+        assert_eq!(
+            m.attachments[0].sha256,
+            custos_model::Digest::of(b"%PDF-1.4\n")
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::System(s) if s.action == DELIVERY_ACTION))
+        );
         assert_eq!(c.command("QUIT").await, "221 2.0.0 bye\r\n");
         let _ = stop.send(());
         server.await.unwrap();
@@ -654,9 +702,16 @@ JVBERi0xLjQK\r\n\
             stuffed(message)
         );
         // Two transactions and a NOOP in one write.
-        c.send(format!("{transaction}{transaction}NOOP\r\n").as_bytes()).await;
+        c.send(format!("{transaction}{transaction}NOOP\r\n").as_bytes())
+            .await;
         for _ in 0..2 {
-            for expected in ["250 2.1.0", "250 2.1.5", "250 2.1.5", "354 ", "250 2.0.0 ok: kept"] {
+            for expected in [
+                "250 2.1.0",
+                "250 2.1.5",
+                "250 2.1.5",
+                "354 ",
+                "250 2.0.0 ok: kept",
+            ] {
                 let r = c.reply().await;
                 assert!(r.starts_with(expected), "{r} instead of {expected}");
             }
@@ -667,7 +722,9 @@ JVBERi0xLjQK\r\n\
             .filter(|e| matches!(e, Event::Message(_)))
             .collect();
         assert_eq!(messages.len(), 1, "the resend de-duplicated");
-        let Event::Message(m) = &messages[0] else { unreachable!() };
+        let Event::Message(m) = &messages[0] else {
+            unreachable!()
+        };
         assert_eq!(m.direction, custos_model::Direction::Outbound);
         let _ = stop.send(());
         drop(c);
@@ -683,7 +740,8 @@ JVBERi0xLjQK\r\n\
         c.command("MAIL FROM:<a@x.org>").await;
         c.command("RCPT TO:<b@example.com>").await;
         assert!(c.command("DATA").await.starts_with("354"));
-        c.send(b"From: a@x.org\r\nDate: Wed, 6 Mar 2024 08:00:00 +0000\r\n\r\nhalf a mess").await;
+        c.send(b"From: a@x.org\r\nDate: Wed, 6 Mar 2024 08:00:00 +0000\r\n\r\nhalf a mess")
+            .await;
         drop(c);
         // A second client proves the server went on; the first left nothing.
         let mut c = Client::connect(addr).await;
@@ -703,7 +761,11 @@ JVBERi0xLjQK\r\n\
         c.command("EHLO mx").await;
         assert!(c.command("RCPT TO:<b@x.org>").await.starts_with("503"));
         assert!(c.command("DATA").await.starts_with("503"));
-        assert!(c.command("MAIL FROM:<a@x.org> SIZE=999999999").await.starts_with("552"));
+        assert!(
+            c.command("MAIL FROM:<a@x.org> SIZE=999999999")
+                .await
+                .starts_with("552")
+        );
         assert!(c.command("MAIL FROM a@x.org").await.starts_with("501"));
         assert!(c.command("BDAT 10").await.starts_with("502"));
         let long = "NOOP ".to_string() + &"x".repeat(10_000);
@@ -715,9 +777,13 @@ JVBERi0xLjQK\r\n\
         c.send(b"Subject: no sender\r\n\r\nbody\r\n.\r\n").await;
         assert!(c.reply().await.starts_with("250 2.0.0 ok: kept unparsed"));
         let events = events(&journal);
-        assert!(events.iter().any(|e| matches!(e, Event::Raw(r) if r.bytes == b"Subject: no sender\r\n\r\nbody\r\n")));
-        assert!(events.iter().any(|e| matches!(e, Event::System(s) if s.action == PARSE_FAILED_ACTION
-            && s.details["error"].as_str().unwrap().contains("From"))));
+        assert!(events.iter().any(
+            |e| matches!(e, Event::Raw(r) if r.bytes == b"Subject: no sender\r\n\r\nbody\r\n")
+        ));
+        assert!(events.iter().any(
+            |e| matches!(e, Event::System(s) if s.action == PARSE_FAILED_ACTION
+            && s.details["error"].as_str().unwrap().contains("From"))
+        ));
         assert!(!events.iter().any(|e| matches!(e, Event::Message(_))));
         // RSET clears the transaction.
         c.command("MAIL FROM:<a@x.org>").await;
@@ -750,7 +816,11 @@ JVBERi0xLjQK\r\n\
         });
         let mut answer = [0u8; 64];
         let n = read.read(&mut answer).await.unwrap();
-        assert!(answer[..n].starts_with(b"552 "), "{:?}", String::from_utf8_lossy(&answer[..n]));
+        assert!(
+            answer[..n].starts_with(b"552 "),
+            "{:?}",
+            String::from_utf8_lossy(&answer[..n])
+        );
         let mut write = writer.await.unwrap();
         write.write_all(b"NOOP\r\n").await.unwrap();
         let n = read.read(&mut answer).await.unwrap();
