@@ -487,7 +487,10 @@ pub fn html_text(html: &str) -> String {
             }
             continue;
         }
-        let end = rest[..rest.len().min(12)].find(';');
+        // A byte search: `;` is ASCII, so where it is found is a char boundary.
+        let end = rest.as_bytes()[..rest.len().min(12)]
+            .iter()
+            .position(|b| *b == b';');
         let decoded = end.and_then(|end| {
             let name = &rest[1..end];
             let c = if let Some(n) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
@@ -1021,5 +1024,7 @@ mod tests {
         );
         assert_eq!(html_text("&"), "&");
         assert_eq!(html_text("x<br>y"), "x\ny");
+        // Fuzzer find: a multi-byte character where an entity could end.
+        assert_eq!(html_text("&aaaaaaaaa\u{20ac}x"), "&aaaaaaaaa\u{20ac}x");
     }
 }

@@ -5,8 +5,10 @@
 use crate::common::Archive;
 use serde_json::Value;
 
-const FIXTURES: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../custos-capture/tests/fixtures/actiance");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../custos-capture/tests/fixtures/actiance"
+);
 
 fn fixture(name: &str) -> String {
     format!("{FIXTURES}/{name}")
@@ -20,17 +22,32 @@ fn import(a: &Archive, path: &str) -> String {
 fn actiance_xml_and_global_relay_eml_archive_each_post_once() {
     let a = Archive::initialised();
     let out = import(&a, &fixture("actiance_export.xml"));
-    assert!(out.contains("4 messages read, 4 archived, 0 already in the archive"), "{out}");
+    assert!(
+        out.contains("4 messages read, 4 archived, 0 already in the archive"),
+        "{out}"
+    );
     let out = import(&a, &fixture("actiance_export.xml"));
-    assert!(out.contains("4 messages read, 0 archived, 4 already in the archive"), "{out}");
+    assert!(
+        out.contains("4 messages read, 0 archived, 4 already in the archive"),
+        "{out}"
+    );
     // The Global Relay EML of two of the same posts adds nothing new but
     // nothing is lost either.
     let out = import(&a, &fixture("globalrelay.eml"));
-    assert!(out.contains("2 messages read, 0 archived, 2 already in the archive"), "{out}");
+    assert!(
+        out.contains("2 messages read, 0 archived, 2 already in the archive"),
+        "{out}"
+    );
     let log = a.log();
     let kinds = |k: &str| log.iter().filter(|e| e["kind"] == k).count();
-    assert_eq!((kinds("message"), kinds("edit"), kinds("deletion")), (4, 1, 1));
-    let imports: Vec<&Value> = log.iter().filter(|e| e["action"] == "actiance.import").collect();
+    assert_eq!(
+        (kinds("message"), kinds("edit"), kinds("deletion")),
+        (4, 1, 1)
+    );
+    let imports: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["action"] == "actiance.import")
+        .collect();
     assert_eq!(imports.len(), 3);
     assert_eq!(imports[2]["details"]["format"], "globalrelay-eml");
     let client = log
@@ -63,11 +80,24 @@ fn a_bad_file_imports_nothing_and_names_its_place() {
     let a = Archive::initialised();
     let before = a.entries();
     let xml = std::fs::read_to_string(fixture("actiance_export.xml")).unwrap();
-    let bad = a.write("bad.xml", xml.replace("<DateTimeUTC>1718004300000</DateTimeUTC>\n      <Content>", "<DateTimeUTC>later</DateTimeUTC>\n      <Content>"));
+    let bad = a.write(
+        "bad.xml",
+        xml.replace(
+            "<DateTimeUTC>1718004300000</DateTimeUTC>\n      <Content>",
+            "<DateTimeUTC>later</DateTimeUTC>\n      <Content>",
+        ),
+    );
     let err = a.fail(&["import", "actiance", &bad]);
-    assert!(err.contains("bad.xml: line 66 <Message> <DateTimeUTC>"), "{err}");
+    assert!(
+        err.contains("bad.xml: line 66 <Message> <DateTimeUTC>"),
+        "{err}"
+    );
     assert!(err.contains("nothing was imported"), "{err}");
-    let err = a.fail(&["import", "actiance", &a.write("plain.eml", "Subject: hi\r\n\r\nhello\r\n")]);
+    let err = a.fail(&[
+        "import",
+        "actiance",
+        &a.write("plain.eml", "Subject: hi\r\n\r\nhello\r\n"),
+    ]);
     assert!(err.contains("neither Actiance XML"), "{err}");
     assert_eq!(a.entries(), before);
 }

@@ -7,7 +7,10 @@ use crate::common::Archive;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../custos-capture/tests/fixtures/rsmf");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../custos-capture/tests/fixtures/rsmf"
+);
 
 fn fixture(name: &str) -> String {
     format!("{FIXTURES}/{name}")
@@ -37,15 +40,30 @@ fn of_kind(a: &Archive, kind: &str) -> Vec<Value> {
 fn content(a: &Archive) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
     let messages = of_kind(a, "message")
         .iter()
-        .map(|m| format!("{} | {} | {} | {} | {}", m["channel"], m["id"], m["from"], m["sent_at"], m["text"]))
+        .map(|m| {
+            format!(
+                "{} | {} | {} | {} | {}",
+                m["channel"], m["id"], m["from"], m["sent_at"], m["text"]
+            )
+        })
         .collect();
     let edits = of_kind(a, "edit")
         .iter()
-        .map(|e| format!("{} | {} | {} | {}", e["target"], e["editor"], e["edited_at"], e["text"]))
+        .map(|e| {
+            format!(
+                "{} | {} | {} | {}",
+                e["target"], e["editor"], e["edited_at"], e["text"]
+            )
+        })
         .collect();
     let deletions = of_kind(a, "deletion")
         .iter()
-        .map(|d| format!("{} | {} | {}", d["target"], d["deleted_by"], d["deleted_at"]))
+        .map(|d| {
+            format!(
+                "{} | {} | {}",
+                d["target"], d["deleted_by"], d["deleted_at"]
+            )
+        })
         .collect();
     (messages, edits, deletions)
 }
@@ -55,38 +73,65 @@ fn an_rsmf_file_imports_once_and_is_searchable() {
     let a = archive();
     let chat = fixture("chat.rsmf");
     let out = a.ok(&["import", "rsmf", &chat]);
-    assert!(out.contains("4 messages read, 4 archived, 0 already in the archive"), "{out}");
+    assert!(
+        out.contains("4 messages read, 4 archived, 0 already in the archive"),
+        "{out}"
+    );
     assert!(out.contains("1 disclaimer, 1 join"), "{out}");
+    assert!(
+        out.contains("1 attachments stored, 1 named but not in the file"),
+        "{out}"
+    );
     let entries = a.entries();
     let out = a.ok(&["import", "rsmf", &chat]);
-    assert!(out.contains("4 messages read, 0 archived, 4 already in the archive"), "{out}");
+    assert!(
+        out.contains("4 messages read, 0 archived, 4 already in the archive"),
+        "{out}"
+    );
     assert_eq!(a.entries(), entries + 1, "only the second import event");
-    let imports: Vec<Value> = a.log().into_iter().filter(|e| e["action"] == "rsmf.import").collect();
+    let imports: Vec<Value> = a
+        .log()
+        .into_iter()
+        .filter(|e| e["action"] == "rsmf.import")
+        .collect();
     assert_eq!(imports.len(), 2);
     assert_eq!(imports[0]["actor"], "tester");
     assert_eq!(imports[0]["details"]["archived"], 4);
     assert_eq!(imports[0]["details"]["attachments"], 1);
     // The attachment is in the archive, the missing one is marked.
     let messages = of_kind(&a, "message");
-    let m2 = messages.iter().find(|m| m["id"] == "desk-2024-06:m2").unwrap();
+    let m2 = messages
+        .iter()
+        .find(|m| m["id"] == "desk-2024-06:m2")
+        .unwrap();
     assert_eq!(m2["attachments"][0]["name"], "confirmation.pdf");
     assert_eq!(m2["attachments"][0]["size"], 12);
     assert_eq!(m2["attachments_missing"][0]["id"], "0002-missing.png");
     assert_eq!(m2["direction"], "outbound");
     let found: Value =
-        serde_json::from_str(&a.ok(&["search", "shares", "--reason", "test", "--json"])).unwrap();
+        serde_json::from_str(&a.ok(&["search", "order", "--reason", "test", "--json"])).unwrap();
     assert_eq!(found["total"], 1, "{found}");
-    assert_eq!(found["hits"][0]["text"], "Can you confirm my order for 200 shares?");
+    assert_eq!(
+        found["hits"][0]["text"],
+        "Can you confirm my order for 200 shares?"
+    );
 }
 
 #[test]
 fn an_invalid_manifest_imports_nothing_and_names_each_fault() {
     let a = archive();
     let before = a.entries();
-    let err = a.fail(&["import", "rsmf", &fixture("numeric_undefined_misspelled.rsmf")]);
+    let err = a.fail(&[
+        "import",
+        "rsmf",
+        &fixture("numeric_undefined_misspelled.rsmf"),
+    ]);
     assert!(err.contains("nothing was imported"), "{err}");
     assert!(err.contains("/participants/0/id"), "numeric id: {err}");
-    assert!(err.contains("\"P9\" is not defined"), "undefined participant: {err}");
+    assert!(
+        err.contains("\"P9\" is not defined"),
+        "undefined participant: {err}"
+    );
     assert!(err.contains("attachment"), "misspelled field: {err}");
     let err = a.fail(&["import", "rsmf", &fixture("participant_without_id.rsmf")]);
     assert!(err.contains("/participants/0"), "{err}");
@@ -128,5 +173,8 @@ fn an_rsmf_export_round_trips_into_another_archive() {
     assert_eq!(ae, be);
     assert_eq!(ad, bd);
     let out = b.ok(&["import", "rsmf", rsmf_dir.to_str().unwrap()]);
-    assert!(out.contains("0 archived, 4 already in the archive"), "{out}");
+    assert!(
+        out.contains("0 archived, 4 already in the archive"),
+        "{out}"
+    );
 }

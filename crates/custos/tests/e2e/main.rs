@@ -3,7 +3,9 @@
 
 mod cli;
 mod common;
+mod import_actiance;
 mod import_email;
+mod import_rsmf;
 mod import_slack;
 mod import_teams;
 mod search;
