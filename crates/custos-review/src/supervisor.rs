@@ -162,7 +162,10 @@ impl Supervisor {
             return;
         }
         match event {
-            Event::Consent(c) if c.recorded_by == crate::consent::KEYWORD_RECORDER => {
+            // Whoever recorded it (this supervisor, or a webhook that knows
+            // the keywords itself), an opt-out with this evidence is not
+            // recorded again.
+            Event::Consent(c) => {
                 self.keyword_opt_outs.insert(c.evidence.clone());
             }
             Event::System(system) => {

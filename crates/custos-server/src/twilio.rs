@@ -361,10 +361,15 @@ fn accept(
             let mut recorded = twilio.recorded.lock().unwrap_or_else(|e| e.into_inner());
             if recorded.insert(change.evidence.clone()) {
                 claimed.push(change.evidence.clone());
-                events.push(NewEntry {
-                    event: Event::Consent(change),
-                    subject: e.subject.clone(),
-                });
+                // Before the message, so the supervisor, reading in journal
+                // order, knows the opt-out is recorded and records none.
+                events.insert(
+                    0,
+                    NewEntry {
+                        event: Event::Consent(change),
+                        subject: e.subject.clone(),
+                    },
+                );
             }
         }
     }

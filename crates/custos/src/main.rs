@@ -738,9 +738,17 @@ fn serve(
             )
         };
         let opt_out_keywords = config.consent.opt_out_keywords.clone();
+        let twilio = config.twilio.clone();
         let search_data = cli.data.clone();
         let state = tokio::task::spawn_blocking(move || -> Result<_> {
-            let state = custos_server::AppState::new(journal_for_state.clone(), whatsapp, media)?;
+            let mut state =
+                custos_server::AppState::new(journal_for_state.clone(), whatsapp, media)?;
+            state.twilio = std::sync::Arc::new(custos_server::twilio::Twilio::open(
+                &journal_for_state,
+                twilio,
+                opt_out_keywords.clone(),
+                custos_server::media::Retry::default(),
+            )?);
             let mut supervisor = supervision::open_supervisor(&journal_for_state)?;
             supervisor.set_opt_out_keywords(opt_out_keywords);
             let index = search::open_index(&search_data, &journal_for_state)?;
