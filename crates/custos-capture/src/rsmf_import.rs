@@ -215,7 +215,7 @@ pub fn read(bytes: &[u8], limits: &Limits) -> Result<RsmfFile, RsmfError> {
     Ok(RsmfFile {
         version,
         collection_header: header_text(&message, "X-RSMF-EventCollectionID"),
-        begin: header_text(&message, "X-RSMF-BeginDate").and_then(|t| Timestamp::parse(&t).ok()),
+        begin: header_text(&message, "X-RSMF-BeginDate").and_then(|t| parse_time(&t)),
         manifest,
         files,
     })
@@ -285,14 +285,29 @@ fn array<'v>(value: &'v Value, name: &str, path: &str) -> Result<&'v [Value], Rs
 fn time(value: &Value, name: &str, path: &str) -> Result<Option<Timestamp>, RsmfError> {
     match value.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(t)) => Timestamp::parse(t)
-            .map(Some)
-            .map_err(|e| field(format!("{path}/{name}"), e.to_string())),
+        Some(Value::String(t)) => parse_time(t).map(Some).ok_or_else(|| {
+            field(
+                format!("{path}/{name}"),
+                format!("{t:?} is not an ISO 8601 date-time"),
+            )
+        }),
         Some(_) => Err(field(
             format!("{path}/{name}"),
             "must be a date-time string",
         )),
     }
+}
+
+/// An ISO 8601 date-time: with an offset, or without one (as Relativity's
+/// own samples write them), then taken as UTC.
+pub fn parse_time(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    if let Ok(t) = Timestamp::parse(text) {
+        return Some(t);
+    }
+    let civil: jiff::civil::DateTime = text.parse().ok()?;
+    let ts = jiff::tz::Offset::UTC.to_timestamp(civil).ok()?;
+    Some(Timestamp::from_micros(ts.as_microsecond()))
 }
 
 fn custom<'v>(event: &'v Value, name: &str) -> Option<&'v str> {
@@ -563,7 +578,7 @@ pub fn events(
                     })
                     .map_or(sender.clone(), |p| p.address.clone());
                 let at = custom(e, "deleted_at")
-                    .and_then(|t| Timestamp::parse(t).ok())
+                    .and_then(parse_time)
                     .unwrap_or(sent_at);
                 push(Event::Deletion(Deletion {
                     channel: channel.clone(),
@@ -850,6 +865,19 @@ mod tests {
             events(&file, &options, &limits).unwrap_err(),
             RsmfError::TooManyEvents { max: 2 }
         );
+    }
+
+    #[test]
+    fn times_without_an_offset_are_utc() {
+        assert_eq!(
+            parse_time("2013-01-10T15:53:00").unwrap().to_string(),
+            "2013-01-10T15:53:00Z"
+        );
+        assert_eq!(
+            parse_time("2013-01-10T15:53:00+01:00").unwrap().to_string(),
+            "2013-01-10T14:53:00Z"
+        );
+        assert_eq!(parse_time("yesterday"), None);
     }
 
     #[test]
