@@ -403,7 +403,7 @@ fn serve_accepts_journaled_mail_over_smtp() {
     };
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
-    let mut reply = |expect: &str, reader: &mut BufReader<std::net::TcpStream>| {
+    let reply = |expect: &str, reader: &mut BufReader<std::net::TcpStream>| {
         let mut line = String::new();
         loop {
             line.clear();
