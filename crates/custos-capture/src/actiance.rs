@@ -238,13 +238,22 @@ fn parse_xml(file: &str, bytes: &[u8]) -> Result<Vec<Conversation>, ActianceErro
         .map_err(|e| err(file, format!("byte {}", e.valid_up_to()), "not UTF-8"))?;
     let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().check_end_names = true;
+    // Lines counted from the last position asked for (positions only grow
+    // while reading), so a big file is scanned once, not once per record.
+    let counted = std::cell::Cell::new((0usize, 1usize));
     let line_of = |pos: u64| {
         let pos = (pos as usize).min(text.len());
-        text.as_bytes()[..pos]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
+        let (from, line) = match counted.get() {
+            (at, line) if at <= pos => (at, line),
+            _ => (0, 1),
+        };
+        let line = line
+            + text.as_bytes()[from..pos]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+        counted.set((pos, line));
+        line
     };
     let mut out: Vec<Conversation> = Vec::new();
     let mut stack: Vec<String> = Vec::new();
