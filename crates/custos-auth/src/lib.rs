@@ -8,4 +8,4 @@
 
 mod role;
 
-pub use role::{Principal, Role, Scope};
+pub use role::{CsrfToken, Principal, Role, Scope};

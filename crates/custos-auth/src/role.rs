@@ -123,6 +123,12 @@ impl Principal {
     }
 }
 
+/// The CSRF token of the signed-in session, put in request extensions
+/// beside the [`Principal`] for forms to embed (`<input name="_csrf">`).
+/// Requests authenticated by a bearer token carry none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsrfToken(pub String);
+
 #[cfg(test)]
 mod tests {
     use super::*;

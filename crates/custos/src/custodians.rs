@@ -1,21 +1,27 @@
-//! Custodians: the employees whose business messages are captured, with
-//! their work number and the date they opted in to oversight.
-//!
-//! Enrolment is a `custodian.add` system event under the archive's own key;
-//! the current registry is computed by scanning the journal's system
-//! events. (A later issue moves it into SQL state, rebuilt from the same
-//! events.)
+//! `custos custodian ...`: enrolling and listing custodians. The registry
+//! itself is `custos_governance::custodians`.
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Subcommand;
-use custos_journal::{Journal, Opened};
-use custos_model::{Event, EventKind};
-use serde::Serialize;
-use std::collections::BTreeMap;
+use custos_journal::Journal;
 use std::io::Write;
 
-/// The action of an enrolment event.
-pub const ADD_ACTION: &str = "custodian.add";
+pub use custos_governance::custodians::{Added, normalise_phone, registry};
+
+/// Enrols a custodian (see [`custos_governance::custodians::add`]).
+pub fn add(
+    journal: &Journal,
+    actor: &str,
+    id: &str,
+    name: &str,
+    phone: &str,
+    opted_in: &str,
+    units: &[String],
+) -> Result<Added> {
+    Ok(custos_governance::custodians::add(
+        journal, actor, id, name, phone, opted_in, units,
+    )?)
+}
 
 /// `custos custodian ...`.
 #[derive(Subcommand, Debug)]
@@ -44,189 +50,6 @@ pub enum CustodianCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// An enrolled custodian.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Custodian {
-    /// Their identifier.
-    pub id: String,
-    /// Full name.
-    pub name: String,
-    /// Work number, normalised (`+` and digits).
-    pub phone: String,
-    /// The date they opted in to oversight (YYYY-MM-DD).
-    pub opted_in: String,
-    /// Business units or desks.
-    pub units: Vec<String>,
-    /// The journal entry that enrolled them.
-    pub seq: u64,
-    /// When they were enrolled.
-    pub enrolled_at: String,
-    /// Who enrolled them.
-    pub enrolled_by: String,
-}
-
-impl Custodian {
-    fn same_data(&self, name: &str, phone: &str, opted_in: &str, units: &[String]) -> bool {
-        self.name == name && self.phone == phone && self.opted_in == opted_in && self.units == units
-    }
-}
-
-/// A phone number as compared: `+` and its digits, spaces, dashes, dots
-/// and brackets dropped. Refuses anything else and implausible lengths.
-pub fn normalise_phone(number: &str) -> Result<String> {
-    let trimmed = number.trim();
-    let body = trimmed.strip_prefix('+').unwrap_or(trimmed);
-    if let Some(c) = body
-        .chars()
-        .find(|c| !(c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')')))
-    {
-        bail!("phone number {number:?}: unexpected character {c:?}");
-    }
-    let digits: String = body.chars().filter(char::is_ascii_digit).collect();
-    if !(6..=15).contains(&digits.len()) {
-        bail!(
-            "phone number {number:?}: expected 6 to 15 digits, got {}",
-            digits.len()
-        );
-    }
-    Ok(format!("+{digits}"))
-}
-
-/// A date as `--opted-in` takes it: exactly `YYYY-MM-DD`, a real date.
-pub fn parse_date(text: &str) -> Result<String> {
-    let b = text.as_bytes();
-    let shape = b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    if !shape {
-        bail!("--opted-in {text:?}: expected a date as YYYY-MM-DD");
-    }
-    let date: jiff::civil::Date = text
-        .parse()
-        .with_context(|| format!("--opted-in {text:?}: not a date"))?;
-    Ok(date.to_string())
-}
-
-/// The enrolled custodians by id, from the journal's `custodian.add`
-/// events (the first enrolment of an id stands).
-pub fn registry(journal: &Journal) -> Result<BTreeMap<String, Custodian>> {
-    let mut found = BTreeMap::new();
-    for entry in journal.entries(0) {
-        let entry = entry?;
-        if entry.leaf.kind != EventKind::System {
-            continue;
-        }
-        let Opened::Event(Event::System(event)) = journal.open_entry(&entry)? else {
-            continue;
-        };
-        if event.action != ADD_ACTION {
-            continue;
-        }
-        let Some(id) = event.target.clone() else {
-            continue;
-        };
-        let text = |key: &str| {
-            event
-                .details
-                .get(key)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
-        found.entry(id.clone()).or_insert_with(|| Custodian {
-            id,
-            name: text("name"),
-            phone: text("phone"),
-            opted_in: text("opted_in"),
-            units: event
-                .details
-                .get("units")
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|u| u.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            seq: entry.leaf.seq,
-            enrolled_at: event.at.to_string(),
-            enrolled_by: event.actor.clone(),
-        });
-    }
-    Ok(found)
-}
-
-/// What [`add`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Added {
-    /// Enrolled now, at this entry.
-    New(u64),
-    /// Already enrolled with the same data; nothing written.
-    Unchanged(u64),
-}
-
-/// Enrols a custodian. The same id again with the same data is a no-op;
-/// with different data, or another custodian's number, an error.
-pub fn add(
-    journal: &Journal,
-    actor: &str,
-    id: &str,
-    name: &str,
-    phone: &str,
-    opted_in: &str,
-    units: &[String],
-) -> Result<Added> {
-    let id = id.trim();
-    if id.is_empty() || id.chars().any(char::is_whitespace) {
-        bail!("custodian id {id:?}: must be non-empty, without spaces");
-    }
-    let name = name.trim();
-    if name.is_empty() {
-        bail!("--name must not be empty");
-    }
-    let phone = normalise_phone(phone)?;
-    let opted_in = parse_date(opted_in)?;
-    let mut units: Vec<String> = units.iter().map(|u| u.trim().to_string()).collect();
-    if units.iter().any(String::is_empty) {
-        bail!("--unit must not be empty");
-    }
-    units.sort();
-    units.dedup();
-    let registry = registry(journal)?;
-    if let Some(known) = registry.get(id) {
-        if known.same_data(name, &phone, &opted_in, &units) {
-            return Ok(Added::Unchanged(known.seq));
-        }
-        bail!(
-            "custodian {id} is already enrolled with different data (name {:?}, phone {}, opted in {}, entry {}); enrolments are never changed",
-            known.name,
-            known.phone,
-            known.opted_in,
-            known.seq
-        );
-    }
-    if let Some(other) = registry.values().find(|c| c.phone == phone) {
-        bail!(
-            "phone number {phone} is already enrolled for custodian {}",
-            other.id
-        );
-    }
-    let mut details = serde_json::Map::new();
-    details.insert("name".into(), name.into());
-    details.insert("phone".into(), phone.into());
-    details.insert("opted_in".into(), opted_in.into());
-    if !units.is_empty() {
-        details.insert("units".into(), units.into());
-    }
-    let appended = journal.append_system(actor, ADD_ACTION, Some(id), details)?;
-    Ok(Added::New(appended.seq))
 }
 
 /// Runs `custos custodian ...`.
@@ -292,31 +115,4 @@ pub fn run(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn phone_numbers_compare_as_plus_and_digits() {
-        assert_eq!(normalise_phone("+44 7700 900001").unwrap(), "+447700900001");
-        assert_eq!(
-            normalise_phone("(011) 98888-7777").unwrap(),
-            "+011988887777"
-        );
-        assert_eq!(normalise_phone("447700900001").unwrap(), "+447700900001");
-        assert!(normalise_phone("+44 7700 ext 1").is_err());
-        assert!(normalise_phone("123").is_err());
-        assert!(normalise_phone("").is_err());
-    }
-
-    #[test]
-    fn opted_in_is_a_real_iso_date() {
-        assert_eq!(parse_date("2026-03-12").unwrap(), "2026-03-12");
-        assert!(parse_date("2026-02-30").is_err());
-        assert!(parse_date("12/03/2026").is_err());
-        assert!(parse_date("20260312").is_err());
-        assert!(parse_date("2026-3-12").is_err());
-    }
 }
