@@ -8,8 +8,8 @@
 use crate::search::Person;
 use custos_export::{Disclosed, Format, Request, Side, Slicing, Summary};
 use custos_governance::cases::{Cases, Tag};
-use custos_journal::{Journal, Opened};
-use custos_model::{Event, EventKind, Timestamp, party_id};
+use custos_journal::{Journal, KeyId, Opened};
+use custos_model::{Digest, Event, EventKind, Timestamp, party_id};
 use custos_search::{Resolver, SearchIndex};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -142,7 +142,7 @@ pub fn export(
             "{selection}: no messages; nothing to export"
         )));
     }
-    let (entries, erased) = disclose(journal, &seqs)?;
+    let (entries, erased, blob_keys) = disclose(journal, &seqs)?;
     if entries.is_empty() {
         return Err(ExportError::Invalid(format!(
             "{selection}: every matching message was erased; nothing to export"
@@ -159,7 +159,14 @@ pub fn export(
             .map(|t| t.strftime("%Y%m%d-%H%M%S-%3f").to_string())
             .unwrap_or_default()
     );
-    let blobs = |digest: &custos_model::Digest| journal.archive_blob(digest).ok().flatten();
+    // An attachment is sealed under its message's subject key (imports,
+    // Twilio) or the archive's own (some webhook media): try the former first.
+    let blobs = |digest: &custos_model::Digest| {
+        blob_keys
+            .get(digest)
+            .and_then(|key| journal.blob(*key, digest).ok().flatten())
+            .or_else(|| journal.archive_blob(digest).ok().flatten())
+    };
     let tree_size = head.tree_size;
     let request = Request {
         id: id.clone(),
@@ -253,8 +260,13 @@ fn known_people(
 /// The matched messages and every edit, deletion, reaction and status that
 /// targets them, in journal order, each with its own key. Entries whose
 /// subject was erased are left out and counted.
-fn disclose(journal: &Journal, seqs: &[u64]) -> Result<(Vec<Disclosed>, usize), ExportError> {
+/// The entries to disclose, how many asked for were erased, and the key
+/// each disclosed message's attachments are sealed under.
+type Disclosure = (Vec<Disclosed>, usize, HashMap<Digest, KeyId>);
+
+fn disclose(journal: &Journal, seqs: &[u64]) -> Result<Disclosure, ExportError> {
     let wanted: HashSet<u64> = seqs.iter().copied().collect();
+    let mut blob_keys = HashMap::new();
     let mut keys: HashSet<(String, String)> = HashSet::new();
     let mut out = Vec::with_capacity(seqs.len());
     let mut erased = 0;
@@ -295,6 +307,11 @@ fn disclose(journal: &Journal, seqs: &[u64]) -> Result<(Vec<Disclosed>, usize), 
             erased += 1;
             continue;
         };
+        if let Event::Message(m) = &event {
+            for a in &m.attachments {
+                blob_keys.insert(a.sha256, entry.leaf.key_id);
+            }
+        }
         out.push(Disclosed {
             seq,
             leaf: entry.leaf.encode().to_vec(),
@@ -303,5 +320,5 @@ fn disclose(journal: &Journal, seqs: &[u64]) -> Result<(Vec<Disclosed>, usize), 
             event,
         });
     }
-    Ok((out, erased))
+    Ok((out, erased, blob_keys))
 }

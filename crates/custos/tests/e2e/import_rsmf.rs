@@ -166,6 +166,12 @@ fn an_rsmf_export_round_trips_into_another_archive() {
     let rsmf_dir = out_dir.join("rsmf");
     let out = b.ok(&["import", "rsmf", rsmf_dir.to_str().unwrap()]);
     assert!(out.contains("4 archived"), "{out}");
+    // The attachment travelled: it was sealed under the customer's key in
+    // the first archive, and the export found it there.
+    assert!(
+        out.contains("1 attachments stored, 0 named but not in the file"),
+        "{out}"
+    );
     let (am, ae, ad) = content(&a);
     let (bm, be, bd) = content(&b);
     assert_eq!(am, bm);
