@@ -17,7 +17,7 @@ use custos_capture::email::{self, EmailError, Options, ParsedEmail, RawMessage};
 use custos_journal::{Journal, NewEntry};
 use custos_model::{Digest, Event, Timestamp};
 use std::collections::HashSet;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Messages per batch handed to the journal.
@@ -194,7 +194,7 @@ pub fn import_email(journal: &Journal, actor: &str, args: &EmailArgs) -> Result<
     }
     let parsed = unique;
 
-    let bar = progress_bar(parsed.len() as u64);
+    let bar = crate::progress::counting(parsed.len() as u64, "messages");
     let attachments = std::sync::atomic::AtomicU64::new(0);
     // Where the message sits in each batch (after its raw payloads).
     let batches = parsed.len().div_ceil(BATCH);
@@ -276,16 +276,4 @@ pub fn import_email(journal: &Journal, actor: &str, args: &EmailArgs) -> Result<
     details.insert("attachments".into(), report.attachments.into());
     journal.append_system(actor, IMPORT_ACTION, Some(&file_name), details)?;
     Ok(report)
-}
-
-fn progress_bar(total: u64) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages eta {eta}")
-            .expect("valid template"),
-    );
-    bar
 }

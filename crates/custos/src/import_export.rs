@@ -25,7 +25,7 @@ use custos_capture::whatsapp_export::{self, DateOrder, ExportArchive, ExportOpti
 use custos_journal::{Journal, NewEntry, Opened};
 use custos_model::{Attachment, Digest, Event, EventKind, SystemEvent, Timestamp};
 use std::collections::{HashMap, HashSet};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -322,7 +322,7 @@ pub fn import_whatsapp_export(
         messages: scanned.len() as u64,
         ..ImportReport::default()
     };
-    let bar = progress_bar(report.messages);
+    let bar = crate::progress::counting(report.messages, "messages");
     let attachments = AtomicU64::new(0);
     let missing = AtomicU64::new(0);
     // Per batch, the messages that carry an attachment from the zip: in
@@ -458,18 +458,6 @@ pub fn import_whatsapp_export(
     details.insert("system_lines".into(), (scanned.system.len() as u64).into());
     journal.append_system(actor, IMPORT_ACTION, Some(&custodian.id), details)?;
     Ok(report)
-}
-
-fn progress_bar(total: u64) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages eta {eta}")
-            .expect("valid template"),
-    );
-    bar
 }
 
 /// The media type of an export's media file, from its extension.

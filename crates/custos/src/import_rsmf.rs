@@ -19,7 +19,7 @@ use custos_capture::rsmf_import::{self, Imported, Limits, Options};
 use custos_journal::{Journal, NewEntry};
 use custos_model::{Attachment, Digest, Event, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Events per journal request.
@@ -121,7 +121,7 @@ pub fn append_imported<'f>(
     file: &dyn Fn(&str) -> Option<&'f [u8]>,
 ) -> Result<Appended> {
     let mut report = Appended::default();
-    let bar = progress_bar(imported.events.len() as u64);
+    let bar = crate::progress::counting(imported.events.len() as u64, "events");
     let mut batch: Vec<NewEntry> = Vec::with_capacity(BATCH);
     let flush = |batch: &mut Vec<NewEntry>, report: &mut Appended| -> Result<()> {
         let answers = journal
@@ -279,18 +279,6 @@ pub fn run(journal: &Journal, actor: &str, args: &RsmfArgs, out: &mut impl Write
         }
     }
     Ok(())
-}
-
-fn progress_bar(total: u64) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events eta {eta}")
-            .expect("valid template"),
-    );
-    bar
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use custos_capture::slack::{self, SlackOptions};
 use custos_journal::{Journal, NewEntry};
 use custos_model::{Digest, Event, Timestamp};
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Entries per batch handed to the journal.
@@ -59,7 +59,7 @@ pub fn firm_domains(values: &[String]) -> Vec<String> {
 /// Appends checked entries in batches (built and sealed on every core,
 /// appended in order), counting messages added and already held.
 pub fn append_entries(journal: &Journal, entries: &[NewEntry], shown: &str) -> Result<Appended> {
-    let bar = progress_bar(entries.len() as u64);
+    let bar = crate::progress::counting(entries.len() as u64, "events");
     let mut report = Appended::default();
     let batches = entries.len().div_ceil(BATCH);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -86,19 +86,6 @@ pub fn append_entries(journal: &Journal, entries: &[NewEntry], shown: &str) -> R
         .with_context(|| format!("importing {shown}"))?;
     bar.finish_and_clear();
     Ok(report)
-}
-
-/// A progress bar on standard error when it is a terminal.
-pub fn progress_bar(total: u64) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events eta {eta}")
-            .expect("valid template"),
-    );
-    bar
 }
 
 /// The files of an unpacked export folder by their `/`-separated names,

@@ -17,6 +17,7 @@ mod import_slack;
 mod import_teams;
 mod parties;
 mod privacy;
+mod progress;
 mod search;
 mod supervision;
 mod tuning;
@@ -26,7 +27,7 @@ use clap::{Parser, Subcommand};
 use custos_journal::{Journal, Kek, Opened, Options, StoredEntry, merkle};
 use custos_model::Event;
 use std::fs::File;
-use std::io::{BufReader, IsTerminal, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -828,7 +829,7 @@ fn ingest(journal: &Journal, file: &Path, out: &mut impl Write) -> Result<()> {
     }
     check(&name, reader()?)?;
     let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-    let bar = progress_bar(total);
+    let bar = progress::bytes(total);
     let report =
         custos_capture::jsonl::append(journal, reader()?, &mut |bytes| bar.set_position(bytes))
             .with_context(|| format!("importing {name}"))?;
@@ -863,20 +864,6 @@ fn summarise(
         report.messages, report.added, report.duplicates
     )?;
     Ok(())
-}
-
-fn progress_bar(total: u64) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .expect("valid template"),
-    );
-    bar
 }
 
 /// Prints entries and records the read as an audit event.
@@ -1205,7 +1192,7 @@ fn demo(cli: &Cli, messages: usize, seed: u64, out: &mut impl Write) -> Result<(
     }
     let mut lines = Vec::new();
     custos_demo::write_jsonl(&config, &mut lines)?;
-    let bar = progress_bar(lines.len() as u64);
+    let bar = progress::bytes(lines.len() as u64);
     let report = custos_capture::jsonl::append(&journal, &lines[..], &mut |b| bar.set_position(b))
         .context("loading demo data")?;
     bar.finish_and_clear();

@@ -340,7 +340,7 @@ pub fn scan(
         bail!("no active policy {name} (see custos policy list)");
     }
     let engine = custos_policy::Engine::compile(&selected)?;
-    let bar = crate::progress_bar(journal.size());
+    let bar = crate::progress::counting(journal.size(), "entries");
     let raised = supervisor.scan(journal, &engine, since, &mut |done, _| {
         bar.set_position(done)
     })?;
