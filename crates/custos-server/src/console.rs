@@ -81,9 +81,15 @@ pub fn routes() -> Router<AppState> {
             "/conversations/{seq}",
             get(conversations::ask).post(conversations::open),
         )
-        .route("/holds", get(governance::holds).post(governance::place_hold))
+        .route(
+            "/holds",
+            get(governance::holds).post(governance::place_hold),
+        )
         .route("/holds/{id}/release", post(governance::release_hold))
-        .route("/consent", get(governance::consent).post(governance::consent_lookup))
+        .route(
+            "/consent",
+            get(governance::consent).post(governance::consent_lookup),
+        )
         .route("/privacy", get(governance::privacy))
         .route("/custodians", get(governance::custodians))
         .route("/policies", get(policies::list).post(policies::submit))
@@ -259,7 +265,12 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    pub fn new(p: &Principal, csrf: &custos_auth::CsrfToken, current: Section, title: &str) -> Layout {
+    pub fn new(
+        p: &Principal,
+        csrf: &custos_auth::CsrfToken,
+        current: Section,
+        title: &str,
+    ) -> Layout {
         Layout {
             title: title.to_string(),
             nav: Section::ALL
@@ -349,10 +360,7 @@ impl IntoResponse for PageError {
             PageError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
             PageError::BadRequest(_) => (StatusCode::BAD_REQUEST, "Please check the form"),
             PageError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Not available"),
-            PageError::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-            ),
+            PageError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
         };
         let detail = match self {
             PageError::Internal => {
@@ -487,6 +495,14 @@ pub(crate) fn marked(text: &str, ranges: &[(usize, usize)]) -> Vec<(String, bool
     out
 }
 
+/// The supervision part of the server, or the page saying it is off.
+pub(crate) fn supervision(state: &AppState) -> Result<crate::supervision::Supervision, PageError> {
+    state
+        .supervision
+        .clone()
+        .ok_or_else(|| PageError::Unavailable("this server runs without supervision".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,7 +541,10 @@ mod tests {
             visible(Role::Reviewer),
             vec![Section::Dashboard, Section::Alerts, Section::Search]
         );
-        assert_eq!(visible(Role::Auditor), vec![Section::Verify, Section::Audit]);
+        assert_eq!(
+            visible(Role::Auditor),
+            vec![Section::Verify, Section::Audit]
+        );
         assert_eq!(visible(Role::Dpo), vec![Section::Consent, Section::Privacy]);
         assert_eq!(
             visible(Role::Admin),
@@ -557,14 +576,4 @@ mod tests {
         assert!(!b.parties(["+5511", "+442"].into_iter()));
         assert_eq!(b.addresses(), Some(vec!["+441".to_string()]));
     }
-}
-
-/// The supervision part of the server, or the page saying it is off.
-pub(crate) fn supervision(
-    state: &AppState,
-) -> Result<crate::supervision::Supervision, PageError> {
-    state
-        .supervision
-        .clone()
-        .ok_or_else(|| PageError::Unavailable("this server runs without supervision".into()))
 }

@@ -147,7 +147,10 @@ pub(super) async fn list(
                     })
                     .cloned()
                     .collect();
-                (alerts, sup.state.policies.keys().cloned().collect::<Vec<_>>())
+                (
+                    alerts,
+                    sup.state.policies.keys().cloned().collect::<Vec<_>>(),
+                )
             });
             alerts.sort_by_key(custos_review::state::queue_rank);
             let utc = jiff::tz::TimeZone::UTC;
@@ -290,7 +293,11 @@ pub(super) async fn detail(
             };
             let around: Vec<_> = around
                 .into_iter()
-                .filter(|h| barrier.parties(std::iter::once(h.from.as_str()).chain(h.to.iter().map(String::as_str))))
+                .filter(|h| {
+                    barrier.parties(
+                        std::iter::once(h.from.as_str()).chain(h.to.iter().map(String::as_str)),
+                    )
+                })
                 .collect();
             let mut seqs = vec![seq];
             seqs.extend(around.iter().map(|h| h.seq).filter(|s| *s != seq));
@@ -308,12 +315,7 @@ pub(super) async fn detail(
                 Opened::Event(_) => (String::new(), "event"),
                 Opened::Shredded(_) => (String::new(), "erased"),
             };
-            let name = |a: &str| {
-                names
-                    .get(a)
-                    .cloned()
-                    .unwrap_or_else(|| a.to_string())
-            };
+            let name = |a: &str| names.get(a).cloned().unwrap_or_else(|| a.to_string());
             let conversation = around
                 .iter()
                 .map(|h| Line {
@@ -321,15 +323,15 @@ pub(super) async fn detail(
                     from: name(&h.from),
                     at: when(h.sent_at, &jiff::tz::TimeZone::UTC),
                     text: h.edits.last().cloned().unwrap_or_else(|| h.text.clone()),
-                    side: if h.direction == "outbound" { "out" } else { "in" },
+                    side: if h.direction == "outbound" {
+                        "out"
+                    } else {
+                        "in"
+                    },
                     this: h.seq == seq,
                 })
                 .collect::<Vec<_>>();
-            let custodian = alert
-                .raised
-                .custodian
-                .clone()
-                .unwrap_or_else(|| "—".into());
+            let custodian = alert.raised.custodian.clone().unwrap_or_else(|| "—".into());
             Ok((alert, text, kind, conversation, custodian))
         })
         .await??;

@@ -91,7 +91,9 @@ pub(super) async fn verify_run(
                     match r.torn_tail {
                         Some((file, offset)) => format!(
                             "{} at offset {offset} (never acknowledged)",
-                            file.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
+                            file.file_name()
+                                .map(|f| f.to_string_lossy().to_string())
+                                .unwrap_or_default()
                         ),
                         None => "none".into(),
                     },

@@ -72,7 +72,12 @@ pub fn nice_max(v: u64) -> u64 {
 /// The largest stack (sum over series at one label).
 fn stack_max(series: &[Series], n: usize) -> u64 {
     (0..n)
-        .map(|i| series.iter().map(|s| s.values.get(i).copied().unwrap_or(0)).sum())
+        .map(|i| {
+            series
+                .iter()
+                .map(|s| s.values.get(i).copied().unwrap_or(0))
+                .sum()
+        })
         .max()
         .unwrap_or(0)
 }
@@ -205,7 +210,7 @@ fn label_every(n: usize) -> usize {
 fn y_axis(out: &mut String, max: u64) {
     let base = HEIGHT - BOTTOM;
     let mut ticks = vec![0, max];
-    if max % 2 == 0 && max >= 2 {
+    if max.is_multiple_of(2) && max >= 2 {
         ticks.insert(1, max / 2);
     }
     for t in ticks {
@@ -379,7 +384,11 @@ mod tests {
         assert!(close(rects[2].y, TOP));
         let slot = (WIDTH - LEFT - RIGHT) / 2.0;
         assert!(close(rects[2].x - rects[0].x, slot));
-        assert!(rects.iter().all(|r| r.x >= LEFT && r.x + r.w <= WIDTH - RIGHT));
+        assert!(
+            rects
+                .iter()
+                .all(|r| r.x >= LEFT && r.x + r.w <= WIDTH - RIGHT)
+        );
     }
 
     #[test]

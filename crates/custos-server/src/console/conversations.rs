@@ -104,75 +104,89 @@ pub(super) async fn open(
     let matter = Some(form.matter.trim().to_string()).filter(|m| !m.is_empty());
     if reason.is_empty() && matter.is_none() {
         return Err(PageError::BadRequest(
-            "reason: opening a conversation reads archived content and is recorded; say why"
-                .into(),
+            "reason: opening a conversation reads archived content and is recorded; say why".into(),
         ));
     }
-    let why = if reason.is_empty() { "matter".to_string() } else { reason.clone() };
-    let zone_name = if form.tz.trim().is_empty() { "UTC" } else { form.tz.trim() };
+    let why = if reason.is_empty() {
+        "matter".to_string()
+    } else {
+        reason.clone()
+    };
+    let zone_name = if form.tz.trim().is_empty() {
+        "UTC"
+    } else {
+        form.tz.trim()
+    };
     let tz = jiff::tz::TimeZone::get(zone_name).map_err(|_| {
         PageError::BadRequest(format!(
             "tz: {zone_name:?} is not a time zone (use an IANA name such as Europe/London)"
         ))
     })?;
     let Some(svc) = state.search.clone() else {
-        return Err(PageError::Unavailable("this server runs without a search index".into()));
+        return Err(PageError::Unavailable(
+            "this server runs without a search index".into(),
+        ));
     };
     let journal = state.journal.clone();
     let console = state.console.clone();
     let scope = p.scope.clone();
     let who = p.user.clone();
     let matter2 = matter.clone();
-    let (hits, details, names, delivery) = tokio::task::spawn_blocking(move || -> Result<_, PageError> {
-        let (barrier, names) = console.with(&journal, |proj| {
-            let names: std::collections::HashMap<String, String> = proj
-                .custodians
-                .values()
-                .map(|c| (custos_model::party_id(&c.phone), c.name.clone()))
-                .collect();
-            (proj.barrier(&scope), names)
-        })?;
-        let around = svc
-            .index()
-            .around(seq, AROUND, AROUND)
-            .map_err(|e| PageError::internal(&e))?;
-        let visible = |h: &custos_search::Hit| {
-            barrier.parties(std::iter::once(h.from.as_str()).chain(h.to.iter().map(String::as_str)))
-        };
-        // The message asked for must itself be within scope.
-        if !around.iter().any(|h| h.seq == seq && visible(h)) {
-            return Err(PageError::NotFound(format!("no message {seq} within your scope")));
-        }
-        let hits: Vec<custos_search::Hit> = around.into_iter().filter(|h| visible(h)).collect();
-        let seqs: Vec<u64> = hits.iter().map(|h| h.seq).collect();
-        let mut opened = audit::opened(&why, matter2.as_deref(), &seqs);
-        opened.insert("via".into(), "console".into());
-        journal.append_system(&who, audit::OPENED, None, opened)?;
-        // What the index does not hold: source ids (for delivery states)
-        // and attachments' types and sizes.
-        let mut details = Vec::new();
-        for h in &hits {
-            let entry = journal.entry(h.seq)?;
-            details.push(match journal.open_entry(&entry)? {
-                Opened::Event(Event::Message(m)) => Some(m),
-                _ => None,
-            });
-        }
-        let delivery = console.with(&journal, |proj| {
-            details
-                .iter()
-                .map(|m| {
-                    m.as_ref().and_then(|m| {
-                        proj.delivery
-                            .get(&(m.channel.clone(), m.source_id.clone()))
-                            .copied()
+    let (hits, details, names, delivery) =
+        tokio::task::spawn_blocking(move || -> Result<_, PageError> {
+            let (barrier, names) = console.with(&journal, |proj| {
+                let names: std::collections::HashMap<String, String> = proj
+                    .custodians
+                    .values()
+                    .map(|c| (custos_model::party_id(&c.phone), c.name.clone()))
+                    .collect();
+                (proj.barrier(&scope), names)
+            })?;
+            let around = svc
+                .index()
+                .around(seq, AROUND, AROUND)
+                .map_err(|e| PageError::internal(&e))?;
+            let visible = |h: &custos_search::Hit| {
+                barrier.parties(
+                    std::iter::once(h.from.as_str()).chain(h.to.iter().map(String::as_str)),
+                )
+            };
+            // The message asked for must itself be within scope.
+            if !around.iter().any(|h| h.seq == seq && visible(h)) {
+                return Err(PageError::NotFound(format!(
+                    "no message {seq} within your scope"
+                )));
+            }
+            let hits: Vec<custos_search::Hit> = around.into_iter().filter(|h| visible(h)).collect();
+            let seqs: Vec<u64> = hits.iter().map(|h| h.seq).collect();
+            let mut opened = audit::opened(&why, matter2.as_deref(), &seqs);
+            opened.insert("via".into(), "console".into());
+            journal.append_system(&who, audit::OPENED, None, opened)?;
+            // What the index does not hold: source ids (for delivery states)
+            // and attachments' types and sizes.
+            let mut details = Vec::new();
+            for h in &hits {
+                let entry = journal.entry(h.seq)?;
+                details.push(match journal.open_entry(&entry)? {
+                    Opened::Event(Event::Message(m)) => Some(m),
+                    _ => None,
+                });
+            }
+            let delivery = console.with(&journal, |proj| {
+                details
+                    .iter()
+                    .map(|m| {
+                        m.as_ref().and_then(|m| {
+                            proj.delivery
+                                .get(&(m.channel.clone(), m.source_id.clone()))
+                                .copied()
+                        })
                     })
-                })
-                .collect::<Vec<_>>()
-        })?;
-        Ok((hits, details, names, delivery))
-    })
-    .await??;
+                    .collect::<Vec<_>>()
+            })?;
+            Ok((hits, details, names, delivery))
+        })
+        .await??;
     let name = |a: &str| names.get(a).cloned();
     let (channel, conversation) = hits
         .iter()
@@ -183,7 +197,11 @@ pub(super) async fn open(
         .iter()
         .zip(details.iter().zip(delivery))
         .map(|(h, (m, d))| {
-            let (t, tl) = if h.direction == "outbound" { ticks(d) } else { ("", "") };
+            let (t, tl) = if h.direction == "outbound" {
+                ticks(d)
+            } else {
+                ("", "")
+            };
             Bubble {
                 seq: h.seq,
                 side: match h.direction.as_str() {

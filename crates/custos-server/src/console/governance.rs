@@ -288,38 +288,41 @@ pub(super) async fn consent_lookup(
     require(&p, Section::Consent)?;
     let party = form.party.trim().to_string();
     if party.is_empty() {
-        return Err(PageError::BadRequest("party: give a number or address".into()));
+        return Err(PageError::BadRequest(
+            "party: give a number or address".into(),
+        ));
     }
     let journal = state.journal.clone();
     let console = state.console.clone();
     let who = p.user.clone();
     let key = custos_model::party_id(&party);
-    let (history, parties, opted_out) = tokio::task::spawn_blocking(move || -> Result<_, PageError> {
-        let (history, parties, opted_out) = console.with(&journal, |proj| {
-            let out = proj
-                .consent
-                .values()
-                .filter(|h| h.last().is_some_and(|r| r.state == ConsentState::OptOut))
-                .count();
-            (
-                proj.consent.get(&key).cloned().unwrap_or_default(),
-                proj.consent.len(),
-                out,
-            )
-        })?;
-        if !history.is_empty() {
-            let mut details = serde_json::Map::new();
-            details.insert(
-                "entries".into(),
-                history.iter().map(|r| r.seq).collect::<Vec<_>>().into(),
-            );
-            details.insert("reason".into(), "consent lookup".into());
-            details.insert("via".into(), "console".into());
-            journal.append_system(&who, "content.read", None, details)?;
-        }
-        Ok((history, parties, opted_out))
-    })
-    .await??;
+    let (history, parties, opted_out) =
+        tokio::task::spawn_blocking(move || -> Result<_, PageError> {
+            let (history, parties, opted_out) = console.with(&journal, |proj| {
+                let out = proj
+                    .consent
+                    .values()
+                    .filter(|h| h.last().is_some_and(|r| r.state == ConsentState::OptOut))
+                    .count();
+                (
+                    proj.consent.get(&key).cloned().unwrap_or_default(),
+                    proj.consent.len(),
+                    out,
+                )
+            })?;
+            if !history.is_empty() {
+                let mut details = serde_json::Map::new();
+                details.insert(
+                    "entries".into(),
+                    history.iter().map(|r| r.seq).collect::<Vec<_>>().into(),
+                );
+                details.insert("reason".into(), "consent lookup".into());
+                details.insert("via".into(), "console".into());
+                journal.append_system(&who, "content.read", None, details)?;
+            }
+            Ok((history, parties, opted_out))
+        })
+        .await??;
     let mut current: std::collections::BTreeMap<String, &'static str> = Default::default();
     for r in &history {
         current.insert(r.channel.clone(), state_name(r.state));
@@ -374,7 +377,9 @@ pub(super) async fn privacy(
     let journal = state.journal.clone();
     let console = state.console.clone();
     let requests = tokio::task::spawn_blocking(move || {
-        console.with(&journal, |proj| proj.privacy.all.values().cloned().collect::<Vec<_>>())
+        console.with(&journal, |proj| {
+            proj.privacy.all.values().cloned().collect::<Vec<_>>()
+        })
     })
     .await??;
     let now = Timestamp::now();

@@ -146,7 +146,9 @@ pub(super) async fn view(
         .iter()
         .find(|v| v.version == shown)
         .ok_or_else(|| {
-            PageError::NotFound(format!("policy {name} has no version {shown} (1 to {current})"))
+            PageError::NotFound(format!(
+                "policy {name} has no version {shown} (1 to {current})"
+            ))
         })?;
     Ok(PolicyPage {
         layout: Layout::new(&p, &csrf, Section::Policies, &format!("Policy {name}")),
@@ -214,7 +216,12 @@ fn test(editor: &mut Editor) {
     let found = engine.scanner().evaluate_ignoring_scope(&doc);
     let mut ranges = Vec::new();
     for m in &found {
-        ranges.extend(m.hits.iter().filter(|h| h.end > h.start).map(|h| (h.start, h.end)));
+        ranges.extend(
+            m.hits
+                .iter()
+                .filter(|h| h.end > h.start)
+                .map(|h| (h.start, h.end)),
+        );
     }
     editor.highlighted = marked(&editor.sample, &ranges);
     editor.matches = found

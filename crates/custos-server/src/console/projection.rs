@@ -292,8 +292,20 @@ mod tests {
             }),
         );
         // Inbound to Ana, outbound from Ana the next day, one unknown.
-        p.apply(1, &message("1", "+5511", "+447700900001", Direction::Inbound, 10));
-        p.apply(2, &message("2", "+447700900001", "+5511", Direction::Outbound, DAY_MICROS + 5));
+        p.apply(
+            1,
+            &message("1", "+5511", "+447700900001", Direction::Inbound, 10),
+        );
+        p.apply(
+            2,
+            &message(
+                "2",
+                "+447700900001",
+                "+5511",
+                Direction::Outbound,
+                DAY_MICROS + 5,
+            ),
+        );
         p.apply(3, &message("3", "+5511", "+449", Direction::Inbound, 20));
         let keys: Vec<(i64, &str, &str)> = p
             .messages

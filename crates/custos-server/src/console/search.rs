@@ -80,7 +80,12 @@ impl SearchPage {
     fn new(p: &Principal, csrf: &CsrfToken, form: SearchForm) -> SearchPage {
         let sorts = ["relevance", "newest", "oldest"]
             .into_iter()
-            .map(|s| (s, s == form.sort || (form.sort.is_empty() && s == "relevance")))
+            .map(|s| {
+                (
+                    s,
+                    s == form.sort || (form.sort.is_empty() && s == "relevance"),
+                )
+            })
             .collect();
         let directions = ["", "inbound", "outbound", "internal"]
             .into_iter()
@@ -114,9 +119,10 @@ pub(super) async fn form(
 
 /// The user's query with the form's filters, checked; errors name the field.
 fn build(form: &SearchForm) -> Result<Query, String> {
-    let mut clauses = vec![custos_query::parse(&form.q).map_err(|e| {
-        format!("query, column {}: {}", e.position + 1, e)
-    })?];
+    let mut clauses = vec![
+        custos_query::parse(&form.q)
+            .map_err(|e| format!("query, column {}: {}", e.position + 1, e))?,
+    ];
     let mut field = |name: &str, text: &str| -> Result<(), String> {
         let text = text.trim();
         if text.is_empty() {
@@ -125,8 +131,8 @@ fn build(form: &SearchForm) -> Result<Query, String> {
         if text.contains(char::is_whitespace) || text.contains('"') {
             return Err(format!("{name}: {text:?} must be one word"));
         }
-        let q = custos_query::parse(&format!("{name}:{text}"))
-            .map_err(|e| format!("{name}: {e}"))?;
+        let q =
+            custos_query::parse(&format!("{name}:{text}")).map_err(|e| format!("{name}: {e}"))?;
         clauses.push(q);
         Ok(())
     };
@@ -154,10 +160,16 @@ pub(super) async fn run(
     let reason = form.reason.trim().to_string();
     let matter = Some(form.matter.trim().to_string()).filter(|m| !m.is_empty());
     if reason.is_empty() && matter.is_none() {
-        page.error = "reason: a search reads archived content and is recorded; say why (or name the matter)".into();
+        page.error =
+            "reason: a search reads archived content and is recorded; say why (or name the matter)"
+                .into();
         return Ok(page);
     }
-    let why = if reason.is_empty() { "matter".to_string() } else { reason };
+    let why = if reason.is_empty() {
+        "matter".to_string()
+    } else {
+        reason
+    };
     let query = match build(form) {
         Ok(q) => q,
         Err(e) => {
@@ -181,7 +193,9 @@ pub(super) async fn run(
         limit: PAGE,
     };
     let Some(svc) = state.search.clone() else {
-        return Err(PageError::Unavailable("this server runs without a search index".into()));
+        return Err(PageError::Unavailable(
+            "this server runs without a search index".into(),
+        ));
     };
     let supervision = state.supervision.clone();
     let journal = state.journal.clone();
@@ -236,7 +250,11 @@ pub(super) async fn run(
         let hits: Vec<_> = results
             .hits
             .into_iter()
-            .filter(|h| barrier.parties(std::iter::once(h.from.as_str()).chain(h.to.iter().map(String::as_str))))
+            .filter(|h| {
+                barrier.parties(
+                    std::iter::once(h.from.as_str()).chain(h.to.iter().map(String::as_str)),
+                )
+            })
             .collect();
         let shown: Vec<u64> = hits.iter().map(|h| h.seq).collect();
         let mut details = audit::searched(&text, &why, matter.as_deref(), results.total, &shown);
