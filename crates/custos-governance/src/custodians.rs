@@ -103,6 +103,42 @@ pub fn parse_date(text: &str) -> Result<String> {
     Ok(date.to_string())
 }
 
+/// The custodian a `custodian.add` event at entry `seq` enrols (`None`
+/// for any other event), for projections that fold the journal themselves.
+pub fn from_event(seq: u64, event: &custos_model::SystemEvent) -> Option<Custodian> {
+    if event.action != ADD_ACTION {
+        return None;
+    }
+    let id = event.target.clone()?;
+    let text = |key: &str| {
+        event
+            .details
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    Some(Custodian {
+        id,
+        name: text("name"),
+        phone: text("phone"),
+        opted_in: text("opted_in"),
+        units: event
+            .details
+            .get("units")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        seq,
+        enrolled_at: event.at.to_string(),
+        enrolled_by: event.actor.clone(),
+    })
+}
+
 /// The enrolled custodians by id, from the journal's `custodian.add`
 /// events (the first enrolment of an id stands).
 pub fn registry(journal: &Journal) -> Result<BTreeMap<String, Custodian>> {
@@ -115,39 +151,9 @@ pub fn registry(journal: &Journal) -> Result<BTreeMap<String, Custodian>> {
         let Opened::Event(Event::System(event)) = journal.open_entry(&entry)? else {
             continue;
         };
-        if event.action != ADD_ACTION {
-            continue;
+        if let Some(c) = from_event(entry.leaf.seq, &event) {
+            found.entry(c.id.clone()).or_insert(c);
         }
-        let Some(id) = event.target.clone() else {
-            continue;
-        };
-        let text = |key: &str| {
-            event
-                .details
-                .get(key)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
-        found.entry(id.clone()).or_insert_with(|| Custodian {
-            id,
-            name: text("name"),
-            phone: text("phone"),
-            opted_in: text("opted_in"),
-            units: event
-                .details
-                .get("units")
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|u| u.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            seq: entry.leaf.seq,
-            enrolled_at: event.at.to_string(),
-            enrolled_by: event.actor.clone(),
-        });
     }
     Ok(found)
 }

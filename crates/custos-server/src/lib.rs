@@ -1,5 +1,5 @@
 //! The HTTP server: the WhatsApp webhook, sending, the alert and policy API;
-//! the console later.
+//! the web console ([`console`]).
 //!
 //! Only this crate knows HTTP. [`router`] builds the whole `Router`, so
 //! tests can call it without a socket; [`serve`] runs it on a listener.
@@ -7,6 +7,7 @@
 //! it received durable.
 
 mod config;
+pub mod console;
 pub mod exports;
 pub mod media;
 pub mod outbound;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub search: Option<search::SearchService>,
     /// The Twilio webhook (disabled until set with [`twilio::Twilio::open`]).
     pub twilio: Arc<twilio::Twilio>,
+    /// The web console's projection of the journal.
+    pub console: console::Console,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
             supervision: None,
             search: None,
             twilio: Arc::new(twilio::Twilio::disabled()),
+            console: console::Console::default(),
         })
     }
 
@@ -125,6 +129,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/policies",
             axum::routing::get(supervision::list_policies).post(supervision::load_policy),
         )
+        .merge(console::routes())
         .with_state(state)
 }
 

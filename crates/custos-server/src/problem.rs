@@ -31,6 +31,16 @@ impl Problem {
         self
     }
 
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The short title.
+    pub fn title(&self) -> &'static str {
+        self.title
+    }
+
     /// What is wrong, in words.
     pub fn detail(&self) -> &str {
         &self.detail

@@ -320,7 +320,7 @@ fn actor(headers: &HeaderMap) -> Result<String, Problem> {
         })
 }
 
-fn supervision(state: &AppState) -> Result<&Supervision, Problem> {
+pub(crate) fn supervision(state: &AppState) -> Result<&Supervision, Problem> {
     state.supervision.as_ref().ok_or_else(|| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -444,37 +444,58 @@ pub async fn act_on_alert(
     Json(body): Json<ActionBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
     let who = actor(&headers)?;
+    let step = review_step(
+        &body.action,
+        body.to,
+        body.text,
+        body.disposition.as_deref(),
+    )?;
+    let result = record_step(&state, id, who, step).await?;
+    Ok((StatusCode::OK, Json(serde_json::json!({ "entry": result }))))
+}
+
+/// A review step from its parts as the API and the console's forms give
+/// them: `action` is assign, comment, escalate or close.
+pub(crate) fn review_step(
+    action: &str,
+    to: Option<String>,
+    text: String,
+    disposition: Option<&str>,
+) -> Result<ReviewStep, Problem> {
     let bad = |detail: String| Problem::new(StatusCode::BAD_REQUEST, "invalid action", detail);
-    let step = match body.action.as_str() {
+    Ok(match action {
         "assign" => ReviewStep::Assign {
-            to: body
-                .to
-                .clone()
-                .ok_or_else(|| bad("assign needs \"to\"".into()))?,
+            to: to.ok_or_else(|| bad("assign needs \"to\"".into()))?,
         },
-        "comment" => ReviewStep::Comment { text: body.text },
-        "escalate" => ReviewStep::Escalate {
-            to: body.to,
-            reason: body.text,
-        },
+        "comment" => ReviewStep::Comment { text },
+        "escalate" => ReviewStep::Escalate { to, reason: text },
         "close" => ReviewStep::Close {
-            disposition: body
-                .disposition
-                .as_deref()
+            disposition: disposition
                 .ok_or_else(|| bad("close needs \"disposition\"".into()))?
                 .parse::<Disposition>()
                 .map_err(bad)?,
-            reason: body.text,
+            reason: text,
         },
         other => {
             return Err(bad(format!(
                 "action {other:?}: expected assign, comment, escalate or close"
             )));
         }
-    };
-    let s = supervision(&state)?.clone();
+    })
+}
+
+/// Checks `step` against alert `id`'s state, journals it as `who` and
+/// brings the queue up to date; returns the journal entry. The one path
+/// for the API and the console.
+pub(crate) async fn record_step(
+    state: &AppState,
+    id: String,
+    who: String,
+    step: ReviewStep,
+) -> Result<u64, Problem> {
+    let s = supervision(state)?.clone();
     let journal = state.journal.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         s.with(|sup| -> Result<u64, Problem> {
             let event = review::event_for(&sup.state, &id, &who, &step).map_err(|e| match e {
                 review::ReviewError::NoSuchAlert(_) => {
@@ -493,8 +514,7 @@ pub async fn act_on_alert(
         })
     })
     .await
-    .map_err(internal)??;
-    Ok((StatusCode::OK, Json(serde_json::json!({ "entry": result }))))
+    .map_err(internal)?
 }
 
 /// `GET /api/v1/policies`.
@@ -531,16 +551,56 @@ pub async fn load_policy(
     body: String,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
     let who = actor(&headers)?;
-    let s = supervision(&state)?.clone();
+    let loaded = load_policy_text(&state, who, body, "api").await?;
+    let status = if loaded.entry.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(serde_json::json!({
+            "name": loaded.name,
+            "version": loaded.version,
+            "entry": loaded.entry,
+        })),
+    ))
+}
+
+/// What loading a policy text did.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    /// The policy's name.
+    pub name: String,
+    /// Its version now.
+    pub version: u32,
+    /// The `policy.version` entry, `None` when the text was unchanged.
+    pub entry: Option<u64>,
+}
+
+/// Loads a policy text as `who` (from `origin`: `api`, `console`): a new
+/// version is journalled and put in force at once. The one path for the
+/// API and the console.
+pub(crate) async fn load_policy_text(
+    state: &AppState,
+    who: String,
+    body: String,
+    origin: &'static str,
+) -> Result<Loaded, Problem> {
+    let s = supervision(state)?.clone();
     let journal = state.journal.clone();
     tokio::task::spawn_blocking(move || {
         let loaded = s.with(|sup| -> Result<_, Problem> {
             let load =
-                custos_review::policies::load(&sup.state, &body, "api", &who).map_err(|e| {
+                custos_review::policies::load(&sup.state, &body, origin, &who).map_err(|e| {
                     Problem::new(StatusCode::BAD_REQUEST, "invalid policy", e.to_string())
                 })?;
             match load {
-                Load::Unchanged { name, version } => Ok((StatusCode::OK, name, version, None)),
+                Load::Unchanged { name, version } => Ok(Loaded {
+                    name,
+                    version,
+                    entry: None,
+                }),
                 Load::New {
                     policy,
                     version,
@@ -549,12 +609,11 @@ pub async fn load_policy(
                     let appended = journal.append(&event, None).map_err(internal)?;
                     s.refresh(sup, &journal);
                     sup.recompile(&journal).map_err(internal)?;
-                    Ok((
-                        StatusCode::CREATED,
-                        policy.name.clone(),
+                    Ok(Loaded {
+                        name: policy.name.clone(),
                         version,
-                        Some(appended.seq),
-                    ))
+                        entry: Some(appended.seq),
+                    })
                 }
             }
         })?;
@@ -562,11 +621,7 @@ pub async fn load_policy(
             .with(|sup| Engine::compile(&custos_review::policies::active(&sup.state)?))
             .map_err(internal)?;
         s.set_engine(engine);
-        let (status, name, version, entry) = loaded;
-        Ok((
-            status,
-            Json(serde_json::json!({ "name": name, "version": version, "entry": entry })),
-        ))
+        Ok(loaded)
     })
     .await
     .map_err(internal)?
