@@ -220,7 +220,7 @@ pub fn import_email(journal: &Journal, actor: &str, args: &EmailArgs) -> Result<
                     for (a, bytes) in p.message.attachments.iter().zip(&p.attachment_bytes) {
                         let blob =
                             journal
-                                .put_blob(subject.as_deref(), bytes)
+                                .put_blob(subject.as_deref(), p.message.sent_at, bytes)
                                 .with_context(|| {
                                     format!(
                                         "storing attachment {:?} of {}",

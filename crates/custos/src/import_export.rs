@@ -351,7 +351,7 @@ pub fn import_whatsapp_export(
                         match archive.media_named(file) {
                             Some((entry, data)) => {
                                 let blob = journal
-                                    .put_blob(subject.as_deref(), data)
+                                    .put_blob(subject.as_deref(), message.sent_at, data)
                                     .with_context(|| {
                                         format!(
                                             "{}: storing {entry} (line {})",

@@ -496,12 +496,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 journal.close()?;
                 return Err(refused);
             }
-            match journal.shred(subject, &cli.actor, reason)? {
-                Some(id) => writeln!(
+            let ids = journal.shred(subject, &cli.actor, reason)?;
+            if ids.is_empty() {
+                writeln!(out, "no data key for that subject; nothing to destroy")?;
+            } else {
+                writeln!(
                     out,
-                    "destroyed data key {id}; the subject's content can no longer be read"
-                )?,
-                None => writeln!(out, "no data key for that subject; nothing to destroy")?,
+                    "destroyed data keys {}; the subject's content can no longer be read",
+                    join_ids(&ids)
+                )?;
             }
             journal.close()?;
         }
@@ -795,6 +798,14 @@ fn serve(
     })?;
     journal.close()?;
     Ok(())
+}
+
+/// Key ids as a comma-separated list, for messages.
+fn join_ids(ids: &[custos_journal::KeyId]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn shutdown_signal() {
