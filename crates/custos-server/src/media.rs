@@ -202,7 +202,8 @@ impl Fetcher {
                 Ok(bytes) => {
                     let (journal, done, size) = (self.journal.clone(), job.clone(), bytes.len());
                     let stored = tokio::task::spawn_blocking(move || {
-                        let blob = journal.put_blob(done.subject.as_deref(), done.sent_at, &bytes)?;
+                        let blob =
+                            journal.put_blob(done.subject.as_deref(), done.sent_at, &bytes)?;
                         record(&journal, "whatsapp.media.fetched", &done, |d| {
                             d.insert("size".into(), size.into());
                             d.insert("blob_key".into(), blob.key_id.to_string().into());

@@ -578,7 +578,8 @@ impl Fetcher {
                 Ok((bytes, media_type)) => {
                     let (journal, done) = (self.journal.clone(), job.clone());
                     let stored = tokio::task::spawn_blocking(move || {
-                        let blob = journal.put_blob(done.subject.as_deref(), done.sent_at, &bytes)?;
+                        let blob =
+                            journal.put_blob(done.subject.as_deref(), done.sent_at, &bytes)?;
                         record(&journal, "twilio.media.fetched", &done, |d| {
                             d.insert("media_type".into(), media_type.into());
                             d.insert("sha256".into(), blob.digest.to_string().into());
