@@ -1127,6 +1127,28 @@ fn finish(
     Ok(appended.seq)
 }
 
+/// Starts a batch of `keys` from `plan`: signs the head before and
+/// journals the intent (`retention.disposition_started`). Nothing is
+/// shredded yet; a run that stops here is finished by the next.
+pub fn start(journal: &Journal, actor: &str, plan: &Plan, keys: &[&KeyPlan]) -> Result<Batch> {
+    let batch = Batch {
+        id: String::new(),
+        keys: keys.iter().map(|k| k.key.clone()).collect(),
+        records: keys
+            .iter()
+            .flat_map(|k| k.records.iter().filter_map(line))
+            .collect(),
+        as_of: plan.as_of,
+        schedule_version: plan.schedule_version,
+        head_before: head_value(journal)?,
+    };
+    let started = journal.append_system(actor, DISPOSITION_STARTED, None, details(&batch))?;
+    Ok(Batch {
+        id: format!("RD-{}", started.seq),
+        ..batch
+    })
+}
+
 /// Runs retention for `now`: finishes any batch an earlier run started,
 /// then disposes of the plan's keys in batches of [`BATCH_KEYS`], each with
 /// its certificate. A dry run changes nothing but journals a
@@ -1176,27 +1198,264 @@ pub fn run(journal: &Journal, actor: &str, now: Timestamp, dry_run: bool) -> Res
     }
     let disposable: Vec<&KeyPlan> = plan.keys.iter().filter(|k| k.disposable).collect();
     for chunk in disposable.chunks(BATCH_KEYS) {
-        let batch = Batch {
-            id: String::new(),
-            keys: chunk.iter().map(|k| k.key.clone()).collect(),
-            records: chunk
-                .iter()
-                .flat_map(|k| k.records.iter().filter_map(line))
-                .collect(),
-            as_of: now,
-            schedule_version: plan.schedule_version,
-            head_before: head_value(journal)?,
-        };
-        let started = journal.append_system(actor, DISPOSITION_STARTED, None, details(&batch))?;
-        let batch = Batch {
-            id: format!("RD-{}", started.seq),
-            ..batch
-        };
-        certificates.push(finish(journal, actor, &batch, started.seq, &plan)?);
+        let batch = start(journal, actor, &plan, chunk)?;
+        let started = batch
+            .id
+            .trim_start_matches("RD-")
+            .parse()
+            .unwrap_or_default();
+        certificates.push(finish(journal, actor, &batch, started, &plan)?);
     }
     Ok(RunReport {
         plan,
         resumed,
         certificates,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    fn facts(time: &str, channel: &str, units: &[&str]) -> Facts {
+        Facts {
+            time: at(time),
+            channel: Some(channel.into()),
+            custodian: Some("E001".into()),
+            units: units.iter().map(|u| u.to_string()).collect(),
+            tags: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+
+    /// Each preset alone: its period, its accessible span, its source.
+    #[test]
+    fn every_preset_gives_its_period_from_the_record_time() {
+        let cases = [
+            (
+                "sec-17a-4-b4",
+                "",
+                "2027-03-12T10:00:00Z",
+                Some("2026-03-12T10:00:00Z"),
+                "17a-4(b)(4)",
+            ),
+            (
+                "sec-17a-4-a",
+                "",
+                "2030-03-12T10:00:00Z",
+                Some("2026-03-12T10:00:00Z"),
+                "17a-4(a)",
+            ),
+            (
+                "finra-4511",
+                "",
+                "2030-03-12T10:00:00Z",
+                None,
+                "FINRA Rule 4511",
+            ),
+            (
+                "mifid-ii",
+                "",
+                "2029-03-12T10:00:00Z",
+                None,
+                "Article 16(7)",
+            ),
+            (
+                "mifid-ii",
+                "extended = true\n",
+                "2031-03-12T10:00:00Z",
+                None,
+                "up to 7 years",
+            ),
+        ];
+        for (name, extra, end, accessible, source) in cases {
+            let text = format!("[[rule]]\nname = \"r\"\npreset = \"{name}\"\n{extra}");
+            let schedule = Schedule::parse(&text).unwrap();
+            let g = schedule
+                .governing(&facts("2024-03-12T10:00:00Z", "sms", &[]))
+                .unwrap();
+            assert_eq!(g.end, at(end), "{name} {extra}");
+            assert_eq!(g.accessible_until, accessible.map(at), "{name}");
+            assert!(g.source.contains(source), "{name}: {}", g.source);
+        }
+        let custom = Schedule::parse(
+            "[[rule]]\nname = \"board\"\npreset = \"custom\"\nperiod = \"1y6m15d\"\nsource = \"board resolution 12\"\n",
+        )
+        .unwrap();
+        let g = custom
+            .governing(&facts("2024-01-31T00:00:00Z", "sms", &[]))
+            .unwrap();
+        assert_eq!(
+            g.end,
+            at("2025-08-15T00:00:00Z"),
+            "31 Jan + 1y6m = 31 Jul, + 15d"
+        );
+        assert_eq!(g.source, "board resolution 12");
+    }
+
+    #[test]
+    fn two_overlapping_rules_the_longest_wins_and_a_tie_is_named() {
+        let schedule = Schedule::parse(
+            r#"
+[[rule]]
+name = "all comms"
+preset = "sec-17a-4-b4"
+
+[[rule]]
+name = "fx desk"
+preset = "mifid-ii"
+units = ["FX Sales"]
+
+[[rule]]
+name = "books"
+preset = "finra-4511"
+channels = ["email"]
+
+[[rule]]
+name = "also six"
+preset = "sec-17a-4-a"
+channels = ["email"]
+"#,
+        )
+        .unwrap();
+        let fx = schedule
+            .governing(&facts("2024-01-01T00:00:00Z", "whatsapp", &["FX Sales"]))
+            .unwrap();
+        assert_eq!(fx.rule, "fx desk");
+        assert_eq!(
+            fx.also,
+            [("all comms".to_string(), at("2027-01-01T00:00:00Z"))]
+        );
+        let rates = schedule
+            .governing(&facts("2024-01-01T00:00:00Z", "whatsapp", &["Rates"]))
+            .unwrap();
+        assert_eq!(rates.rule, "all comms");
+        let mail = schedule
+            .governing(&facts("2024-01-01T00:00:00Z", "email", &["FX Sales"]))
+            .unwrap();
+        assert_eq!(
+            mail.rule, "books",
+            "6y beats 5y and 3y; listed before its tie"
+        );
+        assert_eq!(mail.ties, ["also six"]);
+        let none = Schedule::parse(
+            "[[rule]]\nname = \"x\"\npreset = \"finra-4511\"\nchannels = [\"sms\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            none.governing(&facts("2024-01-01T00:00:00Z", "email", &[])),
+            None
+        );
+    }
+
+    #[test]
+    fn rules_match_on_every_criterion_given() {
+        let rule = |field: &str, value: &str| {
+            Schedule::parse(&format!(
+                "[[rule]]\nname = \"r\"\npreset = \"finra-4511\"\n{field} = [\"{value}\"]\n"
+            ))
+            .unwrap()
+            .rules
+            .remove(0)
+        };
+        let mut f = facts("2024-01-01T00:00:00Z", "sms", &["Rates"]);
+        f.tags = vec!["privileged".into()];
+        f.labels = vec!["mifid".into()];
+        assert!(rule("channels", "sms").matches(&f));
+        assert!(!rule("channels", "email").matches(&f));
+        assert!(rule("units", "Rates").matches(&f));
+        assert!(!rule("units", "FX Sales").matches(&f));
+        assert!(rule("custodians", "E001").matches(&f));
+        assert!(!rule("custodians", "E002").matches(&f));
+        assert!(rule("tags", "privileged").matches(&f));
+        assert!(!rule("tags", "relevant").matches(&f));
+        assert!(rule("labels", "mifid").matches(&f));
+        assert!(!rule("labels", "dodd-frank").matches(&f));
+    }
+
+    #[test]
+    fn schedule_errors_name_the_rule_and_field() {
+        let err = |text: &str| Schedule::parse(text).unwrap_err().to_string();
+        assert!(
+            err("[[rule]]\nname = \"a\"\npreset = \"sox\"\n")
+                .contains("rule 1 (\"a\"): `preset` \"sox\"")
+        );
+        assert!(err("[[rule]]\nname = \"a\"\nperiod = \"3y\"\n").contains("needs `source`"));
+        assert!(err("[[rule]]\nname = \"a\"\nsource = \"x\"\n").contains("needs `period`"));
+        assert!(
+            err("[[rule]]\nname = \"a\"\npreset = \"finra-4511\"\nextended = true\n")
+                .contains("no extension")
+        );
+        assert!(
+            err("[[rule]]\nname = \"a\"\npreset = \"finra-4511\"\nperiod = \"9y\"\n")
+                .contains("cannot be given")
+        );
+        assert!(
+            err("[[rule]]\nname = \"a\"\nperiod = \"3x\"\nsource = \"s\"\n")
+                .contains("unexpected 'x'")
+        );
+        assert!(
+            err("[[rule]]\nname = \"a\"\npreset = \"finra-4511\"\nchanels = []\n")
+                .contains("chanels")
+        );
+        assert!(err("[[rule]]\nname = \"a\"\npreset = \"finra-4511\"\n[[rule]]\nname = \"a\"\npreset = \"mifid-ii\"\n").contains("rule 2 (\"a\"): `name` is used"));
+        assert!(err("").contains("no [[rule]]"));
+        assert!(err("[[rule]\n").contains("line 1"));
+    }
+
+    fn record(seq: u64, key: u8, time: &str, units: &[&str], held: &[&str]) -> Record {
+        Record {
+            seq,
+            key: KeyId::from_bytes([key; 16]),
+            kind: "message".into(),
+            facts: facts(time, "sms", units),
+            held_by: held.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_key_goes_only_when_all_its_records_ended_and_none_is_held() {
+        let schedule = Schedule::parse(
+            "[[rule]]\nname = \"all\"\npreset = \"sec-17a-4-b4\"\n[[rule]]\nname = \"fx\"\npreset = \"mifid-ii\"\nunits = [\"FX\"]\n",
+        )
+        .unwrap();
+        let records = vec![
+            record(1, 1, "2019-01-10T00:00:00Z", &[], &[]),
+            record(2, 1, "2019-01-20T00:00:00Z", &[], &[]),
+            record(3, 2, "2019-01-10T00:00:00Z", &[], &["LH-7"]),
+            record(4, 3, "2019-01-10T00:00:00Z", &[], &[]),
+            record(5, 3, "2019-01-11T00:00:00Z", &["FX"], &[]),
+            record(6, 4, "2019-01-25T00:00:00Z", &[], &[]),
+        ];
+        // 2022-01-21: keys 1 and 3's 3-year records have ended, key 4's not.
+        let plan = plan_records(&schedule, 1, records, at("2022-01-21T00:00:00Z"));
+        assert_eq!(plan.disposed_seqs(), [1, 2]);
+        let status = |seq: u64| {
+            plan.keys
+                .iter()
+                .flat_map(|k| &k.records)
+                .find(|r| r.seq == seq)
+                .unwrap()
+                .status
+                .clone()
+        };
+        assert_eq!(
+            status(3),
+            Status::Held {
+                holds: vec!["LH-7".into()]
+            }
+        );
+        assert_eq!(
+            status(4),
+            Status::SharesKey,
+            "its key also seals a 5-year record"
+        );
+        assert_eq!(status(5), Status::Retained);
+        assert_eq!(status(6), Status::Retained);
+        assert!(plan.keys[0].disposable, "disposable keys come first");
+    }
 }

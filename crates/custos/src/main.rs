@@ -17,6 +17,7 @@ mod import_slack;
 mod import_teams;
 mod parties;
 mod privacy;
+mod retention;
 mod search;
 mod supervision;
 mod tuning;
@@ -144,6 +145,9 @@ enum Command {
         /// The firm's e-mail domains, for the direction of journaled mail; repeatable.
         #[arg(long = "firm-domain")]
         firm_domains: Vec<String>,
+        /// Run the retention schedule this often (e.g. 24h, 1d; s, m, h, d).
+        #[arg(long)]
+        retention_every: Option<String>,
     },
     /// Send a WhatsApp message through the Cloud API, within consent and the
     /// 24-hour window (the server must not be running on the same archive).
@@ -183,6 +187,11 @@ enum Command {
     Hold {
         #[command(subcommand)]
         command: holds::HoldCommand,
+    },
+    /// Retention schedules, disposition runs and their certificates.
+    Retention {
+        #[command(subcommand)]
+        command: retention::RetentionCommand,
     },
     /// A party's consent: show its history, record an opt-in or opt-out.
     Consent {
@@ -525,6 +534,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             journal.close()?;
             result?;
         }
+        Command::Retention { command } => {
+            let journal = open(&cli)?;
+            let result = retention::run(&journal, &cli.actor, command, &mut out);
+            journal.close()?;
+            result?;
+        }
         Command::Hold { command } => {
             let journal = open(&cli)?;
             holds::run(&journal, &cli.actor, command, &mut out)?;
@@ -636,12 +651,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             config,
             smtp_listen,
             firm_domains,
+            retention_every,
         } => serve(
             &cli,
             listen,
             config.as_deref(),
             smtp_listen.as_deref(),
             firm_domains,
+            retention_every.as_deref(),
         )?,
         Command::Send {
             to,
@@ -711,9 +728,13 @@ fn serve(
     config: Option<&Path>,
     smtp_listen: Option<&str>,
     firm_domains: &[String],
+    retention_every: Option<&str>,
 ) -> Result<()> {
     let config = custos_server::Config::load(config, |name| std::env::var(name).ok())?;
+    let retention_every = retention_every.map(retention::parse_every).transpose()?;
     let journal = open(cli)?;
+    let retention_schedule =
+        retention_every.map(|every| retention::schedule(journal.clone(), every));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -796,6 +817,7 @@ fn serve(
         custos_server::serve(listener, state, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
+    drop(retention_schedule);
     journal.close()?;
     Ok(())
 }
