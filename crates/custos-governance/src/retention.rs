@@ -959,9 +959,9 @@ pub fn collect(journal: &Journal, holds: &Holds) -> Result<Vec<Record>> {
                 .get(&(x.channel.clone(), x.target.clone()))
                 .cloned(),
             Event::Raw(r) => by_raw.get(&Digest::of(&r.bytes)).cloned(),
-            Event::System(s) => s
-                .details
-                .get("seq")
+            Event::System(s) => ["seq", "message_seq"]
+                .iter()
+                .find_map(|k| s.details.get(*k))
                 .and_then(|v| v.as_u64())
                 .and_then(|m| by_seq.get(&m).cloned()),
             Event::Consent(_) => None,
