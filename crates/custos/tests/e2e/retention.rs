@@ -326,3 +326,44 @@ fn key_shreds(a: &Archive) -> usize {
         .filter(|e| e["action"] == "key.shred")
         .count()
 }
+
+#[test]
+fn serve_runs_the_schedule_on_its_interval() {
+    let a = archive();
+    let b1 = seq_of(&a, "b1");
+    let log = std::fs::File::create(a.tmp.path().join("serve.log")).unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_custos"))
+        .arg("--data")
+        .arg(&a.data)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--retention-every",
+            "1s",
+        ])
+        .env("CUSTOS_ACTOR", "tester")
+        .env_remove("CUSTOS_KEK")
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert!(
+        server.wait().unwrap().success(),
+        "serve did not stop cleanly"
+    );
+    // Today every 2019 record has passed its end.
+    let certs = certificates(&a);
+    assert!(
+        !certs.is_empty(),
+        "{}",
+        std::fs::read_to_string(a.tmp.path().join("serve.log")).unwrap()
+    );
+    assert!(is_shredded(&a, b1));
+    assert!(a.run(&["verify"]).status.success());
+}
