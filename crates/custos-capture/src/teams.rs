@@ -110,6 +110,9 @@ pub struct Blob {
     pub subject: Option<String>,
     /// The bytes.
     pub bytes: Vec<u8>,
+    /// When the message naming it was sent (the blob is sealed under that
+    /// period's key, so retention disposes of it with the message).
+    pub sent_at: Timestamp,
 }
 
 /// A checked input: the events to append, in input order, and counts.
@@ -663,6 +666,7 @@ fn read_message(
             blobs.push(Blob {
                 subject: subject.clone(),
                 bytes,
+                sent_at: message.sent_at,
             });
         }
     }
@@ -1040,7 +1044,8 @@ mod tests {
             import.blobs,
             [Blob {
                 subject: Some("teams:f8d2a1c4-0000-4000-8000-00000000c11e".into()),
-                bytes: png
+                bytes: png,
+                sent_at: m.sent_at,
             }]
         );
         let others: Vec<&Event> = import

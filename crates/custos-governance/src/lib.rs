@@ -1,7 +1,7 @@
 //! Governance: what the archive must keep and why, and what people may ask
 //! of it. Today: the custodian registry, cases (matters: scope, saved searches, review decisions,
-//! a hold over their scope), one party across channels (`identities`), legal holds, which win over erasure (and, with the
-//! retention schedules to come, over expiry), and the privacy-request queue. Every hold placed or released is a journal event; the holds in
+//! a hold over their scope), one party across channels (`identities`), legal holds, which win over erasure and over expiry, retention schedules and their disposition
+//! (`retention`), and the privacy-request queue. Every hold placed or released is a journal event; the holds in
 //! force are folded from those events.
 
 pub mod cases;
@@ -9,6 +9,7 @@ pub mod custodians;
 pub mod holds;
 pub mod identities;
 pub mod privacy;
+pub mod retention;
 
 pub use holds::{Hold, HoldError, HoldScope, Holds};
 

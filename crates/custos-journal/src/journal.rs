@@ -6,7 +6,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::frame;
 use crate::fsutil;
 use crate::head::{HeadLog, SignedTreeHead};
-use crate::keys::{ARCHIVE_SUBJECT, Kek, KeyId, KeyState, KeyStore, SigningKey};
+use crate::keys::{ARCHIVE_SUBJECT, Kek, KeyId, KeyState, KeyStore, SigningKey, period_key_name};
 use crate::merkle::{self, Frontier, Hash};
 use crate::segment::{self, SEGMENT_HEADER};
 use custos_model::{Digest, Event, EventKind, SystemEvent, Timestamp};
@@ -232,6 +232,47 @@ fn subject_id(subject: Option<&str>) -> String {
     match subject {
         None => ARCHIVE_SUBJECT.to_string(),
         Some(s) => custos_model::party_id(s),
+    }
+}
+
+/// The retention period a record falls in: the calendar month (UTC) of
+/// `at`, as `YYYY-MM`.
+pub fn period_of(at: Timestamp) -> String {
+    let text = at.to_string();
+    match text.get(..7) {
+        Some(p)
+            if text.as_bytes()[4] == b'-' && p.bytes().all(|b| b == b'-' || b.is_ascii_digit()) =>
+        {
+            p.to_string()
+        }
+        _ => "0000-00".to_string(),
+    }
+}
+
+/// The record's own time: when it was sent, edited, deleted, reacted to,
+/// reached a state, changed, happened or was received.
+pub fn event_time(event: &Event) -> Timestamp {
+    match event {
+        Event::Message(m) => m.sent_at,
+        Event::Edit(e) => e.edited_at,
+        Event::Deletion(d) => d.deleted_at,
+        Event::Reaction(r) => r.reacted_at,
+        Event::Status(s) => s.at,
+        Event::Consent(c) => c.at,
+        Event::System(s) => s.at,
+        Event::Raw(r) => r.received_at,
+    }
+}
+
+/// The key-store name of the key that seals `event` for `subject`: the
+/// subject's key for the event's period, so retention can dispose of one
+/// month of records alone. The archive's own system events (no subject)
+/// stay under the archive's key forever; other records with no external
+/// party (internal messages) use a per-period pseudo subject.
+fn key_name(subject: Option<&str>, event: &Event) -> String {
+    match (subject, event) {
+        (None, Event::System(_)) => ARCHIVE_SUBJECT.to_string(),
+        _ => period_key_name(&subject_id(subject), &period_of(event_time(event))),
     }
 }
 
@@ -734,7 +775,7 @@ impl Journal {
     /// Encrypts an event in the caller's thread, so appenders encrypt in
     /// parallel and the writer only writes.
     fn prepare(&self, event: &Event, subject: Option<&str>) -> Result<Prepared> {
-        let key = self.inner.keys.key_for(&subject_id(subject))?;
+        let key = self.inner.keys.key_for(&key_name(subject, event))?;
         let kind = event.kind();
         let payload = key.seal_entry(&payload_aad(kind, key.id()), &event.encode());
         Ok(Prepared {
@@ -977,12 +1018,13 @@ impl Journal {
         )?)
     }
 
-    /// Destroys `subject`'s data key (crypto-shredding): every entry
-    /// encrypted under it can no longer be opened, and the tree still
-    /// verifies. The erasure is recorded first as a `key.shred` event
-    /// naming the key id (never the subject), so a crash in between leaves
-    /// a record and a shred that can simply be run again.
-    pub fn shred(&self, subject: &str, actor: &str, reason: &str) -> Result<Option<KeyId>> {
+    /// Destroys every data key of `subject`, all periods (crypto-shredding,
+    /// an erasure): every entry encrypted under them can no longer be
+    /// opened, and the tree still verifies. Each erasure is recorded first
+    /// as a `key.shred` event naming the key id (never the subject), so a
+    /// crash in between leaves a record and a shred that can simply be run
+    /// again. Returns the destroyed keys (none if the subject had no key).
+    pub fn shred(&self, subject: &str, actor: &str, reason: &str) -> Result<Vec<KeyId>> {
         if subject == ARCHIVE_SUBJECT {
             return Err(Error::Refused(
                 "the archive's own key cannot be shredded".into(),
@@ -994,31 +1036,102 @@ impl Journal {
                 "the archive's own key cannot be shredded".into(),
             ));
         }
-        let Some(id) = self.inner.keys.key_id_of(&subject) else {
-            return Ok(None);
-        };
-        let mut details = serde_json::Map::new();
-        details.insert("key_id".into(), id.to_string().into());
-        details.insert("reason".into(), reason.into());
-        self.append_system(actor, "key.shred", Some(&id.to_string()), details)?;
-        let shredded = self.inner.keys.shred(&subject, Timestamp::now())?;
-        blobs::remove_all(&self.inner.dir, id)?;
+        let ids = self.inner.keys.ids_of(&subject);
+        self.shred_keys(&ids, actor, reason, &serde_json::Map::new())
+    }
+
+    /// Destroys the data keys `ids` (retention disposes of one subject's
+    /// period this way): one `key.shred` event per key still live, naming
+    /// it with `reason` and `details`, all durable before the key store is
+    /// rewritten once; then their blobs are deleted. Keys already destroyed
+    /// are skipped, so a repeated call does nothing more. The archive's own
+    /// key is refused. Returns the keys destroyed now.
+    pub fn shred_keys(
+        &self,
+        ids: &[KeyId],
+        actor: &str,
+        reason: &str,
+        details: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<KeyId>> {
+        if let Some(archive) = self.inner.keys.archive_key_id()
+            && ids.contains(&archive)
+        {
+            return Err(Error::Refused(
+                "the archive's own key cannot be shredded".into(),
+            ));
+        }
+        let live: Vec<KeyId> = ids
+            .iter()
+            .copied()
+            .filter(|id| matches!(self.inner.keys.state(*id), KeyState::Present(_)))
+            .collect();
+        if live.is_empty() {
+            return Ok(live);
+        }
+        let at = Timestamp::now();
+        let events: Vec<NewEntry> = live
+            .iter()
+            .map(|id| {
+                let mut d = details.clone();
+                d.insert("key_id".into(), id.to_string().into());
+                d.insert("reason".into(), reason.into());
+                NewEntry {
+                    event: Event::System(SystemEvent {
+                        actor: actor.to_string(),
+                        action: "key.shred".to_string(),
+                        target: Some(id.to_string()),
+                        at,
+                        details: d,
+                    }),
+                    subject: None,
+                }
+            })
+            .collect();
+        self.append_all(&events)?;
+        let shredded = self.inner.keys.shred_ids(&live, at)?;
+        for id in &live {
+            blobs::remove_all(&self.inner.dir, *id)?;
+        }
         Ok(shredded)
     }
 
+    /// When key `id` was destroyed, if it was.
+    pub fn key_shredded_at(&self, id: KeyId) -> Option<Timestamp> {
+        match self.inner.keys.state(id) {
+            KeyState::Shredded(at) => Some(at),
+            _ => None,
+        }
+    }
+
+    /// The id of the archive's own key (which is never destroyed).
+    pub fn archive_key_id(&self) -> Result<KeyId> {
+        Ok(self.inner.keys.key_for(ARCHIVE_SUBJECT)?.id())
+    }
+
     /// Stores `bytes` (an attachment, a raw source payload) encrypted under
-    /// `subject`'s data key, durably, and returns where: events name the
+    /// the key of `subject` for the period of `at` (the time of the record
+    /// naming the blob, e.g. the message's `sent_at`, so the blob is
+    /// disposed of with it), durably, and returns where: events name the
     /// blob by its digest. Storing the same bytes again writes nothing.
-    pub fn put_blob(&self, subject: Option<&str>, bytes: &[u8]) -> Result<BlobRef> {
-        let key = self.inner.keys.key_for(&subject_id(subject))?;
+    pub fn put_blob(&self, subject: Option<&str>, at: Timestamp, bytes: &[u8]) -> Result<BlobRef> {
+        let name = period_key_name(&subject_id(subject), &period_of(at));
+        let key = self.inner.keys.key_for(&name)?;
         // The key must be durable before a blob sealed under it is relied on.
         self.inner.keys.sync()?;
         blobs::put(&self.inner.dir, &key, bytes)
     }
 
-    /// Reads a blob stored under the archive's own key (`put_blob(None, ..)`).
+    /// Stores `bytes` under the archive's own key (a model file, never
+    /// disposed of); [`archive_blob`](Self::archive_blob) reads it back.
+    pub fn put_archive_blob(&self, bytes: &[u8]) -> Result<BlobRef> {
+        let key = self.inner.keys.key_for(ARCHIVE_SUBJECT)?;
+        self.inner.keys.sync()?;
+        blobs::put(&self.inner.dir, &key, bytes)
+    }
+
+    /// Reads a blob stored under the archive's own key ([`put_archive_blob`](Self::put_archive_blob)).
     pub fn archive_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
-        let key = self.inner.keys.key_for(&subject_id(None))?;
+        let key = self.inner.keys.key_for(ARCHIVE_SUBJECT)?;
         self.blob(key.id(), digest)
     }
 

@@ -12,6 +12,15 @@
 //! The archive's own events (system and audit events) use the data key of
 //! the reserved empty subject, which cannot be shredded.
 //!
+//! Records are keyed per subject *and period* (the calendar month of the
+//! record's own time): the store names such a key `subject`, a NUL and
+//! `YYYY-MM` ([`period_key_name`]), so retention can destroy one month of
+//! one person's records ([`KeyStore::shred_ids`]) while erasure destroys
+//! every key of the subject ([`KeyStore::shred`]). Records with no external
+//! party use the pseudo subject "" with a period (never the archive's key).
+//! Keys named by the subject alone were written before periods existed;
+//! they keep working and belong to the subject like the others.
+//!
 //! Note: a rewrite replaces the file, but flash storage may keep old blocks
 //! for a while; an archive that must guarantee physical erasure keeps its
 //! KEK in a KMS and rotates it.
@@ -35,6 +44,21 @@ pub const KEYSTORE_MAGIC: &[u8; 8] = b"CSTKEY\x00\x01";
 pub const SIGNING_MAGIC: &[u8; 8] = b"CSTSIG\x00\x01";
 /// The subject whose key encrypts the archive's own events.
 pub const ARCHIVE_SUBJECT: &str = "";
+
+/// Separates a subject from a period in a key's name (no party id holds it).
+pub const PERIOD_SEPARATOR: char = '\0';
+
+/// The key-store name of `subject`'s key for `period` (`YYYY-MM`).
+pub fn period_key_name(subject: &str, period: &str) -> String {
+    format!("{subject}{PERIOD_SEPARATOR}{period}")
+}
+
+/// Whether key name `name` belongs to `subject`: its unperiodised key or
+/// one of its period keys.
+fn belongs_to(name: &str, subject: &str) -> bool {
+    name.strip_prefix(subject)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(PERIOD_SEPARATOR))
+}
 
 const DEK_AAD: &[u8] = b"custos-dek-v1";
 const SIGNING_AAD: &[u8] = b"custos-signing-v1";
@@ -254,6 +278,8 @@ struct Store {
     dirty: bool,
     by_subject: HashMap<String, Arc<DataKey>>,
     by_id: HashMap<KeyId, Arc<DataKey>>,
+    /// The name (subject, maybe with a period) of each live key.
+    names: HashMap<KeyId, String>,
     /// The wrapped record of each key, to rewrite the file on shredding.
     records: HashMap<KeyId, Vec<u8>>,
     tombstones: HashMap<KeyId, Timestamp>,
@@ -290,6 +316,7 @@ impl KeyStore {
         let bytes = fsutil::read_with_magic(path, KEYSTORE_MAGIC)?;
         let mut by_subject = HashMap::new();
         let mut by_id = HashMap::new();
+        let mut names = HashMap::new();
         let mut records = HashMap::new();
         let mut tombstones = HashMap::new();
         let mut frames = frame::Frames::new(&bytes, KEYSTORE_MAGIC.len());
@@ -330,6 +357,7 @@ impl KeyStore {
                         key: aes_key(&secret),
                         secret,
                     });
+                    names.insert(id, subject.clone());
                     by_subject.insert(subject, key.clone());
                     by_id.insert(id, key);
                     records.insert(id, f.body.to_vec());
@@ -371,6 +399,7 @@ impl KeyStore {
                 dirty: false,
                 by_subject,
                 by_id,
+                names,
                 records,
                 tombstones,
             }),
@@ -419,6 +448,7 @@ impl KeyStore {
         });
         store.by_subject.insert(subject.to_string(), key.clone());
         store.by_id.insert(id, key.clone());
+        store.names.insert(id, subject.to_string());
         store.records.insert(id, body);
         Ok(key)
     }
@@ -453,46 +483,93 @@ impl KeyStore {
         self.read().by_subject.get(subject).map(|k| k.id)
     }
 
-    /// Destroys `subject`'s data key: the store file is rewritten without
-    /// it, with a tombstone in its place. Returns the destroyed key's id,
-    /// or `None` if the subject had no key.
-    pub fn shred(&self, subject: &str, at: Timestamp) -> Result<Option<KeyId>> {
+    /// The ids of every live key of `subject` (its unperiodised key and
+    /// all its period keys), in order.
+    pub fn ids_of(&self, subject: &str) -> Vec<KeyId> {
+        let store = self.read();
+        let mut ids: Vec<KeyId> = store
+            .names
+            .iter()
+            .filter(|(_, name)| belongs_to(name, subject))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The id of the archive's own key.
+    pub fn archive_key_id(&self) -> Option<KeyId> {
+        self.key_id_of(ARCHIVE_SUBJECT)
+    }
+
+    /// Destroys every data key of `subject` (all its periods): the store
+    /// file is rewritten without them, with tombstones in their place.
+    /// Returns the destroyed keys' ids (none if the subject had no key).
+    pub fn shred(&self, subject: &str, at: Timestamp) -> Result<Vec<KeyId>> {
         if subject == ARCHIVE_SUBJECT {
             return Err(Error::Refused(
                 "the archive's own key cannot be shredded".into(),
             ));
         }
+        let ids = self.ids_of(subject);
+        self.shred_ids(&ids, at)
+    }
+
+    /// Destroys the keys `ids` in one rewrite of the store file; ids that
+    /// are already destroyed or unknown are skipped. Returns the ids
+    /// destroyed now. The archive's own key is refused.
+    pub fn shred_ids(&self, ids: &[KeyId], at: Timestamp) -> Result<Vec<KeyId>> {
         let mut store = self.lock();
-        let Some(id) = store.by_subject.get(subject).map(|k| k.id) else {
-            return Ok(None);
+        let archive = store.by_subject.get(ARCHIVE_SUBJECT).map(|k| k.id);
+        if ids.iter().any(|id| Some(*id) == archive) {
+            return Err(Error::Refused(
+                "the archive's own key cannot be shredded".into(),
+            ));
+        }
+        let mut live: Vec<KeyId> = ids
+            .iter()
+            .copied()
+            .filter(|id| store.by_id.contains_key(id))
+            .collect();
+        live.sort();
+        live.dedup();
+        if live.is_empty() {
+            return Ok(live);
+        }
+        let tombstone = |id: &KeyId| {
+            [
+                &[RECORD_TOMBSTONE][..],
+                id.as_bytes(),
+                &at.as_micros().to_le_bytes(),
+            ]
+            .concat()
         };
-        let tombstone = [
-            &[RECORD_TOMBSTONE][..],
-            id.as_bytes(),
-            &at.as_micros().to_le_bytes(),
-        ]
-        .concat();
+        // The new file is written from a copy: if the write fails, the
+        // keys stay as they were, in memory and on disk.
+        let mut records = store.records.clone();
+        for id in &live {
+            records.insert(*id, tombstone(id));
+        }
         let mut bytes = KEYSTORE_MAGIC.to_vec();
-        let mut ids: Vec<&KeyId> = store.records.keys().collect();
-        ids.sort();
-        for other in ids {
-            let body = if *other == id {
-                &tombstone
-            } else {
-                &store.records[other]
-            };
-            frame::write(&mut bytes, body);
+        let mut all: Vec<&KeyId> = records.keys().collect();
+        all.sort();
+        for id in all {
+            frame::write(&mut bytes, &records[id]);
         }
         fsutil::replace_durably(&self.path, &bytes)?;
+        store.records = records;
         store.file = OpenOptions::new()
             .append(true)
             .open(&self.path)
             .at(&self.path)?;
-        store.by_subject.remove(subject);
-        store.by_id.remove(&id);
-        store.records.insert(id, tombstone);
-        store.tombstones.insert(id, at);
-        Ok(Some(id))
+        for id in &live {
+            if let Some(name) = store.names.remove(id) {
+                store.by_subject.remove(&name);
+            }
+            store.by_id.remove(id);
+            store.tombstones.insert(*id, at);
+        }
+        Ok(live)
     }
 }
 
@@ -594,8 +671,8 @@ mod tests {
         assert!(key.open(b"other aad", &sealed).is_none());
 
         let at = Timestamp::from_micros(42);
-        assert_eq!(store.shred("+447700900001", at).unwrap(), Some(alice.id()));
-        assert_eq!(store.shred("+447700900001", at).unwrap(), None);
+        assert_eq!(store.shred("+447700900001", at).unwrap(), [alice.id()]);
+        assert!(store.shred("+447700900001", at).unwrap().is_empty());
         drop(store);
 
         let raw = std::fs::read(&path).unwrap();

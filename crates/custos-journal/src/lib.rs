@@ -60,7 +60,7 @@ pub use error::{Error, Result};
 pub use head::SignedTreeHead;
 pub use journal::{
     Appended, ConsistencyProof, Entries, FORMAT_FILE, HEADS_FILE, InclusionProof, Journal,
-    KEK_FILE, NewEntry, Opened, Options, PUBLIC_KEY_FILE, SEGMENTS_DIR,
+    KEK_FILE, NewEntry, Opened, Options, PUBLIC_KEY_FILE, SEGMENTS_DIR, event_time, period_of,
 };
 pub use keys::{Kek, KeyId};
 pub use verify::{VerifyReport, verify};

@@ -1362,7 +1362,7 @@ fn shredding_a_subject_destroys_only_its_content_and_keeps_the_tree() {
     let a_key = journal.entry(of_a[0]).unwrap().leaf.key_id;
 
     let shredded = journal.shred(A, "dpo", "erasure request 42").unwrap();
-    assert_eq!(shredded, Some(a_key));
+    assert_eq!(shredded, [a_key]);
     assert_eq!(journal.size(), before_size + 1);
 
     // The shred is on record as a system event naming the key, not the subject.
@@ -1439,10 +1439,12 @@ fn shredding_a_subject_destroys_only_its_content_and_keeps_the_tree() {
     );
 
     // Nothing more to shred, and the archive's own key is not shreddable.
-    assert_eq!(journal.shred(A, "dpo", "again").unwrap(), None);
-    assert_eq!(
-        journal.shred("+10000000000", "dpo", "never seen").unwrap(),
-        None
+    assert!(journal.shred(A, "dpo", "again").unwrap().is_empty());
+    assert!(
+        journal
+            .shred("+10000000000", "dpo", "never seen")
+            .unwrap()
+            .is_empty()
     );
     assert!(matches!(
         journal.shred("", "dpo", "all of it"),
@@ -1457,7 +1459,7 @@ fn shredding_a_subject_destroys_only_its_content_and_keeps_the_tree() {
 
     let journal = open(dir.path());
     check_content(&journal);
-    assert_eq!(journal.shred(A, "dpo", "after reopen").unwrap(), None);
+    assert!(journal.shred(A, "dpo", "after reopen").unwrap().is_empty());
     journal.close().unwrap();
     custos_journal::verify(dir.path(), None).unwrap();
 }
@@ -1805,15 +1807,21 @@ fn blobs_are_sealed_per_subject_checked_on_read_and_destroyed_with_the_subject()
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::init(dir.path(), None, "test").unwrap();
     let media = b"%PDF-1.7 term sheet for +5511988887777".to_vec();
-    let a = journal.put_blob(Some("+5511988887777"), &media).unwrap();
+    let a = journal
+        .put_blob(Some("+5511988887777"), ts(0), &media)
+        .unwrap();
     assert_eq!(a.digest, Digest::of(&media));
     assert_eq!(a.size, media.len() as u64);
     assert_eq!(
-        journal.put_blob(Some("+5511988887777"), &media).unwrap(),
+        journal
+            .put_blob(Some("+5511988887777"), ts(0), &media)
+            .unwrap(),
         a,
         "stored once"
     );
-    let b = journal.put_blob(Some("+447700900001"), &media).unwrap();
+    let b = journal
+        .put_blob(Some("+447700900001"), ts(0), &media)
+        .unwrap();
     assert_ne!(a.key_id, b.key_id, "each subject has its own sealed copy");
     assert_eq!(journal.blob(a.key_id, &a.digest).unwrap().unwrap(), media);
 
@@ -1954,4 +1962,142 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(&path, &target).unwrap();
         }
     }
+}
+
+/// A message from `from` (inbound, or internal when `from` is `None`) sent
+/// at the RFC 3339 instant `at`.
+fn message_sent(source_id: &str, from: Option<&str>, at: &str) -> Event {
+    let Event::Message(mut m) = message("sms", source_id, "text of the month") else {
+        unreachable!()
+    };
+    m.sent_at = Timestamp::parse(at).unwrap();
+    match from {
+        Some(f) => m.sender = f.into(),
+        None => m.direction = Direction::Internal,
+    }
+    Event::Message(m)
+}
+
+#[test]
+fn keys_are_per_subject_and_month_and_one_month_can_be_shredded_alone() {
+    const A: &str = "+447700900123";
+    const B: &str = "+5511988887777";
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::init(dir.path(), None, "tester").unwrap();
+    let add = |id: &str, subject: Option<&str>, at: &str| {
+        journal
+            .append(&message_sent(id, subject, at), subject)
+            .unwrap()
+            .seq
+    };
+    let a_jan = add("a1", Some(A), "2024-01-03T10:00:00Z");
+    let a_jan2 = add("a2", Some(A), "2024-01-31T23:59:59Z");
+    let a_feb = add("a3", Some(A), "2024-02-01T00:00:00Z");
+    let b_jan = add("b1", Some(B), "2024-01-15T10:00:00Z");
+    let internal_jan = add("i1", None, "2024-01-20T10:00:00Z");
+    let internal_feb = add("i2", None, "2024-02-20T10:00:00Z");
+    let system = journal
+        .append_system("tester", "policy.version", None, Default::default())
+        .unwrap()
+        .seq;
+    let key_of = |seq| journal.entry(seq).unwrap().leaf.key_id;
+    assert_eq!(
+        key_of(a_jan),
+        key_of(a_jan2),
+        "one key per subject and month"
+    );
+    assert_ne!(key_of(a_jan), key_of(a_feb), "a new month, a new key");
+    assert_ne!(key_of(a_jan), key_of(b_jan), "a key per subject");
+    assert_ne!(key_of(internal_jan), key_of(internal_feb));
+    let archive = journal.archive_key_id().unwrap();
+    assert_eq!(key_of(system), archive, "the archive's events keep its key");
+    assert_ne!(key_of(internal_jan), archive, "internal records do not");
+    let blob = journal
+        .put_blob(
+            Some(A),
+            Timestamp::parse("2024-01-09T00:00:00Z").unwrap(),
+            b"pdf",
+        )
+        .unwrap();
+    assert_eq!(
+        blob.key_id,
+        key_of(a_jan),
+        "a blob goes with its record's month"
+    );
+
+    // Keys are durable before entries: a reopen without a clean close
+    // opens every one of them.
+    drop(journal);
+    let journal = open(dir.path());
+    let key_of = |seq| journal.entry(seq).unwrap().leaf.key_id;
+    let opened = |seq| {
+        let entry = journal.entry(seq).unwrap();
+        journal.open_entry(&entry).unwrap()
+    };
+    for seq in [a_jan, a_feb, b_jan, internal_jan, internal_feb, system] {
+        assert!(matches!(opened(seq), Opened::Event(_)), "entry {seq}");
+    }
+
+    // Retention: one month of one subject goes, the rest stays.
+    let size = journal.size();
+    let gone = journal
+        .shred_keys(
+            &[key_of(a_jan), key_of(internal_jan)],
+            "retention",
+            "expired",
+            &Default::default(),
+        )
+        .unwrap();
+    assert_eq!(gone.len(), 2);
+    assert_eq!(journal.size(), size + 2, "one key.shred event per key");
+    for seq in [a_jan, a_jan2, internal_jan] {
+        assert!(matches!(opened(seq), Opened::Shredded(_)), "entry {seq}");
+    }
+    for seq in [a_feb, b_jan, internal_feb, system] {
+        assert!(matches!(opened(seq), Opened::Event(_)), "entry {seq}");
+    }
+    assert_eq!(journal.blob(blob.key_id, &blob.digest).unwrap(), None);
+    assert!(journal.key_shredded_at(key_of(a_jan)).is_some());
+    // Again: nothing more is done or journalled.
+    assert!(
+        journal
+            .shred_keys(&[key_of(a_jan)], "retention", "again", &Default::default())
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(journal.size(), size + 2);
+    assert!(matches!(
+        journal.shred_keys(&[archive], "retention", "x", &Default::default()),
+        Err(Error::Refused(_))
+    ));
+
+    // Erasure takes every remaining month of the subject, and only theirs.
+    let erased = journal.shred(A, "dpo", "erasure").unwrap();
+    assert_eq!(erased, [key_of(a_feb)]);
+    assert!(matches!(opened(a_feb), Opened::Shredded(_)));
+    assert!(matches!(opened(b_jan), Opened::Event(_)));
+    journal.sign_head().unwrap();
+    drop(journal);
+    let report = custos_journal::verify(dir.path(), None).unwrap();
+    assert_eq!(report.entries, size + 3);
+    let journal = open(dir.path());
+    let entry = journal.entry(a_jan).unwrap();
+    assert!(matches!(
+        journal.open_entry(&entry).unwrap(),
+        Opened::Shredded(_)
+    ));
+    let entry = journal.entry(internal_feb).unwrap();
+    assert!(matches!(
+        journal.open_entry(&entry).unwrap(),
+        Opened::Event(_)
+    ));
+}
+
+#[test]
+fn a_period_is_the_utc_calendar_month() {
+    use custos_journal::period_of;
+    let at = |t| Timestamp::parse(t).unwrap();
+    assert_eq!(period_of(at("2024-01-31T23:59:59.999999Z")), "2024-01");
+    assert_eq!(period_of(at("2024-02-01T00:30:00+01:00")), "2024-01");
+    assert_eq!(period_of(at("1999-12-01T00:00:00Z")), "1999-12");
 }

@@ -30,6 +30,9 @@ pub struct MediaJob {
     pub expected: Digest,
     /// Whose key seals it.
     pub subject: Option<String>,
+    /// When its message was sent: the blob is sealed under that period's
+    /// key, so retention disposes of it with the message.
+    pub sent_at: custos_model::Timestamp,
 }
 
 /// The media jobs a message calls for: one per attachment whose media id
@@ -56,6 +59,7 @@ pub fn jobs_of(message: &Message, subject: Option<&str>) -> Vec<MediaJob> {
             media_id: media_id.to_string(),
             expected: a.sha256,
             subject: subject.map(str::to_string),
+            sent_at: message.sent_at,
         })
         .collect()
 }
@@ -198,7 +202,8 @@ impl Fetcher {
                 Ok(bytes) => {
                     let (journal, done, size) = (self.journal.clone(), job.clone(), bytes.len());
                     let stored = tokio::task::spawn_blocking(move || {
-                        let blob = journal.put_blob(done.subject.as_deref(), &bytes)?;
+                        let blob =
+                            journal.put_blob(done.subject.as_deref(), done.sent_at, &bytes)?;
                         record(&journal, "whatsapp.media.fetched", &done, |d| {
                             d.insert("size".into(), size.into());
                             d.insert("blob_key".into(), blob.key_id.to_string().into());

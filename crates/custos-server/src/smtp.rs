@@ -437,7 +437,7 @@ fn journal_message(
         Ok(parsed) => {
             let subject = parsed.message.external_party().map(str::to_string);
             for a in &parsed.attachment_bytes {
-                journal.put_blob(subject.as_deref(), a)?;
+                journal.put_blob(subject.as_deref(), parsed.message.sent_at, a)?;
             }
             let mut entries: Vec<NewEntry> = parsed
                 .raw_payloads(RAW_SOURCE, received_at)

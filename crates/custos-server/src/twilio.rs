@@ -168,6 +168,7 @@ fn listed_media(m: &Message) -> Vec<MediaJob> {
                     content_type: item.get("content_type")?.as_str()?.to_string(),
                 },
                 subject: m.external_party().map(str::to_string),
+                sent_at: m.sent_at,
             })
         })
         .collect()
@@ -439,10 +440,18 @@ fn accept(
         .zip(&appended)
         .any(|(e, a)| matches!(e.event, Event::Message(_)) && !a.duplicate);
     if new_message {
+        let sent_at = entries
+            .iter()
+            .find_map(|e| match &e.event {
+                Event::Message(m) => Some(m.sent_at),
+                _ => None,
+            })
+            .unwrap_or(captured_at);
         for media in parsed.media {
             twilio.media.push(MediaJob {
                 media,
                 subject: subject.clone(),
+                sent_at,
             });
         }
     }
@@ -498,6 +507,9 @@ pub struct MediaJob {
     pub media: Media,
     /// Whose key seals it.
     pub subject: Option<String>,
+    /// When its message was sent: the blob is sealed under that period's
+    /// key, so retention disposes of it with the message.
+    pub sent_at: Timestamp,
 }
 
 /// Where Twilio media downloads are queued; cheap to clone. The default
@@ -566,7 +578,8 @@ impl Fetcher {
                 Ok((bytes, media_type)) => {
                     let (journal, done) = (self.journal.clone(), job.clone());
                     let stored = tokio::task::spawn_blocking(move || {
-                        let blob = journal.put_blob(done.subject.as_deref(), &bytes)?;
+                        let blob =
+                            journal.put_blob(done.subject.as_deref(), done.sent_at, &bytes)?;
                         record(&journal, "twilio.media.fetched", &done, |d| {
                             d.insert("media_type".into(), media_type.into());
                             d.insert("sha256".into(), blob.digest.to_string().into());

@@ -218,15 +218,14 @@ pub fn import_email(journal: &Journal, actor: &str, args: &EmailArgs) -> Result<
                 for p in &parsed[i * BATCH..((i + 1) * BATCH).min(parsed.len())] {
                     let subject = p.message.external_party().map(str::to_string);
                     for (a, bytes) in p.message.attachments.iter().zip(&p.attachment_bytes) {
-                        let blob =
-                            journal
-                                .put_blob(subject.as_deref(), bytes)
-                                .with_context(|| {
-                                    format!(
-                                        "storing attachment {:?} of {}",
-                                        a.name, p.message.source_id
-                                    )
-                                })?;
+                        let blob = journal
+                            .put_blob(subject.as_deref(), p.message.sent_at, bytes)
+                            .with_context(|| {
+                                format!(
+                                    "storing attachment {:?} of {}",
+                                    a.name, p.message.source_id
+                                )
+                            })?;
                         debug_assert_eq!(blob.digest, a.sha256);
                         attachments.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }

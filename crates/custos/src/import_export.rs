@@ -113,7 +113,9 @@ struct Carried {
 /// Links each attachment of `candidates` (messages the archive already
 /// held: the original's entry, the attachment the export gives it) that
 /// the original lacks and no earlier link names, with a system event under
-/// the message's subject; returns how many were linked.
+/// the message's subject; returns how many were linked. The blob itself is
+/// sealed under the message's key (its subject and month), so it is read
+/// with the key of the entry `message_seq` names and disposed of with it.
 fn link_attachments(
     journal: &Journal,
     actor: &str,
@@ -351,7 +353,7 @@ pub fn import_whatsapp_export(
                         match archive.media_named(file) {
                             Some((entry, data)) => {
                                 let blob = journal
-                                    .put_blob(subject.as_deref(), data)
+                                    .put_blob(subject.as_deref(), message.sent_at, data)
                                     .with_context(|| {
                                         format!(
                                             "{}: storing {entry} (line {})",

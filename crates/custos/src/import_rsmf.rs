@@ -155,7 +155,7 @@ pub fn append_imported<'f>(
                     bail!("{shown}: {} vanished while importing", f.file);
                 };
                 let blob = journal
-                    .put_blob(item.subject.as_deref(), bytes)
+                    .put_blob(item.subject.as_deref(), m.sent_at, bytes)
                     .with_context(|| format!("{shown}: storing {}", f.file))?;
                 let name = f.name.clone().unwrap_or_else(|| f.file.clone());
                 m.attachments.push(Attachment {

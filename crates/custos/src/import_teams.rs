@@ -109,7 +109,7 @@ pub fn run(journal: &Journal, actor: &str, args: &TeamsArgs, out: &mut impl Writ
     // Hosted contents are durable before the messages naming them.
     for blob in &import.blobs {
         let stored = journal
-            .put_blob(blob.subject.as_deref(), &blob.bytes)
+            .put_blob(blob.subject.as_deref(), blob.sent_at, &blob.bytes)
             .with_context(|| format!("storing a hosted content of {shown}"))?;
         if stored.digest != Digest::of(&blob.bytes) {
             bail!("{shown}: a stored hosted content does not match its digest");

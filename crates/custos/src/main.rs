@@ -18,6 +18,7 @@ mod import_teams;
 mod parties;
 mod privacy;
 mod progress;
+mod retention;
 mod search;
 mod supervision;
 mod tuning;
@@ -145,6 +146,9 @@ enum Command {
         /// The firm's e-mail domains, for the direction of journaled mail; repeatable.
         #[arg(long = "firm-domain")]
         firm_domains: Vec<String>,
+        /// Run the retention schedule this often (e.g. 24h, 1d; s, m, h, d).
+        #[arg(long)]
+        retention_every: Option<String>,
     },
     /// Send a WhatsApp message through the Cloud API, within consent and the
     /// 24-hour window (the server must not be running on the same archive).
@@ -184,6 +188,11 @@ enum Command {
     Hold {
         #[command(subcommand)]
         command: holds::HoldCommand,
+    },
+    /// Retention schedules, disposition runs and their certificates.
+    Retention {
+        #[command(subcommand)]
+        command: retention::RetentionCommand,
     },
     /// A party's consent: show its history, record an opt-in or opt-out.
     Consent {
@@ -497,12 +506,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 journal.close()?;
                 return Err(refused);
             }
-            match journal.shred(subject, &cli.actor, reason)? {
-                Some(id) => writeln!(
+            let ids = journal.shred(subject, &cli.actor, reason)?;
+            if ids.is_empty() {
+                writeln!(out, "no data key for that subject; nothing to destroy")?;
+            } else {
+                writeln!(
                     out,
-                    "destroyed data key {id}; the subject's content can no longer be read"
-                )?,
-                None => writeln!(out, "no data key for that subject; nothing to destroy")?,
+                    "destroyed data keys {}; the subject's content can no longer be read",
+                    join_ids(&ids)
+                )?;
             }
             journal.close()?;
         }
@@ -520,6 +532,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Party { command } => {
             let journal = open(&cli)?;
             let result = parties::run(&cli.data, &journal, &cli.actor, command, &mut out);
+            journal.close()?;
+            result?;
+        }
+        Command::Retention { command } => {
+            let journal = open(&cli)?;
+            let result = retention::run(&journal, &cli.actor, command, &mut out);
             journal.close()?;
             result?;
         }
@@ -634,12 +652,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             config,
             smtp_listen,
             firm_domains,
+            retention_every,
         } => serve(
             &cli,
             listen,
             config.as_deref(),
             smtp_listen.as_deref(),
             firm_domains,
+            retention_every.as_deref(),
         )?,
         Command::Send {
             to,
@@ -709,9 +729,13 @@ fn serve(
     config: Option<&Path>,
     smtp_listen: Option<&str>,
     firm_domains: &[String],
+    retention_every: Option<&str>,
 ) -> Result<()> {
     let config = custos_server::Config::load(config, |name| std::env::var(name).ok())?;
+    let retention_every = retention_every.map(retention::parse_every).transpose()?;
     let journal = open(cli)?;
+    let retention_schedule =
+        retention_every.map(|every| retention::schedule(journal.clone(), every));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -794,8 +818,17 @@ fn serve(
         custos_server::serve(listener, state, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
+    drop(retention_schedule);
     journal.close()?;
     Ok(())
+}
+
+/// Key ids as a comma-separated list, for messages.
+fn join_ids(ids: &[custos_journal::KeyId]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn shutdown_signal() {

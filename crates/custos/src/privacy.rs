@@ -195,9 +195,10 @@ pub fn run(
                 let key = journal.shred(&subject, actor, &format!("privacy request {id}"))?;
                 let grounds = format!(
                     "no legal hold covers the subject's records; {}",
-                    match key {
-                        Some(k) => format!("data key {k} destroyed"),
-                        None => "no data held".into(),
+                    if key.is_empty() {
+                        "no data held".to_string()
+                    } else {
+                        format!("data keys {} destroyed", crate::join_ids(&key))
                     }
                 );
                 queue.close(

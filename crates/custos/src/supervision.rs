@@ -710,7 +710,7 @@ pub fn model(
     // The model in service learns from everything.
     let model = custos_classifier::Model::train(&examples, &options)?;
     let bytes = model.to_bytes();
-    journal.put_blob(None, &bytes)?;
+    journal.put_archive_blob(&bytes)?;
     let trained = custos_review::events::ModelTrained {
         version: model.version().to_string(),
         blob: custos_model::Digest::of(&bytes).to_string(),

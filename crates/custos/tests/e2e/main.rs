@@ -8,6 +8,7 @@ mod import_email;
 mod import_rsmf;
 mod import_slack;
 mod import_teams;
+mod retention;
 mod search;
 mod serve;
 mod supervision;

@@ -375,7 +375,11 @@ fn attachment_links(a: &Archive) -> Vec<(String, String, Option<Vec<u8>>)> {
         }
         let sha = e.details["sha256"].as_str().unwrap().to_string();
         let digest = Digest::from_hex(&sha).unwrap();
-        let bytes = journal.blob(entry.leaf.key_id, &digest).unwrap();
+        // The blob is sealed with its message (under the key of the
+        // message's month), not with the later link event.
+        let message = e.details["message_seq"].as_u64().unwrap();
+        let key = journal.entry(message).unwrap().leaf.key_id;
+        let bytes = journal.blob(key, &digest).unwrap();
         links.push((e.target.clone().unwrap(), sha, bytes));
     }
     journal.close().unwrap();
