@@ -285,13 +285,14 @@ pub fn schedule(journal: Journal, every: Duration) -> mpsc::Sender<()> {
     std::thread::spawn(move || {
         while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
             match retention::run(&journal, "retention-schedule", Timestamp::now(), false) {
-                Ok(report) => tracing::info!(
-                    records = report.plan.disposed_seqs().len(),
-                    certificates = report.certificates.len(),
-                    "retention run"
+                // The server's log is its standard error.
+                Ok(report) => eprintln!(
+                    "retention run: {} records disposed, {} certificates",
+                    report.plan.disposed_seqs().len(),
+                    report.certificates.len()
                 ),
                 Err(retention::RetentionError::NoSchedule) => {}
-                Err(e) => tracing::error!(error = %e, "retention run failed"),
+                Err(e) => eprintln!("retention run failed: {e}"),
             }
         }
     });

@@ -347,7 +347,24 @@ fn serve_runs_the_schedule_on_its_interval() {
         .stderr(log)
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // Wait (up to a minute, the machine may be busy) for the first run
+    // that certified something, as the server logs it.
+    let log_path = a.tmp.path().join("serve.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&log_path)
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("retention run:") && !l.ends_with(" 0 certificates"))
+    {
+        if std::time::Instant::now() > deadline {
+            server.kill().unwrap();
+            panic!(
+                "no retention run logged within a minute:\n{}",
+                std::fs::read_to_string(&log_path).unwrap()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let stopped = std::process::Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
