@@ -492,7 +492,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Shred { subject, reason } => {
             let journal = open(&cli)?;
-            if let Err(refused) = holds::check_erasure(&journal, &cli.actor, subject, reason) {
+            if let Err(refused) =
+                holds::check_erasure(&cli.data, &journal, &cli.actor, subject, reason)
+            {
                 journal.close()?;
                 return Err(refused);
             }
@@ -507,7 +509,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Privacy { command } => {
             let journal = open(&cli)?;
-            privacy::run(&journal, &cli.actor, command, &mut out)?;
+            privacy::run(&cli.data, &journal, &cli.actor, command, &mut out)?;
             journal.close()?;
         }
         Command::Case { command } => {
@@ -524,7 +526,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Hold { command } => {
             let journal = open(&cli)?;
-            holds::run(&journal, &cli.actor, command, &mut out)?;
+            holds::run(&cli.data, &journal, &cli.actor, command, &mut out)?;
             journal.close()?;
         }
         Command::Consent { command } => {
