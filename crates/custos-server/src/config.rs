@@ -83,16 +83,57 @@ pub struct Config {
     /// `[consent]`: the firm's own opt-out words.
     #[serde(default)]
     pub consent: ConsentConfig,
+    /// `[capture]`: enrolment enforcement.
+    #[serde(default)]
+    pub capture: CaptureConfig,
+}
+
+/// `[capture]`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// Refuse to attribute webhook messages to a business number no
+    /// enrolled custodian holds (journalled as `capture.refused`, the raw
+    /// delivery kept). Off unless set, so an archive upgraded before its
+    /// custodians are enrolled loses no attribution.
+    #[serde(default)]
+    pub require_enrolment: bool,
 }
 
 /// `[consent]`.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentConfig {
     /// Words that, as a whole inbound message, withdraw consent, beside
     /// the defaults (STOP, UNSUBSCRIBE, PARAR, SAIR, CANCELAR, BAJA, ...).
     #[serde(default)]
     pub opt_out_keywords: Vec<String>,
+    /// Confirm a keyword opt-out to the party where the channel allows
+    /// (on unless set to false).
+    #[serde(default = "yes")]
+    pub confirm_opt_out: bool,
+    /// `[consent.confirmation]`: the confirmation text by language code
+    /// (`en`, `pt`, `es`, ...), over the defaults.
+    #[serde(default)]
+    pub confirmation: std::collections::BTreeMap<String, String>,
+    /// The language of confirmations for `opt_out_keywords` (default `en`).
+    #[serde(default)]
+    pub confirmation_language: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ConsentConfig {
+    fn default() -> ConsentConfig {
+        ConsentConfig {
+            opt_out_keywords: Vec::new(),
+            confirm_opt_out: true,
+            confirmation: Default::default(),
+            confirmation_language: None,
+        }
+    }
 }
 
 /// Why the configuration cannot be used.

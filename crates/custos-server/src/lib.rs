@@ -7,6 +7,8 @@
 //! it received durable.
 
 mod config;
+pub mod confirm;
+pub mod enrolment;
 pub mod exports;
 pub mod media;
 pub mod outbound;
@@ -18,7 +20,7 @@ pub mod supervision;
 pub mod twilio;
 mod whatsapp;
 
-pub use config::{Config, ConfigError, ConsentConfig, Secret, WhatsAppConfig};
+pub use config::{CaptureConfig, Config, ConfigError, ConsentConfig, Secret, WhatsAppConfig};
 pub use problem::Problem;
 
 use axum::Router;
@@ -46,6 +48,10 @@ pub struct AppState {
     pub search: Option<search::SearchService>,
     /// The Twilio webhook (disabled until set with [`twilio::Twilio::open`]).
     pub twilio: Arc<twilio::Twilio>,
+    /// Enrolment enforcement at capture (off by default).
+    pub enrolment: Arc<enrolment::Enrolment>,
+    /// Opt-out confirmations (off until configured).
+    pub confirmations: Arc<confirm::Confirmations>,
 }
 
 impl AppState {
@@ -70,6 +76,8 @@ impl AppState {
             supervision: None,
             search: None,
             twilio: Arc::new(twilio::Twilio::disabled()),
+            enrolment: Arc::new(enrolment::Enrolment::off()),
+            confirmations: Arc::new(confirm::Confirmations::off()),
         })
     }
 

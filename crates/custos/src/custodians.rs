@@ -1,10 +1,11 @@
 //! `custos custodian ...`: enrolling and listing custodians. The registry
 //! itself is `custos_governance::custodians`.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use custos_journal::Journal;
 use std::io::Write;
+use std::path::PathBuf;
 
 pub use custos_governance::custodians::{Added, normalise_phone, registry};
 
@@ -43,6 +44,18 @@ pub enum CustodianCommand {
         /// policies can be scoped to units.
         #[arg(long = "unit")]
         units: Vec<String>,
+        /// The custodian's signed acknowledgement of oversight (PDF, scan):
+        /// kept encrypted in the archive, named by its SHA-256 in the event.
+        #[arg(long)]
+        acknowledgement: Option<PathBuf>,
+    },
+    /// Write a custodian's signed acknowledgement to a file (an audited read).
+    Acknowledgement {
+        /// The custodian's id.
+        id: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// List the enrolled custodians.
     List {
@@ -66,7 +79,32 @@ pub fn run(
             phone,
             opted_in,
             units,
-        } => match add(journal, actor, id, name, phone, opted_in, units)? {
+            acknowledgement,
+        } => match {
+            let ack = acknowledgement
+                .as_ref()
+                .map(|path| -> Result<_> {
+                    Ok(custos_governance::custodians::Acknowledgement {
+                        file_name: path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        bytes: std::fs::read(path)
+                            .with_context(|| format!("--acknowledgement {}", path.display()))?,
+                    })
+                })
+                .transpose()?;
+            custos_governance::custodians::add_acknowledged(
+                journal,
+                actor,
+                id,
+                name,
+                phone,
+                opted_in,
+                units,
+                ack.as_ref(),
+            )?
+        } {
             Added::New(seq) => writeln!(out, "enrolled custodian {} (entry {seq})", id.trim())?,
             Added::Unchanged(seq) => writeln!(
                 out,
@@ -74,6 +112,33 @@ pub fn run(
                 id.trim()
             )?,
         },
+        CustodianCommand::Acknowledgement { id, out: path } => {
+            let registry = registry(journal)?;
+            let custodian = registry
+                .get(id.trim())
+                .with_context(|| format!("no custodian {id} (custos custodian list)"))?;
+            let ack = custodian.acknowledgement.as_ref().with_context(|| {
+                format!("custodian {id} has no acknowledgement on record (custodian add --acknowledgement FILE)")
+            })?;
+            let digest = custos_model::Digest::from_hex(&ack.sha256)
+                .with_context(|| format!("entry {}: a malformed digest", ack.seq))?;
+            let bytes = journal
+                .archive_blob(&digest)?
+                .with_context(|| format!("the acknowledgement of {id} is no longer readable"))?;
+            let mut details = serde_json::Map::new();
+            details.insert("reason".into(), "custodian acknowledgement".into());
+            details.insert("entries".into(), vec![ack.seq].into());
+            journal.append_system(actor, "content.read", Some(id.trim()), details)?;
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            writeln!(
+                out,
+                "wrote {} ({} bytes, SHA-256 {}) recorded at entry {}",
+                path.display(),
+                bytes.len(),
+                ack.sha256,
+                ack.seq
+            )?;
+        }
         CustodianCommand::List { json } => {
             let registry = registry(journal)?;
             if *json {

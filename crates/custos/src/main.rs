@@ -741,6 +741,8 @@ fn serve(
         };
         let opt_out_keywords = config.consent.opt_out_keywords.clone();
         let twilio = config.twilio.clone();
+        let require_enrolment = config.capture.require_enrolment;
+        let confirmations = custos_server::confirm::Confirmations::from_config(&config.consent);
         let search_data = cli.data.clone();
         let state = tokio::task::spawn_blocking(move || -> Result<_> {
             let mut state =
@@ -751,6 +753,18 @@ fn serve(
                 opt_out_keywords.clone(),
                 custos_server::media::Retry::default(),
             )?);
+            let enrolment = custos_server::enrolment::Enrolment::from_journal(
+                &journal_for_state,
+                require_enrolment,
+            )?;
+            if enrolment.required() {
+                eprintln!(
+                    "capture requires enrolment: {} custodian number(s) enrolled; others are journalled as capture.refused",
+                    enrolment.enrolled()
+                );
+            }
+            state.enrolment = std::sync::Arc::new(enrolment);
+            state.confirmations = std::sync::Arc::new(confirmations);
             let mut supervisor = supervision::open_supervisor(&journal_for_state)?;
             supervisor.set_opt_out_keywords(opt_out_keywords);
             let index = search::open_index(&search_data, &journal_for_state)?;
