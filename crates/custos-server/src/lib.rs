@@ -8,6 +8,7 @@
 
 mod config;
 pub mod confirm;
+pub mod consent_api;
 pub mod enrolment;
 pub mod exports;
 pub mod media;
@@ -128,6 +129,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/messages/{seq}",
             axum::routing::get(search_api::open_message),
+        )
+        .route("/api/v1/consent", axum::routing::post(consent_api::record))
+        .route(
+            "/api/v1/consent/{party}",
+            axum::routing::get(consent_api::show),
         )
         .route(
             "/api/v1/policies",
