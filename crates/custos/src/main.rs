@@ -398,7 +398,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Ingest { file } => {
             let journal = open(&cli)?;
-            ingest(&journal, file, &mut out)?;
+            ingest(&journal, &cli.actor, file, &mut out)?;
             report_alerts(supervision::supervise(&journal)?, &mut out)?;
             journal.close()?;
         }
@@ -822,8 +822,36 @@ async fn shutdown_signal() {
     }
 }
 
-/// Checks the whole file, then appends it in durable batches.
-fn ingest(journal: &Journal, file: &Path, out: &mut impl Write) -> Result<()> {
+/// Checks the whole file, then appends it in durable batches, and records
+/// the import (`import.jsonl`: counts, including the lines that named a
+/// record already archived, which a re-import never replaces).
+fn ingest(journal: &Journal, actor: &str, file: &Path, out: &mut impl Write) -> Result<()> {
+    let report = ingest_file(journal, file, out)?;
+    let mut details = serde_json::Map::new();
+    details.insert("messages".into(), report.messages.into());
+    details.insert("archived".into(), report.added.into());
+    details.insert("duplicates".into(), report.duplicates.into());
+    if report.duplicates > 0 {
+        details.insert(
+            "duplicates_rule".into(),
+            "a record already archived (same channel and id) stands; the new line was not stored"
+                .into(),
+        );
+    }
+    journal.append_system(
+        actor,
+        "import.jsonl",
+        Some(&file.display().to_string()),
+        details,
+    )?;
+    Ok(())
+}
+
+fn ingest_file(
+    journal: &Journal,
+    file: &Path,
+    out: &mut impl Write,
+) -> Result<custos_capture::jsonl::ImportReport> {
     let name = file.display().to_string();
     let reader = || -> Result<Box<dyn std::io::BufRead>> {
         Ok(if file == Path::new("-") {
@@ -840,7 +868,8 @@ fn ingest(journal: &Journal, file: &Path, out: &mut impl Write) -> Result<()> {
         std::io::Read::read_to_end(&mut reader()?, &mut all)?;
         check(&name, &all[..])?;
         let report = custos_capture::jsonl::append(journal, &all[..], &mut |_| {})?;
-        return summarise(&name, &report, out);
+        summarise(&name, &report, out)?;
+        return Ok(report);
     }
     check(&name, reader()?)?;
     let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
@@ -849,7 +878,8 @@ fn ingest(journal: &Journal, file: &Path, out: &mut impl Write) -> Result<()> {
         custos_capture::jsonl::append(journal, reader()?, &mut |bytes| bar.set_position(bytes))
             .with_context(|| format!("importing {name}"))?;
     bar.finish_and_clear();
-    summarise(&name, &report, out)
+    summarise(&name, &report, out)?;
+    Ok(report)
 }
 
 fn check(name: &str, input: impl std::io::BufRead) -> Result<()> {

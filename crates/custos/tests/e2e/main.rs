@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod governance;
 mod import_actiance;
 mod import_email;
 mod import_rsmf;
@@ -12,3 +13,4 @@ mod search;
 mod serve;
 mod supervision;
 mod whatsapp_export;
+mod worm;
