@@ -80,7 +80,7 @@ pub fn run(
             opted_in,
             units,
             acknowledgement,
-        } => match {
+        } => {
             let ack = acknowledgement
                 .as_ref()
                 .map(|path| -> Result<_> {
@@ -94,7 +94,7 @@ pub fn run(
                     })
                 })
                 .transpose()?;
-            custos_governance::custodians::add_acknowledged(
+            let added = custos_governance::custodians::add_acknowledged(
                 journal,
                 actor,
                 id,
@@ -103,15 +103,16 @@ pub fn run(
                 opted_in,
                 units,
                 ack.as_ref(),
-            )?
-        } {
-            Added::New(seq) => writeln!(out, "enrolled custodian {} (entry {seq})", id.trim())?,
-            Added::Unchanged(seq) => writeln!(
-                out,
-                "custodian {} is already enrolled with the same data (entry {seq}); nothing changed",
-                id.trim()
-            )?,
-        },
+            )?;
+            match added {
+                Added::New(seq) => writeln!(out, "enrolled custodian {} (entry {seq})", id.trim())?,
+                Added::Unchanged(seq) => writeln!(
+                    out,
+                    "custodian {} is already enrolled with the same data (entry {seq}); nothing changed",
+                    id.trim()
+                )?,
+            }
+        }
         CustodianCommand::Acknowledgement { id, out: path } => {
             let registry = registry(journal)?;
             let custodian = registry
