@@ -207,6 +207,9 @@ pub enum Added {
     New(u64),
     /// Already enrolled with the same data; nothing written.
     Unchanged(u64),
+    /// Already enrolled with the same data; the acknowledgement given was
+    /// recorded now, at this entry.
+    Acknowledged(u64),
 }
 
 /// Enrols a custodian. The same id again with the same data is a no-op;
@@ -276,7 +279,7 @@ pub fn add_acknowledged(
                 details.insert("acknowledgement".into(), store(ack)?);
                 let appended =
                     journal.append_system(actor, ACKNOWLEDGEMENT_ACTION, Some(id), details)?;
-                return Ok(Added::New(appended.seq));
+                return Ok(Added::Acknowledged(appended.seq));
             }
             return Ok(Added::Unchanged(known.seq));
         }
@@ -354,7 +357,7 @@ mod tests {
             Some(&ack),
         )
         .unwrap();
-        assert!(matches!(added, Added::New(_)));
+        assert!(matches!(added, Added::Acknowledged(_)));
         let stored = registry(&journal).unwrap()["E1"]
             .acknowledgement
             .clone()

@@ -57,6 +57,13 @@ pub enum CustodianCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Business numbers capture was refused on (not enrolled, with
+    /// `[capture] require_enrolment`): how often, first and last seen.
+    Unenrolled {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the enrolled custodians.
     List {
         /// One JSON object per line.
@@ -106,6 +113,11 @@ pub fn run(
             )?;
             match added {
                 Added::New(seq) => writeln!(out, "enrolled custodian {} (entry {seq})", id.trim())?,
+                Added::Acknowledged(seq) => writeln!(
+                    out,
+                    "custodian {} was already enrolled; acknowledgement recorded (entry {seq})",
+                    id.trim()
+                )?,
                 Added::Unchanged(seq) => writeln!(
                     out,
                     "custodian {} is already enrolled with the same data (entry {seq}); nothing changed",
@@ -139,6 +151,31 @@ pub fn run(
                 ack.sha256,
                 ack.seq
             )?;
+        }
+        CustodianCommand::Unenrolled { json } => {
+            let refused = refused_numbers(journal)?;
+            if refused.is_empty() && !*json {
+                writeln!(out, "no capture was refused for want of enrolment")?;
+            }
+            for (number, r) in &refused {
+                if *json {
+                    let line = serde_json::json!({
+                        "number": number, "channels": r.channels, "refusals": r.refusals,
+                        "messages": r.messages, "first": r.first, "last": r.last, "entries": r.entries,
+                    });
+                    writeln!(out, "{line}")?;
+                } else {
+                    writeln!(
+                        out,
+                        "{number}  {} refusal(s), {} message(s) on {}, first {} last {}",
+                        r.refusals,
+                        r.messages,
+                        r.channels.join(","),
+                        r.first,
+                        r.last
+                    )?;
+                }
+            }
         }
         CustodianCommand::List { json } => {
             let registry = registry(journal)?;
@@ -181,4 +218,58 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// What was refused on one business number.
+#[derive(Debug, Default)]
+struct Refused {
+    channels: Vec<String>,
+    refusals: u64,
+    messages: u64,
+    first: String,
+    last: String,
+    entries: Vec<u64>,
+}
+
+/// The `capture.refused` events by number (system events only: no
+/// content is opened).
+fn refused_numbers(journal: &Journal) -> Result<std::collections::BTreeMap<String, Refused>> {
+    let mut found: std::collections::BTreeMap<String, Refused> = Default::default();
+    for entry in journal.entries(0) {
+        let entry = entry?;
+        if entry.leaf.kind != custos_model::EventKind::System {
+            continue;
+        }
+        let custos_journal::Opened::Event(custos_model::Event::System(s)) =
+            journal.open_entry(&entry)?
+        else {
+            continue;
+        };
+        if s.action != custos_server::enrolment::REFUSED {
+            continue;
+        }
+        let r = found
+            .entry(s.target.clone().unwrap_or_default())
+            .or_default();
+        let channel = s
+            .details
+            .get("channel")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        if !r.channels.iter().any(|c| c == channel) {
+            r.channels.push(channel.to_string());
+        }
+        r.refusals += 1;
+        r.messages += s
+            .details
+            .get("events")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        if r.first.is_empty() {
+            r.first = s.at.to_string();
+        }
+        r.last = s.at.to_string();
+        r.entries.push(entry.leaf.seq);
+    }
+    Ok(found)
 }

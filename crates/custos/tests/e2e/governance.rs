@@ -146,3 +146,113 @@ fn opt_in_evidence_says_where_what_when_and_who_and_the_history_is_whole() {
     assert!(text.contains("whatsapp: opted out since"), "{text}");
     assert!(text.contains("history:"), "{text}");
 }
+
+/// `custos serve --config FILE` on a free loopback port, stopped by SIGTERM
+/// when dropped.
+struct Serving {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Serving {
+    fn start(a: &Archive, config: &str, secret: &str) -> Serving {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let log = std::fs::File::create(a.tmp.path().join("serve.log")).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_custos"))
+            .arg("--data")
+            .arg(&a.data)
+            .args(["serve", "--listen", &addr.to_string(), "--config", config])
+            .env("CUSTOS_WHATSAPP_APP_SECRET", secret)
+            .env("CUSTOS_ACTOR", "tester")
+            .env_remove("CUSTOS_KEK")
+            .env_remove("CUSTOS_DATA")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(std::time::Instant::now() < deadline, "serve did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Serving { child, addr }
+    }
+
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+#[test]
+fn with_require_enrolment_capture_on_an_unenrolled_number_is_kept_and_listed() {
+    use custos_bench::webhook::{self, Client};
+    let a = Archive::initialised();
+    a.ok(&[
+        "custodian",
+        "add",
+        "E1",
+        "--name",
+        "Ana Lima",
+        "--phone",
+        "+1 555 000 1111",
+        "--opted-in",
+        "2026-01-02",
+    ]);
+    let config = a.write("custos.toml", "[capture]\nrequire_enrolment = true\n");
+    let secret = "enrolment-secret";
+    let server = Serving::start(&a, &config, secret);
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../custos-capture/tests/fixtures/whatsapp/text.json"),
+    )
+    .unwrap();
+    let unenrolled = text
+        .replace("15550001111", "15550009999")
+        .replace("wamid.TEXT1", "wamid.ELSEWHERE1");
+    let mut client = Client::connect(server.addr).unwrap();
+    for body in [&text, &unenrolled] {
+        let signature = webhook::sign(secret.as_bytes(), body.as_bytes());
+        assert_eq!(client.deliver(&signature, body.as_bytes()).unwrap(), 200);
+    }
+    drop(client);
+    server.stop();
+    let log = a.log();
+    let ids: Vec<&str> = log
+        .iter()
+        .filter(|e| e["kind"] == "message")
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["wamid.TEXT1"]);
+    let refused: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["action"] == "capture.refused")
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["target"], "+15550009999");
+    assert_eq!(
+        log.iter().filter(|e| e["kind"] == "raw").count(),
+        2,
+        "both deliveries kept"
+    );
+    let listed: Value =
+        serde_json::from_str(a.ok(&["custodian", "unenrolled", "--json"]).trim()).unwrap();
+    assert_eq!(listed["number"], "+15550009999");
+    assert_eq!(listed["messages"], 1);
+    assert_eq!(listed["channels"][0], "whatsapp");
+    let text = a.ok(&["custodian", "unenrolled"]);
+    assert!(
+        text.starts_with("+15550009999  1 refusal(s), 1 message(s) on whatsapp"),
+        "{text}"
+    );
+}
