@@ -195,14 +195,17 @@ pub async fn send(state: &AppState, request: SendRequest) -> Result<String, Prob
     if let Some(sender) = &request.sender {
         extra.insert("sent_by".into(), sender.clone().into());
     }
-    deliver(state, &to, body, text, extra, "whatsapp-send").await
+    let from = state.whatsapp.phone_number_id.clone();
+    deliver(state, &from, &to, body, text, extra, "whatsapp-send").await
 }
 
-/// Posts `body` to the Cloud API and journals the outcome: the outbound
-/// message (with `text` and `extra`) keyed by Meta's wamid, or
-/// `whatsapp.send.failed` recorded by `actor`; returns the wamid.
+/// Posts `body` to the Cloud API from business number `from` (its phone
+/// number id) and journals the outcome: the outbound message (with `text`
+/// and `extra`) keyed by Meta's wamid, or `whatsapp.send.failed` recorded
+/// by `actor`; returns the wamid.
 async fn deliver(
     state: &AppState,
+    from: &str,
     to: &str,
     body: serde_json::Value,
     text: Option<String>,
@@ -213,7 +216,7 @@ async fn deliver(
     let url = format!(
         "{}/{}/messages",
         config.graph_url.trim_end_matches('/'),
-        config.phone_number_id
+        from
     );
     let answer = state
         .http
@@ -262,8 +265,8 @@ async fn deliver(
     let message = Message {
         channel: "whatsapp".into(),
         source_id: wamid.clone(),
-        conversation: format!("{}:{to}", config.phone_number_id),
-        sender: config.phone_number_id.clone(),
+        conversation: format!("{from}:{to}"),
+        sender: from.to_string(),
         recipients: vec![to.to_string()],
         direction: Direction::Outbound,
         sent_at: now,
@@ -291,7 +294,8 @@ pub const CONFIRMATION_SENDER: &str = "custos.opt-out-confirmation";
 /// 24-hour window their message opened. Sent, it is journalled like any
 /// outbound message (marked `opt_out_confirmation`); not sent (sending
 /// not configured, the window closed, the Cloud API failing), the failure
-/// is journalled as `whatsapp.send.failed`. Returns the wamid.
+/// is journalled as `whatsapp.send.failed`. It leaves from the number the
+/// party wrote to. Returns the wamid.
 pub async fn confirm_opt_out(
     state: &AppState,
     m: &Message,
@@ -339,8 +343,17 @@ pub async fn confirm_opt_out(
         "type": "text",
         "text": { "body": confirmation.text },
     });
+    // From the number the party wrote to (a WABA may hold several).
+    let from = m
+        .extra
+        .get("whatsapp")
+        .and_then(|w| w.get("phone_number_id"))
+        .and_then(|v| v.as_str())
+        .unwrap_or(&config.phone_number_id)
+        .to_string();
     deliver(
         state,
+        &from,
         &to,
         body,
         Some(confirmation.text.clone()),

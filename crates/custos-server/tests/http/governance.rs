@@ -34,9 +34,10 @@ struct Graph {
 
 async fn messages(
     State(g): State<Graph>,
-    Path(_phone): Path<String>,
-    axum::Json(body): axum::Json<serde_json::Value>,
+    Path(phone): Path<String>,
+    axum::Json(mut body): axum::Json<serde_json::Value>,
 ) -> (StatusCode, axum::Json<serde_json::Value>) {
+    body["_from_phone_number_id"] = phone.into();
     if *g.fail.lock().unwrap() {
         let error = serde_json::json!({"error": {"message": "(#131047) Re-engagement message", "code": 131047}});
         return (StatusCode::BAD_REQUEST, axum::Json(error));
@@ -241,8 +242,11 @@ fn confirmations(s: &Setup) -> Vec<Message> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whatsapp_keyword_opt_out_is_confirmed_in_the_party_language_and_journalled() {
     let s = setup(false).await;
+    // Written to the WABA's second number: the confirmation leaves from it.
+    let second = |body: String| body.replace(PHONE_ID, "106540352242999");
     assert_eq!(
-        s.webhook(delivery(ENROLLED, "wamid.IN1", "PARAR")).await,
+        s.webhook(second(delivery(ENROLLED, "wamid.IN1", "PARAR")))
+            .await,
         200
     );
     s.until("the confirmation", |s| confirmations(s).len() == 1)
@@ -251,18 +255,21 @@ async fn a_whatsapp_keyword_opt_out_is_confirmed_in_the_party_language_and_journ
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["to"], CUSTOMER);
     assert_eq!(sent[0]["type"], "text");
+    assert_eq!(sent[0]["_from_phone_number_id"], "106540352242999");
     let text = sent[0]["text"]["body"].as_str().unwrap().to_string();
     assert!(text.contains("descadastro"), "Portuguese text: {text}");
     let c = &confirmations(&s)[0];
     assert_eq!(c.source_id, "wamid.CONF1");
     assert_eq!(c.text.as_deref(), Some(text.as_str()));
     assert_eq!(c.recipients, [CUSTOMER]);
+    assert_eq!(c.conversation, format!("106540352242999:{CUSTOMER}"));
     assert_eq!(c.extra["opt_out_confirmation"]["in_reply_to"], "wamid.IN1");
     assert_eq!(c.extra["opt_out_confirmation"]["language"], "pt");
 
     // A retried delivery confirms nothing again; an ordinary message neither.
     assert_eq!(
-        s.webhook(delivery(ENROLLED, "wamid.IN1", "PARAR")).await,
+        s.webhook(second(delivery(ENROLLED, "wamid.IN1", "PARAR")))
+            .await,
         200
     );
     assert_eq!(
