@@ -269,6 +269,28 @@ mod tests {
     }
 
     #[test]
+    fn capture_and_consent_sections_read_with_their_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custos.toml");
+        std::fs::write(&path, "[consent]\nopt_out_keywords = [\"chega\"]\n").unwrap();
+        let config = Config::load(Some(&path), |_| None).unwrap();
+        assert!(!config.capture.require_enrolment, "off unless set");
+        assert!(config.consent.confirm_opt_out, "on unless set");
+        std::fs::write(
+            &path,
+            "[capture]\nrequire_enrolment = true\n[consent]\nconfirm_opt_out = false\nconfirmation_language = \"pt\"\n[consent.confirmation]\npt = \"Ok, paramos.\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), |_| None).unwrap();
+        assert!(config.capture.require_enrolment);
+        assert!(!config.consent.confirm_opt_out);
+        assert_eq!(config.consent.confirmation["pt"], "Ok, paramos.");
+        std::fs::write(&path, "[capture]\nrequire_enrollment = true\n").unwrap();
+        let err = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(err.contains("require_enrollment"), "{err}");
+    }
+
+    #[test]
     fn a_bad_file_names_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("custos.toml");
