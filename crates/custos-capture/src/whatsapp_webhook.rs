@@ -124,6 +124,9 @@ pub struct ParsedEvent {
     /// The change `field` that brought it: `messages`,
     /// `smb_message_echoes`, `history`, ...
     pub field: String,
+    /// The business number the change came through (its display number,
+    /// else its phone number id): whose capture this is.
+    pub business: String,
 }
 
 /// Everything a payload carries.
@@ -279,6 +282,7 @@ impl<'a> Change<'a> {
             event,
             subject,
             field: self.field.to_string(),
+            business: self.business(),
         });
     }
 

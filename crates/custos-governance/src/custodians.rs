@@ -5,6 +5,12 @@
 //! Enrolment is a `custodian.add` system event under the archive's own key;
 //! the registry is the fold of those events ([`registry`]). The units are
 //! what information barriers scope reviewers by.
+//!
+//! The custodian's signed acknowledgement of oversight (a PDF, a scan) can
+//! be kept with the enrolment: its bytes go to the blob store under the
+//! archive's key and the event names them by SHA-256 ([`Acknowledgement`]);
+//! given later for a custodian already enrolled, it is recorded by a
+//! `custodian.acknowledgement` event.
 
 use custos_journal::{Journal, Opened};
 use custos_model::{Event, EventKind};
@@ -13,6 +19,31 @@ use std::collections::BTreeMap;
 
 /// The action of an enrolment event.
 pub const ADD_ACTION: &str = "custodian.add";
+/// The action of an acknowledgement recorded after enrolment.
+pub const ACKNOWLEDGEMENT_ACTION: &str = "custodian.acknowledgement";
+
+/// A signed acknowledgement document to keep with an enrolment.
+#[derive(Clone, Debug)]
+pub struct Acknowledgement {
+    /// The file's name as given (for the record).
+    pub file_name: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Where an enrolment's acknowledgement is stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct StoredAcknowledgement {
+    /// The file's name as given.
+    pub file_name: String,
+    /// SHA-256 of the bytes (the blob's name, under the archive's key).
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The entry that recorded it.
+    #[serde(default)]
+    pub seq: u64,
+}
 
 /// Why an enrolment or a value in it was refused.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +84,9 @@ pub struct Custodian {
     pub enrolled_at: String,
     /// Who enrolled them.
     pub enrolled_by: String,
+    /// Their signed acknowledgement of oversight, if one was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledgement: Option<StoredAcknowledgement>,
 }
 
 impl Custodian {
@@ -136,13 +170,26 @@ pub fn from_event(seq: u64, event: &custos_model::SystemEvent) -> Option<Custodi
         seq,
         enrolled_at: event.at.to_string(),
         enrolled_by: event.actor.clone(),
+        acknowledgement: acknowledgement_of(seq, event),
     })
+}
+
+/// The signed acknowledgement an enrolment event (or a later
+/// acknowledgement event) at `seq` names, if any.
+fn acknowledgement_of(
+    seq: u64,
+    event: &custos_model::SystemEvent,
+) -> Option<StoredAcknowledgement> {
+    let mut a: StoredAcknowledgement =
+        serde_json::from_value(event.details.get("acknowledgement")?.clone()).ok()?;
+    a.seq = seq;
+    Some(a)
 }
 
 /// The enrolled custodians by id, from the journal's `custodian.add`
 /// events (the first enrolment of an id stands).
 pub fn registry(journal: &Journal) -> Result<BTreeMap<String, Custodian>> {
-    let mut found = BTreeMap::new();
+    let mut found: BTreeMap<String, Custodian> = BTreeMap::new();
     for entry in journal.entries(0) {
         let entry = entry?;
         if entry.leaf.kind != EventKind::System {
@@ -151,6 +198,16 @@ pub fn registry(journal: &Journal) -> Result<BTreeMap<String, Custodian>> {
         let Opened::Event(Event::System(event)) = journal.open_entry(&entry)? else {
             continue;
         };
+        if event.action == ACKNOWLEDGEMENT_ACTION {
+            let target = event.target.as_deref().unwrap_or_default();
+            if let (Some(c), Some(a)) = (
+                found.get_mut(target),
+                acknowledgement_of(entry.leaf.seq, &event),
+            ) {
+                c.acknowledgement = Some(a);
+            }
+            continue;
+        }
         if let Some(c) = from_event(entry.leaf.seq, &event) {
             found.entry(c.id.clone()).or_insert(c);
         }
@@ -165,6 +222,9 @@ pub enum Added {
     New(u64),
     /// Already enrolled with the same data; nothing written.
     Unchanged(u64),
+    /// Already enrolled with the same data; the acknowledgement given was
+    /// recorded now, at this entry.
+    Acknowledged(u64),
 }
 
 /// Enrols a custodian. The same id again with the same data is a no-op;
@@ -178,6 +238,34 @@ pub fn add(
     opted_in: &str,
     units: &[String],
 ) -> Result<Added> {
+    add_acknowledged(journal, actor, id, name, phone, opted_in, units, None)
+}
+
+/// [`add`], keeping the signed acknowledgement `ack` with the enrolment
+/// (for a custodian already enrolled with the same data, an
+/// acknowledgement not yet on record is recorded on its own).
+#[allow(clippy::too_many_arguments)]
+pub fn add_acknowledged(
+    journal: &Journal,
+    actor: &str,
+    id: &str,
+    name: &str,
+    phone: &str,
+    opted_in: &str,
+    units: &[String],
+    ack: Option<&Acknowledgement>,
+) -> Result<Added> {
+    if ack.is_some_and(|a| a.bytes.is_empty()) {
+        bail!("--acknowledgement: the file is empty");
+    }
+    let store = |ack: &Acknowledgement| -> Result<serde_json::Value> {
+        let blob = journal.put_archive_blob(&ack.bytes)?;
+        Ok(serde_json::json!({
+            "file_name": ack.file_name,
+            "sha256": blob.digest.to_string(),
+            "size": blob.size,
+        }))
+    };
     let id = id.trim();
     if id.is_empty() || id.chars().any(char::is_whitespace) {
         bail!("custodian id {id:?}: must be non-empty, without spaces");
@@ -197,6 +285,17 @@ pub fn add(
     let registry = registry(journal)?;
     if let Some(known) = registry.get(id) {
         if known.same_data(name, &phone, &opted_in, &units) {
+            let digest = ack.map(|a| custos_model::Digest::of(&a.bytes).to_string());
+            let on_record = known.acknowledgement.as_ref().map(|a| a.sha256.clone());
+            if let Some(ack) = ack
+                && digest != on_record
+            {
+                let mut details = serde_json::Map::new();
+                details.insert("acknowledgement".into(), store(ack)?);
+                let appended =
+                    journal.append_system(actor, ACKNOWLEDGEMENT_ACTION, Some(id), details)?;
+                return Ok(Added::Acknowledged(appended.seq));
+            }
             return Ok(Added::Unchanged(known.seq));
         }
         return Err(CustodianError::Conflict(format!(
@@ -217,6 +316,10 @@ pub fn add(
     if !units.is_empty() {
         details.insert("units".into(), units.into());
     }
+    if let Some(ack) = ack {
+        // Durable before the event names it.
+        details.insert("acknowledgement".into(), store(ack)?);
+    }
     let appended = journal.append_system(actor, ADD_ACTION, Some(id), details)?;
     Ok(Added::New(appended.seq))
 }
@@ -236,6 +339,80 @@ mod tests {
         assert!(normalise_phone("+44 7700 ext 1").is_err());
         assert!(normalise_phone("123").is_err());
         assert!(normalise_phone("").is_err());
+    }
+
+    #[test]
+    fn an_acknowledgement_is_kept_as_a_blob_the_enrolment_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::init(dir.path(), None, "t").unwrap();
+        let units = vec!["fx".to_string()];
+        add(
+            &journal,
+            "hr",
+            "E1",
+            "Ana",
+            "+44 7700 900001",
+            "2026-01-02",
+            &units,
+        )
+        .unwrap();
+        assert!(registry(&journal).unwrap()["E1"].acknowledgement.is_none());
+        let ack = Acknowledgement {
+            file_name: "ana-signed.pdf".into(),
+            bytes: b"%PDF-1.7 signed".to_vec(),
+        };
+        let added = add_acknowledged(
+            &journal,
+            "hr",
+            "E1",
+            "Ana",
+            "+447700900001",
+            "2026-01-02",
+            &units,
+            Some(&ack),
+        )
+        .unwrap();
+        assert!(matches!(added, Added::Acknowledged(_)));
+        let stored = registry(&journal).unwrap()["E1"]
+            .acknowledgement
+            .clone()
+            .unwrap();
+        assert_eq!(stored.file_name, "ana-signed.pdf");
+        let digest = custos_model::Digest::from_hex(&stored.sha256).unwrap();
+        assert_eq!(journal.archive_blob(&digest).unwrap().unwrap(), ack.bytes);
+        // The same document again records nothing.
+        let again = add_acknowledged(
+            &journal,
+            "hr",
+            "E1",
+            "Ana",
+            "+447700900001",
+            "2026-01-02",
+            &units,
+            Some(&ack),
+        )
+        .unwrap();
+        assert!(matches!(again, Added::Unchanged(_)));
+        let with_ack = add_acknowledged(
+            &journal,
+            "hr",
+            "E2",
+            "Bo",
+            "+447700900002",
+            "2026-01-02",
+            &[],
+            Some(&ack),
+        )
+        .unwrap();
+        let Added::New(seq) = with_ack else { panic!() };
+        assert_eq!(
+            registry(&journal).unwrap()["E2"]
+                .acknowledgement
+                .as_ref()
+                .unwrap()
+                .seq,
+            seq
+        );
     }
 
     #[test]

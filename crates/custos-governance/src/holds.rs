@@ -1,9 +1,19 @@
-//! Legal holds: placed on custodians, conversations, participants and a
-//! date range (all optional; every given part must match), released with a
-//! reason. `hold.placed` and `hold.released` system events record who and
+//! Legal holds: placed on custodians, conversations, participants, a
+//! date range and a saved search (all optional; every given part must
+//! match), released with a reason. `hold.placed` and `hold.released` system events record who and
 //! why; [`Holds`] folds them; [`Holds::covering`] says which holds cover a
 //! message, and [`Holds::covering_subject`] which cover anything of a data
 //! subject, so erasure can be refused.
+//!
+//! A hold over a saved search keeps both: the entries the query matched
+//! when the hold was placed (`frozen`, so nothing known then can slip out,
+//! whatever later edits or index changes do) and the query itself, which
+//! the caller re-evaluates at check time ([`Holds::set_matches`]) so that
+//! messages captured later that match join the hold. This crate cannot run
+//! queries (custos-search does): without fresh matches it counts the frozen
+//! entries only in [`Holds::covering_entry`], and [`Holds::covering`], which
+//! has no entry number, errs on the side of holding (the rest of the scope
+//! alone).
 
 use crate::details;
 use custos_journal::{Journal, Opened};
@@ -37,6 +47,13 @@ pub struct HoldScope {
     /// Messages sent before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<Timestamp>,
+    /// A saved search (custos-query text): messages it matches are held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
+    /// The journal entries `search` matched when the hold was placed;
+    /// they stay held whatever the query matches later.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frozen: Vec<u64>,
 }
 
 impl HoldScope {
@@ -48,6 +65,7 @@ impl HoldScope {
             && self.participants.is_empty()
             && self.from.is_none()
             && self.to.is_none()
+            && self.search.is_none()
     }
 
     /// Whether message `m`, involving custodian `custodian`, is covered.
@@ -63,6 +81,23 @@ impl HoldScope {
             && (self.participants.is_empty() || people().any(|p| self.participants.contains(&p)))
             && self.from.is_none_or(|f| m.sent_at >= f)
             && self.to.is_none_or(|t| m.sent_at < t)
+    }
+
+    /// Whether message entry `seq` is covered, `matches` being what the
+    /// saved search matches now (if it was evaluated): the rest of the
+    /// scope must match, and for a search hold the entry must be frozen
+    /// or matched now.
+    pub fn covers_entry(
+        &self,
+        seq: u64,
+        m: &Message,
+        custodian: Option<&str>,
+        matches: Option<&std::collections::BTreeSet<u64>>,
+    ) -> bool {
+        self.covers(m, custodian)
+            && (self.search.is_none()
+                || self.frozen.binary_search(&seq).is_ok()
+                || matches.is_some_and(|now| now.contains(&seq)))
     }
 }
 
@@ -116,6 +151,8 @@ pub enum HoldError {
 pub struct Holds {
     /// By id.
     pub all: BTreeMap<String, Hold>,
+    /// What each search hold's query matches now, when evaluated.
+    matches: BTreeMap<String, std::collections::BTreeSet<u64>>,
 }
 
 impl Holds {
@@ -174,7 +211,38 @@ impl Holds {
         self.all.values().filter(|h| h.released.is_none())
     }
 
-    /// The holds in force that cover message `m`.
+    /// The search holds in force with their query, for the caller to
+    /// evaluate and hand back with [`Holds::set_matches`].
+    pub fn searches(&self) -> Vec<(String, String)> {
+        self.active()
+            .filter_map(|h| Some((h.id.clone(), h.placed.scope.search.clone()?)))
+            .collect()
+    }
+
+    /// Records what search hold `id`'s query matches now.
+    pub fn set_matches(&mut self, id: &str, seqs: impl IntoIterator<Item = u64>) {
+        self.matches
+            .insert(id.to_string(), seqs.into_iter().collect());
+    }
+
+    /// Whether hold `h` covers message entry `seq`.
+    pub fn hold_covers(&self, h: &Hold, seq: u64, m: &Message, custodian: Option<&str>) -> bool {
+        h.placed
+            .scope
+            .covers_entry(seq, m, custodian, self.matches.get(&h.id))
+    }
+
+    /// The holds in force that cover message entry `seq` (exact for search
+    /// holds, given their matches).
+    pub fn covering_entry(&self, seq: u64, m: &Message, custodian: Option<&str>) -> Vec<&Hold> {
+        self.active()
+            .filter(|h| self.hold_covers(h, seq, m, custodian))
+            .collect()
+    }
+
+    /// The holds in force that cover message `m` (a search hold counts
+    /// when the rest of its scope matches: without the entry number its
+    /// query cannot be told, and holding too much is the safe side).
     pub fn covering(&self, m: &Message, custodian: Option<&str>) -> Vec<&Hold> {
         self.active()
             .filter(|h| h.placed.scope.covers(m, custodian))
@@ -205,7 +273,7 @@ impl Holds {
             if m.external_party().map(party_id).as_deref() != Some(subject.as_str()) {
                 continue;
             }
-            for h in self.covering(&m, custodian_of(&m).as_deref()) {
+            for h in self.covering_entry(entry.leaf.seq, &m, custodian_of(&m).as_deref()) {
                 found.insert(h.id.clone());
             }
         }
@@ -232,6 +300,13 @@ impl Holds {
             ));
         }
         scope.participants = scope.participants.iter().map(|p| party_id(p)).collect();
+        if scope.search.as_deref().is_some_and(|q| q.trim().is_empty()) {
+            return Err(HoldError::Invalid(
+                "a hold's search must not be empty".into(),
+            ));
+        }
+        scope.frozen.sort_unstable();
+        scope.frozen.dedup();
         let placed = Placed {
             name: name.trim().into(),
             reason: reason.trim().into(),
@@ -328,6 +403,38 @@ mod tests {
         };
         assert!(by_custodian.covers(&message("a", "c9", "+1", 1), Some("E1")));
         assert!(!by_custodian.covers(&message("a", "c9", "+1", 1), None));
+    }
+
+    #[test]
+    fn a_search_hold_covers_its_frozen_entries_and_what_the_query_matches_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::init(dir.path(), None, "t").unwrap();
+        let mut holds = Holds::default();
+        let scope = HoldScope {
+            search: Some("guarantee".into()),
+            frozen: vec![7, 3, 3],
+            ..Default::default()
+        };
+        let id = holds
+            .place(&journal, "cco", "Guarantees", "FCA request", scope)
+            .unwrap();
+        let reloaded = Holds::load(&journal).unwrap();
+        assert_eq!(reloaded.all[&id].placed.scope.frozen, [3, 7]);
+        let m = message("a", "c1", "+1", 1);
+        let mut holds = reloaded;
+        assert_eq!(holds.covering_entry(3, &m, None).len(), 1, "frozen");
+        assert!(holds.covering_entry(9, &m, None).is_empty(), "not matched");
+        holds.set_matches(&id, [9]);
+        assert_eq!(holds.covering_entry(9, &m, None).len(), 1, "matched now");
+        assert_eq!(holds.covering_entry(3, &m, None).len(), 1, "still frozen");
+        assert_eq!(holds.searches(), [(id.clone(), "guarantee".to_string())]);
+        // Without an entry number the search hold holds (the safe side).
+        assert_eq!(holds.covering(&m, None).len(), 1);
+        let empty = HoldScope {
+            search: Some("  ".into()),
+            ..Default::default()
+        };
+        assert!(holds.place(&journal, "cco", "x", "y", empty).is_err());
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub struct Scope {
     pub from: Option<Timestamp>,
     /// Sent before.
     pub to: Option<Timestamp>,
+    /// A saved search: messages it matches now, or entries it matched
+    /// when the hold was placed (`frozen`), are held.
+    pub search: Option<Query>,
+    /// The entries frozen with `search`.
+    pub frozen: Vec<u64>,
 }
 
 /// Answers the parts of a query that are archive state, not text.
@@ -304,7 +309,7 @@ impl Translator<'_> {
                     .resolver
                     .hold(value)
                     .ok_or_else(|| Error::Query(format!("hold:{value}: there is no such hold")))?;
-                self.scope(&scope)
+                self.scope(&scope)?
             }
             Field::Channel | Field::Direction | Field::Conversation | Field::Attachment => {
                 let (target, value) = self.exact_value(field, value)?;
@@ -344,8 +349,23 @@ impl Translator<'_> {
         })
     }
 
-    fn scope(&self, scope: &Scope) -> Box<dyn TQuery> {
+    fn scope(&self, scope: &Scope) -> Result<Box<dyn TQuery>> {
         let mut parts: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
+        if let Some(search) = &scope.search {
+            let frozen = TermSetQuery::new(
+                scope
+                    .frozen
+                    .iter()
+                    .map(|s| Term::from_field_u64(self.f.seq, *s)),
+            );
+            parts.push((
+                Occur::Must,
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Should, self.query(search)?),
+                    (Occur::Should, Box::new(frozen) as Box<dyn TQuery>),
+                ])),
+            ));
+        }
         if !scope.custodian_addresses.is_empty() {
             parts.push((
                 Occur::Must,
@@ -385,9 +405,9 @@ impl Translator<'_> {
             ));
         }
         if parts.is_empty() {
-            return Box::new(AllQuery);
+            return Ok(Box::new(AllQuery));
         }
-        Box::new(BooleanQuery::new(parts))
+        Ok(Box::new(BooleanQuery::new(parts)))
     }
 }
 

@@ -83,16 +83,57 @@ pub struct Config {
     /// `[consent]`: the firm's own opt-out words.
     #[serde(default)]
     pub consent: ConsentConfig,
+    /// `[capture]`: enrolment enforcement.
+    #[serde(default)]
+    pub capture: CaptureConfig,
+}
+
+/// `[capture]`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// Refuse to attribute webhook messages to a business number no
+    /// enrolled custodian holds (journalled as `capture.refused`, the raw
+    /// delivery kept). Off unless set, so an archive upgraded before its
+    /// custodians are enrolled loses no attribution.
+    #[serde(default)]
+    pub require_enrolment: bool,
 }
 
 /// `[consent]`.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentConfig {
     /// Words that, as a whole inbound message, withdraw consent, beside
     /// the defaults (STOP, UNSUBSCRIBE, PARAR, SAIR, CANCELAR, BAJA, ...).
     #[serde(default)]
     pub opt_out_keywords: Vec<String>,
+    /// Confirm a keyword opt-out to the party where the channel allows
+    /// (on unless set to false).
+    #[serde(default = "yes")]
+    pub confirm_opt_out: bool,
+    /// `[consent.confirmation]`: the confirmation text by language code
+    /// (`en`, `pt`, `es`, ...), over the defaults.
+    #[serde(default)]
+    pub confirmation: std::collections::BTreeMap<String, String>,
+    /// The language of confirmations for `opt_out_keywords` (default `en`).
+    #[serde(default)]
+    pub confirmation_language: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ConsentConfig {
+    fn default() -> ConsentConfig {
+        ConsentConfig {
+            opt_out_keywords: Vec::new(),
+            confirm_opt_out: true,
+            confirmation: Default::default(),
+            confirmation_language: None,
+        }
+    }
 }
 
 /// Why the configuration cannot be used.
@@ -225,6 +266,28 @@ mod tests {
             |name: &str| (name == "CUSTOS_TWILIO_AUTH_TOKEN").then(|| "env-token".to_string());
         let config = Config::load(Some(&path), env).unwrap();
         assert_eq!(config.twilio.auth_token.expose(), "env-token");
+    }
+
+    #[test]
+    fn capture_and_consent_sections_read_with_their_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custos.toml");
+        std::fs::write(&path, "[consent]\nopt_out_keywords = [\"chega\"]\n").unwrap();
+        let config = Config::load(Some(&path), |_| None).unwrap();
+        assert!(!config.capture.require_enrolment, "off unless set");
+        assert!(config.consent.confirm_opt_out, "on unless set");
+        std::fs::write(
+            &path,
+            "[capture]\nrequire_enrolment = true\n[consent]\nconfirm_opt_out = false\nconfirmation_language = \"pt\"\n[consent.confirmation]\npt = \"Ok, paramos.\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), |_| None).unwrap();
+        assert!(config.capture.require_enrolment);
+        assert!(!config.consent.confirm_opt_out);
+        assert_eq!(config.consent.confirmation["pt"], "Ok, paramos.");
+        std::fs::write(&path, "[capture]\nrequire_enrollment = true\n").unwrap();
+        let err = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(err.contains("require_enrollment"), "{err}");
     }
 
     #[test]

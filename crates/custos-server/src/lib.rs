@@ -7,7 +7,10 @@
 //! it received durable.
 
 mod config;
+pub mod confirm;
+pub mod consent_api;
 pub mod console;
+pub mod enrolment;
 pub mod exports;
 pub mod media;
 pub mod outbound;
@@ -19,7 +22,7 @@ pub mod supervision;
 pub mod twilio;
 mod whatsapp;
 
-pub use config::{Config, ConfigError, ConsentConfig, Secret, WhatsAppConfig};
+pub use config::{CaptureConfig, Config, ConfigError, ConsentConfig, Secret, WhatsAppConfig};
 pub use problem::Problem;
 
 use axum::Router;
@@ -49,6 +52,10 @@ pub struct AppState {
     pub twilio: Arc<twilio::Twilio>,
     /// The web console's projection of the journal.
     pub console: console::Console,
+    /// Enrolment enforcement at capture (off by default).
+    pub enrolment: Arc<enrolment::Enrolment>,
+    /// Opt-out confirmations (off until configured).
+    pub confirmations: Arc<confirm::Confirmations>,
 }
 
 impl AppState {
@@ -74,6 +81,8 @@ impl AppState {
             search: None,
             twilio: Arc::new(twilio::Twilio::disabled()),
             console: console::Console::default(),
+            enrolment: Arc::new(enrolment::Enrolment::off()),
+            confirmations: Arc::new(confirm::Confirmations::off()),
         })
     }
 
@@ -124,6 +133,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/messages/{seq}",
             axum::routing::get(search_api::open_message),
+        )
+        .route("/api/v1/consent", axum::routing::post(consent_api::record))
+        .route(
+            "/api/v1/consent/{party}",
+            axum::routing::get(consent_api::show),
         )
         .route(
             "/api/v1/policies",

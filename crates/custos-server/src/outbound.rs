@@ -191,10 +191,32 @@ pub async fn send(state: &AppState, request: SendRequest) -> Result<String, Prob
         body["type"] = kind.clone().into();
         body[kind] = object;
     }
+    let mut extra = serde_json::Map::new();
+    if let Some(sender) = &request.sender {
+        extra.insert("sent_by".into(), sender.clone().into());
+    }
+    let from = state.whatsapp.phone_number_id.clone();
+    deliver(state, &from, &to, body, text, extra, "whatsapp-send").await
+}
+
+/// Posts `body` to the Cloud API from business number `from` (its phone
+/// number id) and journals the outcome: the outbound message (with `text`
+/// and `extra`) keyed by Meta's wamid, or `whatsapp.send.failed` recorded
+/// by `actor`; returns the wamid.
+async fn deliver(
+    state: &AppState,
+    from: &str,
+    to: &str,
+    body: serde_json::Value,
+    text: Option<String>,
+    mut extra: serde_json::Map<String, serde_json::Value>,
+    actor: &str,
+) -> Result<String, Problem> {
+    let config = &state.whatsapp;
     let url = format!(
         "{}/{}/messages",
         config.graph_url.trim_end_matches('/'),
-        config.phone_number_id
+        from
     );
     let answer = state
         .http
@@ -216,10 +238,17 @@ pub async fn send(state: &AppState, request: SendRequest) -> Result<String, Prob
         }
         Err(e) => Err(e),
     };
-    let answer = match answer {
-        Ok(a) => a,
-        Err(problem) => {
-            record(state, "whatsapp.send.failed", &to, &problem).await?;
+    let wamid = match answer
+        .as_ref()
+        .map(|a| a.pointer("/messages/0/id").and_then(|v| v.as_str()))
+    {
+        Ok(Some(wamid)) => wamid.to_string(),
+        Ok(None) | Err(_) => {
+            let problem = match &answer {
+                Err(problem) => problem.clone(),
+                Ok(_) => "the Cloud API answer has no message id".to_string(),
+            };
+            record_by(state, actor, "whatsapp.send.failed", to, &problem, &extra).await?;
             return Err(Problem::new(
                 StatusCode::BAD_GATEWAY,
                 "send failed",
@@ -227,32 +256,18 @@ pub async fn send(state: &AppState, request: SendRequest) -> Result<String, Prob
             ));
         }
     };
-    let wamid = answer
-        .pointer("/messages/0/id")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::BAD_GATEWAY,
-                "send failed",
-                "the Cloud API answer has no message id",
-            )
-        })?
-        .to_string();
+    let answer = answer.unwrap_or_default();
     let now = Timestamp::now();
-    let mut extra = serde_json::Map::new();
     extra.insert(
         "whatsapp".into(),
         serde_json::json!({ "request": body, "answer": answer }),
     );
-    if let Some(sender) = &request.sender {
-        extra.insert("sent_by".into(), sender.clone().into());
-    }
     let message = Message {
         channel: "whatsapp".into(),
         source_id: wamid.clone(),
-        conversation: format!("{}:{to}", config.phone_number_id),
-        sender: config.phone_number_id.clone(),
-        recipients: vec![to.clone()],
+        conversation: format!("{from}:{to}"),
+        sender: from.to_string(),
+        recipients: vec![to.to_string()],
         direction: Direction::Outbound,
         sent_at: now,
         captured_at: now,
@@ -264,10 +279,88 @@ pub async fn send(state: &AppState, request: SendRequest) -> Result<String, Prob
     };
     state
         .journal
-        .append_async(&Event::Message(message), Some(&to))
+        .append_async(&Event::Message(message), Some(to))
         .await
         .map_err(|e| Problem::internal(&e))?;
     Ok(wamid)
+}
+
+/// Who opt-out confirmations are sent by, for the record.
+pub const CONFIRMATION_SENDER: &str = "custos.opt-out-confirmation";
+
+/// Confirms a keyword opt-out to the party who sent inbound message `m`:
+/// a text message through the Cloud API, allowed although the party has
+/// just opted out (it is the answer to their request) and inside the
+/// 24-hour window their message opened. Sent, it is journalled like any
+/// outbound message (marked `opt_out_confirmation`); not sent (sending
+/// not configured, the window closed, the Cloud API failing), the failure
+/// is journalled as `whatsapp.send.failed`. It leaves from the number the
+/// party wrote to. Returns the wamid.
+pub async fn confirm_opt_out(
+    state: &AppState,
+    m: &Message,
+    confirmation: &crate::confirm::Confirmation,
+) -> Result<String, Problem> {
+    let to = party_key(&m.sender);
+    let mut extra = serde_json::Map::new();
+    extra.insert("sent_by".into(), CONFIRMATION_SENDER.into());
+    extra.insert(
+        "opt_out_confirmation".into(),
+        serde_json::json!({
+            "in_reply_to": m.source_id,
+            "keyword": confirmation.keyword,
+            "language": confirmation.language,
+        }),
+    );
+    let config = &state.whatsapp;
+    let unsendable = if !config.access_token.is_set() || config.phone_number_id.is_empty() {
+        Some("opt-out confirmation not sent: no access token or phone number id configured")
+    } else if Timestamp::now().as_micros() - m.sent_at.as_micros() >= SERVICE_WINDOW_MICROS {
+        Some("opt-out confirmation not sent: the opt-out is older than the 24-hour window")
+    } else {
+        None
+    };
+    if let Some(reason) = unsendable {
+        record_by(
+            state,
+            CONFIRMATION_SENDER,
+            "whatsapp.send.failed",
+            &to,
+            reason,
+            &extra,
+        )
+        .await?;
+        return Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "confirmation not sent",
+            reason,
+        ));
+    }
+    let body = serde_json::json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "text",
+        "text": { "body": confirmation.text },
+    });
+    // From the number the party wrote to (a WABA may hold several).
+    let from = m
+        .extra
+        .get("whatsapp")
+        .and_then(|w| w.get("phone_number_id"))
+        .and_then(|v| v.as_str())
+        .unwrap_or(&config.phone_number_id)
+        .to_string();
+    deliver(
+        state,
+        &from,
+        &to,
+        body,
+        Some(confirmation.text.clone()),
+        extra,
+        CONFIRMATION_SENDER,
+    )
+    .await
 }
 
 /// Consent and the 24-hour window.
@@ -299,10 +392,29 @@ async fn refuse(state: &AppState, to: &str, reason: &str) -> Result<(), Problem>
 }
 
 async fn record(state: &AppState, action: &str, to: &str, reason: &str) -> Result<(), Problem> {
-    let mut details = serde_json::Map::new();
+    record_by(
+        state,
+        "whatsapp-send",
+        action,
+        to,
+        reason,
+        &serde_json::Map::new(),
+    )
+    .await
+}
+
+async fn record_by(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    to: &str,
+    reason: &str,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), Problem> {
+    let mut details = extra.clone();
     details.insert("reason".into(), reason.into());
     let event = Event::System(SystemEvent {
-        actor: "whatsapp-send".into(),
+        actor: actor.into(),
         action: action.into(),
         target: Some(to.to_string()),
         at: Timestamp::now(),

@@ -160,6 +160,13 @@ impl Resolver for ArchiveResolver {
             participants: scope.participants.iter().map(|p| party_id(p)).collect(),
             from: scope.from,
             to: scope.to,
+            // A query that no longer parses (the language grew stricter)
+            // still holds its frozen entries.
+            search: scope
+                .search
+                .as_deref()
+                .map(|q| custos_query::parse(q).unwrap_or(custos_query::Query::Or(Vec::new()))),
+            frozen: scope.frozen.clone(),
         })
     }
 }

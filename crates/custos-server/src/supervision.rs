@@ -304,7 +304,7 @@ impl crate::outbound::PreSendCheck for PolicyPreSend {
 }
 
 /// The acting user: the `X-Custos-Actor` header.
-fn actor(headers: &HeaderMap) -> Result<String, Problem> {
+pub(crate) fn actor(headers: &HeaderMap) -> Result<String, Problem> {
     headers
         .get("x-custos-actor")
         .and_then(|v| v.to_str().ok())

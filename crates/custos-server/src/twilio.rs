@@ -34,6 +34,7 @@ use crate::{AppState, Problem, Secret};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use custos_capture::twilio::{self as parser, Media};
 use custos_journal::{Journal, NewEntry, Opened};
@@ -224,7 +225,7 @@ pub async fn receive(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<StatusCode, Problem> {
+) -> Result<Response, Problem> {
     let text = |name| {
         headers
             .get(name)
@@ -257,7 +258,7 @@ fn accept(
     content_type: Option<&str>,
     query: Option<&str>,
     body: &[u8],
-) -> Result<StatusCode, Problem> {
+) -> Result<Response, Problem> {
     let twilio = &state.twilio;
     let config = &twilio.config;
     if !config.auth_token.is_set() || config.public_url.is_empty() {
@@ -339,14 +340,45 @@ fn accept(
         })?
     };
 
-    let mut events: Vec<NewEntry> = parsed
+    // Messages through a number no enrolled custodian holds are not
+    // attributed (with `[capture] require_enrolment`): `capture.refused`
+    // stands in for them, and they make no consent change; the raw body
+    // keeps their content.
+    let refused_sids: HashSet<String> = parsed
         .events
         .iter()
-        .map(|e| NewEntry {
-            event: e.event.clone(),
-            subject: e.subject.clone(),
+        .filter_map(|e| match &e.event {
+            Event::Message(m)
+                if crate::enrolment::business_side(m)
+                    .is_some_and(|b| state.enrolment.refuses(b)) =>
+            {
+                Some(m.source_id.clone())
+            }
+            _ => None,
         })
         .collect();
+    let mut events: Vec<NewEntry> = state.enrolment.screen(
+        "twilio",
+        "twilio-webhook",
+        &Digest::of(body).to_string(),
+        parsed
+            .events
+            .iter()
+            .map(|e| {
+                let business = match &e.event {
+                    Event::Message(m) => crate::enrolment::business_side(m).map(str::to_string),
+                    _ => None,
+                };
+                (
+                    NewEntry {
+                        event: e.event.clone(),
+                        subject: e.subject.clone(),
+                    },
+                    business,
+                )
+            })
+            .collect(),
+    );
     let message_sid = parsed.events.first().map(|e| match &e.event {
         Event::Message(m) => m.source_id.clone(),
         Event::Status(s) => s.target.clone(),
@@ -354,14 +386,20 @@ fn accept(
     });
     // Consent, once per message: a retried delivery records none again.
     let mut claimed = Vec::new();
+    let mut reply = None;
     for e in &parsed.events {
         if let Event::Message(m) = &e.event
+            && !refused_sids.contains(&m.source_id)
             && let Some(change) =
                 consent_of(m, parsed.opt_out_type.as_deref(), &twilio.opt_out_keywords)
         {
             let mut recorded = twilio.recorded.lock().unwrap_or_else(|e| e.into_inner());
             if recorded.insert(change.evidence.clone()) {
                 claimed.push(change.evidence.clone());
+                if change.state == ConsentState::OptOut {
+                    reply = confirmation_reply(state, m, parsed.opt_out_type.as_deref())
+                        .map(|r| (r, e.subject.clone()));
+                }
                 // Before the message, so the supervisor, reading in journal
                 // order, knows the opt-out is recorded and records none.
                 events.insert(
@@ -413,6 +451,15 @@ fn accept(
         },
     ];
     entries.extend(events);
+    // The confirmation leaves in the answer: journalled with the rest, as
+    // an outbound message, before the answer is given.
+    let twiml = reply.map(|((message, twiml), subject)| {
+        entries.push(NewEntry {
+            event: Event::Message(message),
+            subject,
+        });
+        twiml
+    });
     let appended = match state.journal.append_all(&entries) {
         Ok(appended) => appended,
         Err(e) => {
@@ -460,7 +507,89 @@ fn accept(
         duplicates = appended.iter().filter(|a| a.duplicate).count(),
         "twilio delivery durable"
     );
-    Ok(StatusCode::OK)
+    Ok(match twiml {
+        Some(twiml) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            twiml,
+        )
+            .into_response(),
+        None => StatusCode::OK.into_response(),
+    })
+}
+
+/// Twilio's own opt-out words: on SMS, Twilio answers them itself and
+/// blocks any other reply, so custos adds none.
+const TWILIO_HANDLED: &[&str] = &["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"];
+
+/// The TwiML answer confirming a keyword opt-out by inbound message `m`,
+/// and the outbound message that records it; `None` when confirmations
+/// are off or Twilio confirms itself (Advanced Opt-Out, or its standard
+/// words on SMS).
+fn confirmation_reply(
+    state: &AppState,
+    m: &Message,
+    opt_out_type: Option<&str>,
+) -> Option<(Message, String)> {
+    if opt_out_type.is_some() {
+        return None;
+    }
+    let confirmation = state.confirmations.for_message(m)?;
+    if m.channel == "sms" && TWILIO_HANDLED.contains(&confirmation.keyword.as_str()) {
+        return None;
+    }
+    let twiml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>{}</Message></Response>",
+        xml_escape(&confirmation.text)
+    );
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "sent_by".into(),
+        crate::outbound::CONFIRMATION_SENDER.into(),
+    );
+    extra.insert(
+        "opt_out_confirmation".into(),
+        serde_json::json!({
+            "in_reply_to": m.source_id,
+            "keyword": confirmation.keyword,
+            "language": confirmation.language,
+            "delivery": "twiml",
+        }),
+    );
+    let now = Timestamp::now();
+    let message = Message {
+        channel: m.channel.clone(),
+        source_id: format!("twiml:{}", m.source_id),
+        conversation: m.conversation.clone(),
+        sender: crate::enrolment::business_side(m)
+            .unwrap_or_default()
+            .to_string(),
+        recipients: vec![m.sender.clone()],
+        direction: custos_model::Direction::Outbound,
+        sent_at: now,
+        captured_at: now,
+        text: Some(confirmation.text),
+        attachments: Vec::new(),
+        reply_to: Some(m.source_id.clone()),
+        raw_digest: Digest::of(twiml.as_bytes()),
+        extra,
+    };
+    Some((message, twiml))
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The consent change an inbound message makes, if any.

@@ -148,10 +148,33 @@ fn accept(state: &AppState, signature: Option<&str>, body: &[u8]) -> Result<Stat
             subject: None,
         },
     ];
-    entries.extend(parsed.events.into_iter().map(|e| NewEntry {
-        event: e.event,
-        subject: e.subject,
-    }));
+    // Messages through a number no enrolled custodian holds are not
+    // attributed (with `[capture] require_enrolment`): `capture.refused`
+    // stands in for them; the raw body above keeps their content.
+    let screened = parsed
+        .events
+        .into_iter()
+        .map(|e| {
+            let business = matches!(
+                e.event,
+                Event::Message(_) | Event::Edit(_) | Event::Deletion(_) | Event::Reaction(_)
+            )
+            .then_some(e.business);
+            (
+                NewEntry {
+                    event: e.event,
+                    subject: e.subject,
+                },
+                business,
+            )
+        })
+        .collect();
+    entries.extend(state.enrolment.screen(
+        "whatsapp",
+        "whatsapp-webhook",
+        &digest.to_string(),
+        screened,
+    ));
     let appended = journal
         .append_all(&entries)
         .map_err(|e| Problem::internal(&e))?;
@@ -174,6 +197,27 @@ fn accept(state: &AppState, signature: Option<&str>, body: &[u8]) -> Result<Stat
             for job in crate::media::jobs_of(m, entry.subject.as_deref()) {
                 state.media.push(job);
             }
+        }
+    }
+    // A keyword opt-out, new (not a retry), is confirmed to the party;
+    // the outcome, sent or not, is journalled by `confirm_opt_out`.
+    for (entry, appended) in entries.iter().zip(&appended) {
+        if let Event::Message(m) = &entry.event
+            && !appended.duplicate
+            && m.channel == "whatsapp"
+            // A live opt-out, not history synced from the phone.
+            && Timestamp::now().as_micros() - m.sent_at.as_micros()
+                < crate::outbound::SERVICE_WINDOW_MICROS
+            && let Some(confirmation) = state.confirmations.for_message(m)
+        {
+            let (state, m) = (state.clone(), m.clone());
+            tokio::runtime::Handle::current().spawn(async move {
+                if let Err(problem) =
+                    crate::outbound::confirm_opt_out(&state, &m, &confirmation).await
+                {
+                    tracing::warn!(detail = problem.detail(), "opt-out confirmation not sent");
+                }
+            });
         }
     }
     tracing::info!(

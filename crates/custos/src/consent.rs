@@ -5,8 +5,8 @@
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use custos_journal::{Journal, Opened};
-use custos_model::{ConsentChange, ConsentState, Event, EventKind, Timestamp, party_id};
+use custos_journal::Journal;
+use custos_model::{ConsentChange, ConsentState, Event, Timestamp, party_id};
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -34,6 +34,12 @@ pub enum ConsentCommand {
         /// The text the party was shown and agreed to.
         #[arg(long)]
         text: String,
+        /// When it was given (YYYY-MM-DD or RFC 3339); now by default.
+        #[arg(long)]
+        at: Option<String>,
+        /// Who captured it (the agent, the system); the actor by default.
+        #[arg(long)]
+        captured_by: Option<String>,
     },
     /// Record an opt-out (the party asked by phone, letter, ...).
     Revoke {
@@ -53,20 +59,20 @@ pub enum ConsentCommand {
 
 /// Every consent change about `party`, oldest first, with its entry.
 fn history(journal: &Journal, party: &str) -> Result<Vec<(u64, ConsentChange)>> {
-    let wanted = party_id(party);
-    let mut out = Vec::new();
-    for entry in journal.entries(0) {
-        let entry = entry?;
-        if entry.leaf.kind != EventKind::Consent {
-            continue;
-        }
-        if let Opened::Event(Event::Consent(c)) = journal.open_entry(&entry)?
-            && party_id(&c.party) == wanted
-        {
-            out.push((entry.leaf.seq, c));
-        }
+    Ok(custos_server::consent_api::history(journal, party)?)
+}
+
+/// When consent was given: a date (midnight UTC) or an RFC 3339 instant,
+/// never in the future.
+fn when(text: &str) -> Result<Timestamp> {
+    let at = match Timestamp::parse(text) {
+        Ok(at) => at,
+        Err(_) => crate::day_start(text, "--at")?,
+    };
+    if at > Timestamp::now() {
+        bail!("--at {text:?} is in the future");
     }
-    Ok(out)
+    Ok(at)
 }
 
 fn state_name(s: ConsentState) -> &'static str {
@@ -83,36 +89,42 @@ pub fn run(
     command: &ConsentCommand,
     out: &mut impl Write,
 ) -> Result<()> {
-    let record = |party: &str, channel: &str, state, evidence: String| -> Result<u64> {
-        let party = party_id(party);
-        if party.is_empty() || channel.trim().is_empty() {
-            bail!("a party and a channel are required");
-        }
-        let change = Event::Consent(ConsentChange {
-            channel: channel.trim().to_string(),
-            party: party.clone(),
-            state,
-            evidence,
-            at: Timestamp::now(),
-            recorded_by: actor.to_string(),
-        });
-        Ok(journal.append(&change, Some(&party))?.seq)
-    };
+    let record =
+        |party: &str, channel: &str, state, evidence: String, at: Timestamp| -> Result<u64> {
+            let party = party_id(party);
+            if party.is_empty() || channel.trim().is_empty() {
+                bail!("a party and a channel are required");
+            }
+            let change = Event::Consent(ConsentChange {
+                channel: channel.trim().to_string(),
+                party: party.clone(),
+                state,
+                evidence,
+                at,
+                recorded_by: actor.to_string(),
+            });
+            Ok(journal.append(&change, Some(&party))?.seq)
+        };
     match command {
         ConsentCommand::Grant {
             party,
             channel,
             source,
             text,
+            at,
+            captured_by,
         } => {
             if source.trim().is_empty() || text.trim().is_empty() {
                 bail!("--source and --text (what the party agreed to) are required");
             }
+            let at = at.as_deref().map(when).transpose()?;
+            let captured_by = captured_by.as_deref().unwrap_or(actor);
             let seq = record(
                 party,
                 channel,
                 ConsentState::OptIn,
-                format!("{}: {}", source.trim(), text.trim()),
+                custos_server::consent_api::evidence(source, text, captured_by),
+                at.unwrap_or_else(Timestamp::now),
             )?;
             writeln!(
                 out,
@@ -134,6 +146,7 @@ pub fn run(
                 channel,
                 ConsentState::OptOut,
                 format!("{}: {}", source.trim(), reason.trim()),
+                Timestamp::now(),
             )?;
             writeln!(
                 out,

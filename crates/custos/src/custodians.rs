@@ -1,10 +1,11 @@
 //! `custos custodian ...`: enrolling and listing custodians. The registry
 //! itself is `custos_governance::custodians`.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use custos_journal::Journal;
 use std::io::Write;
+use std::path::PathBuf;
 
 pub use custos_governance::custodians::{Added, normalise_phone, registry};
 
@@ -43,6 +44,25 @@ pub enum CustodianCommand {
         /// policies can be scoped to units.
         #[arg(long = "unit")]
         units: Vec<String>,
+        /// The custodian's signed acknowledgement of oversight (PDF, scan):
+        /// kept encrypted in the archive, named by its SHA-256 in the event.
+        #[arg(long)]
+        acknowledgement: Option<PathBuf>,
+    },
+    /// Write a custodian's signed acknowledgement to a file (an audited read).
+    Acknowledgement {
+        /// The custodian's id.
+        id: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Business numbers capture was refused on (not enrolled, with
+    /// `[capture] require_enrolment`): how often, first and last seen.
+    Unenrolled {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
     },
     /// List the enrolled custodians.
     List {
@@ -66,14 +86,97 @@ pub fn run(
             phone,
             opted_in,
             units,
-        } => match add(journal, actor, id, name, phone, opted_in, units)? {
-            Added::New(seq) => writeln!(out, "enrolled custodian {} (entry {seq})", id.trim())?,
-            Added::Unchanged(seq) => writeln!(
+            acknowledgement,
+        } => {
+            let ack = acknowledgement
+                .as_ref()
+                .map(|path| -> Result<_> {
+                    Ok(custos_governance::custodians::Acknowledgement {
+                        file_name: path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        bytes: std::fs::read(path)
+                            .with_context(|| format!("--acknowledgement {}", path.display()))?,
+                    })
+                })
+                .transpose()?;
+            let added = custos_governance::custodians::add_acknowledged(
+                journal,
+                actor,
+                id,
+                name,
+                phone,
+                opted_in,
+                units,
+                ack.as_ref(),
+            )?;
+            match added {
+                Added::New(seq) => writeln!(out, "enrolled custodian {} (entry {seq})", id.trim())?,
+                Added::Acknowledged(seq) => writeln!(
+                    out,
+                    "custodian {} was already enrolled; acknowledgement recorded (entry {seq})",
+                    id.trim()
+                )?,
+                Added::Unchanged(seq) => writeln!(
+                    out,
+                    "custodian {} is already enrolled with the same data (entry {seq}); nothing changed",
+                    id.trim()
+                )?,
+            }
+        }
+        CustodianCommand::Acknowledgement { id, out: path } => {
+            let registry = registry(journal)?;
+            let custodian = registry
+                .get(id.trim())
+                .with_context(|| format!("no custodian {id} (custos custodian list)"))?;
+            let ack = custodian.acknowledgement.as_ref().with_context(|| {
+                format!("custodian {id} has no acknowledgement on record (custodian add --acknowledgement FILE)")
+            })?;
+            let digest = custos_model::Digest::from_hex(&ack.sha256)
+                .with_context(|| format!("entry {}: a malformed digest", ack.seq))?;
+            let bytes = journal
+                .archive_blob(&digest)?
+                .with_context(|| format!("the acknowledgement of {id} is no longer readable"))?;
+            let mut details = serde_json::Map::new();
+            details.insert("reason".into(), "custodian acknowledgement".into());
+            details.insert("entries".into(), vec![ack.seq].into());
+            journal.append_system(actor, "content.read", Some(id.trim()), details)?;
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            writeln!(
                 out,
-                "custodian {} is already enrolled with the same data (entry {seq}); nothing changed",
-                id.trim()
-            )?,
-        },
+                "wrote {} ({} bytes, SHA-256 {}) recorded at entry {}",
+                path.display(),
+                bytes.len(),
+                ack.sha256,
+                ack.seq
+            )?;
+        }
+        CustodianCommand::Unenrolled { json } => {
+            let refused = refused_numbers(journal)?;
+            if refused.is_empty() && !*json {
+                writeln!(out, "no capture was refused for want of enrolment")?;
+            }
+            for (number, r) in &refused {
+                if *json {
+                    let line = serde_json::json!({
+                        "number": number, "channels": r.channels, "refusals": r.refusals,
+                        "messages": r.messages, "first": r.first, "last": r.last, "entries": r.entries,
+                    });
+                    writeln!(out, "{line}")?;
+                } else {
+                    writeln!(
+                        out,
+                        "{number}  {} refusal(s), {} message(s) on {}, first {} last {}",
+                        r.refusals,
+                        r.messages,
+                        r.channels.join(","),
+                        r.first,
+                        r.last
+                    )?;
+                }
+            }
+        }
         CustodianCommand::List { json } => {
             let registry = registry(journal)?;
             if *json {
@@ -115,4 +218,58 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// What was refused on one business number.
+#[derive(Debug, Default)]
+struct Refused {
+    channels: Vec<String>,
+    refusals: u64,
+    messages: u64,
+    first: String,
+    last: String,
+    entries: Vec<u64>,
+}
+
+/// The `capture.refused` events by number (system events only: no
+/// content is opened).
+fn refused_numbers(journal: &Journal) -> Result<std::collections::BTreeMap<String, Refused>> {
+    let mut found: std::collections::BTreeMap<String, Refused> = Default::default();
+    for entry in journal.entries(0) {
+        let entry = entry?;
+        if entry.leaf.kind != custos_model::EventKind::System {
+            continue;
+        }
+        let custos_journal::Opened::Event(custos_model::Event::System(s)) =
+            journal.open_entry(&entry)?
+        else {
+            continue;
+        };
+        if s.action != custos_server::enrolment::REFUSED {
+            continue;
+        }
+        let r = found
+            .entry(s.target.clone().unwrap_or_default())
+            .or_default();
+        let channel = s
+            .details
+            .get("channel")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        if !r.channels.iter().any(|c| c == channel) {
+            r.channels.push(channel.to_string());
+        }
+        r.refusals += 1;
+        r.messages += s
+            .details
+            .get("events")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        if r.first.is_empty() {
+            r.first = s.at.to_string();
+        }
+        r.last = s.at.to_string();
+        r.entries.push(entry.leaf.seq);
+    }
+    Ok(found)
 }

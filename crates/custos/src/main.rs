@@ -408,7 +408,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Ingest { file } => {
             let journal = open(&cli)?;
-            ingest(&journal, file, &mut out)?;
+            ingest(&journal, &cli.actor, file, &mut out)?;
             report_alerts(supervision::supervise(&journal)?, &mut out)?;
             journal.close()?;
         }
@@ -502,7 +502,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Shred { subject, reason } => {
             let journal = open(&cli)?;
-            if let Err(refused) = holds::check_erasure(&journal, &cli.actor, subject, reason) {
+            if let Err(refused) =
+                holds::check_erasure(&cli.data, &journal, &cli.actor, subject, reason)
+            {
                 journal.close()?;
                 return Err(refused);
             }
@@ -520,7 +522,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Privacy { command } => {
             let journal = open(&cli)?;
-            privacy::run(&journal, &cli.actor, command, &mut out)?;
+            privacy::run(&cli.data, &journal, &cli.actor, command, &mut out)?;
             journal.close()?;
         }
         Command::Case { command } => {
@@ -543,7 +545,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Hold { command } => {
             let journal = open(&cli)?;
-            holds::run(&journal, &cli.actor, command, &mut out)?;
+            holds::run(&cli.data, &journal, &cli.actor, command, &mut out)?;
             journal.close()?;
         }
         Command::Consent { command } => {
@@ -764,6 +766,8 @@ fn serve(
         };
         let opt_out_keywords = config.consent.opt_out_keywords.clone();
         let twilio = config.twilio.clone();
+        let require_enrolment = config.capture.require_enrolment;
+        let confirmations = custos_server::confirm::Confirmations::from_config(&config.consent);
         let search_data = cli.data.clone();
         let state = tokio::task::spawn_blocking(move || -> Result<_> {
             let mut state =
@@ -774,6 +778,18 @@ fn serve(
                 opt_out_keywords.clone(),
                 custos_server::media::Retry::default(),
             )?);
+            let enrolment = custos_server::enrolment::Enrolment::from_journal(
+                &journal_for_state,
+                require_enrolment,
+            )?;
+            if enrolment.required() {
+                eprintln!(
+                    "capture requires enrolment: {} custodian number(s) enrolled; others are journalled as capture.refused",
+                    enrolment.enrolled()
+                );
+            }
+            state.enrolment = std::sync::Arc::new(enrolment);
+            state.confirmations = std::sync::Arc::new(confirmations);
             let mut supervisor = supervision::open_supervisor(&journal_for_state)?;
             supervisor.set_opt_out_keywords(opt_out_keywords);
             let index = search::open_index(&search_data, &journal_for_state)?;
@@ -840,8 +856,36 @@ async fn shutdown_signal() {
     }
 }
 
-/// Checks the whole file, then appends it in durable batches.
-fn ingest(journal: &Journal, file: &Path, out: &mut impl Write) -> Result<()> {
+/// Checks the whole file, then appends it in durable batches, and records
+/// the import (`import.jsonl`: counts, including the lines that named a
+/// record already archived, which a re-import never replaces).
+fn ingest(journal: &Journal, actor: &str, file: &Path, out: &mut impl Write) -> Result<()> {
+    let report = ingest_file(journal, file, out)?;
+    let mut details = serde_json::Map::new();
+    details.insert("messages".into(), report.messages.into());
+    details.insert("archived".into(), report.added.into());
+    details.insert("duplicates".into(), report.duplicates.into());
+    if report.duplicates > 0 {
+        details.insert(
+            "duplicates_rule".into(),
+            "a record already archived (same channel and id) stands; the new line was not stored"
+                .into(),
+        );
+    }
+    journal.append_system(
+        actor,
+        "import.jsonl",
+        Some(&file.display().to_string()),
+        details,
+    )?;
+    Ok(())
+}
+
+fn ingest_file(
+    journal: &Journal,
+    file: &Path,
+    out: &mut impl Write,
+) -> Result<custos_capture::jsonl::ImportReport> {
     let name = file.display().to_string();
     let reader = || -> Result<Box<dyn std::io::BufRead>> {
         Ok(if file == Path::new("-") {
@@ -858,7 +902,8 @@ fn ingest(journal: &Journal, file: &Path, out: &mut impl Write) -> Result<()> {
         std::io::Read::read_to_end(&mut reader()?, &mut all)?;
         check(&name, &all[..])?;
         let report = custos_capture::jsonl::append(journal, &all[..], &mut |_| {})?;
-        return summarise(&name, &report, out);
+        summarise(&name, &report, out)?;
+        return Ok(report);
     }
     check(&name, reader()?)?;
     let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
@@ -867,7 +912,8 @@ fn ingest(journal: &Journal, file: &Path, out: &mut impl Write) -> Result<()> {
         custos_capture::jsonl::append(journal, reader()?, &mut |bytes| bar.set_position(bytes))
             .with_context(|| format!("importing {name}"))?;
     bar.finish_and_clear();
-    summarise(&name, &report, out)
+    summarise(&name, &report, out)?;
+    Ok(report)
 }
 
 fn check(name: &str, input: impl std::io::BufRead) -> Result<()> {

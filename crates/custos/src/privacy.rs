@@ -6,12 +6,11 @@
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use custos_governance::holds::Holds;
 use custos_governance::privacy::{self, Decision, Kind, Law, Requests};
 use custos_journal::{Journal, Opened};
 use custos_model::{Event, Timestamp, party_id};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `custos privacy ...`.
 #[derive(Subcommand, Debug)]
@@ -78,6 +77,7 @@ fn about(e: &Event, subject: &str) -> bool {
 
 /// Runs `custos privacy ...`.
 pub fn run(
+    data: &Path,
     journal: &Journal,
     actor: &str,
     command: &PrivacyCommand,
@@ -188,7 +188,7 @@ pub fn run(
                 .opening
                 .subject
                 .clone();
-            let holds = Holds::load(journal)?;
+            let holds = crate::holds::load(data, journal)?;
             let custodian_of = crate::holds::custodian_lookup(journal)?;
             let covering = holds.covering_subject(journal, &subject, &custodian_of)?;
             if covering.is_empty() {

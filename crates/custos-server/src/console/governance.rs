@@ -160,6 +160,9 @@ pub(super) async fn place_hold(
         participants: list(&form.participants),
         from: date("from", &form.from)?,
         to: date("to", &form.to)?,
+        // Holds over a saved search are placed from the CLI, which can run it.
+        search: None,
+        frozen: Vec::new(),
     };
     let journal = state.journal.clone();
     let console = state.console.clone();

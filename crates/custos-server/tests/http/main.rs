@@ -2,6 +2,7 @@
 //! the third parties' documented APIs: one test binary, one module per area.
 
 mod console;
+mod governance;
 mod media;
 mod outbound;
 mod supervision;

@@ -139,12 +139,13 @@ fn verify_head_prove_and_consistency() {
     a.ok(&["init"]);
     let file = a.write("in.jsonl", sample());
     a.ok(&["ingest", &file]);
-    // init, 8 starter policies, 3 messages, a promissory and an off-channel alert.
+    // init, 8 starter policies, 3 messages, the import's record, a
+    // promissory and an off-channel alert.
     let out = a.ok(&["verify"]);
-    assert!(out.starts_with("verified 14 entries"), "{out}");
+    assert!(out.starts_with("verified 15 entries"), "{out}");
 
     let head: Value = serde_json::from_str(&a.ok(&["head"])).unwrap();
-    assert_eq!(head["tree_size"], 14, "ingest signs a head when it closes");
+    assert_eq!(head["tree_size"], 15, "ingest signs a head when it closes");
 
     let proof: Value = serde_json::from_str(&a.ok(&["prove", "2"])).unwrap();
     let hash = |v: &Value| -> [u8; 32] {
@@ -169,11 +170,11 @@ fn verify_head_prove_and_consistency() {
     )
     .expect("the printed proof verifies against the printed head");
 
-    let c: Value = serde_json::from_str(&a.ok(&["consistency", "1", "14"])).unwrap();
+    let c: Value = serde_json::from_str(&a.ok(&["consistency", "1", "15"])).unwrap();
     let path: Vec<[u8; 32]> = c["path"].as_array().unwrap().iter().map(hash).collect();
     custos_journal::merkle::verify_consistency(
         1,
-        14,
+        15,
         &hash(&c["old_root"]),
         &hash(&c["new_root"]),
         &path,

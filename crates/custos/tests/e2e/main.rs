@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod governance;
 mod import_actiance;
 mod import_email;
 mod import_rsmf;
@@ -13,3 +14,4 @@ mod search;
 mod serve;
 mod supervision;
 mod whatsapp_export;
+mod worm;
