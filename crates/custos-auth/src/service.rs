@@ -186,6 +186,19 @@ impl Auth {
             .apply(event);
     }
 
+    /// Revokes token `id` (journalled); it stops working at once here.
+    pub fn revoke_token(&self, actor: &str, id: &str) -> Result<Option<u64>, UserError> {
+        let mut users = self.inner.users.write().unwrap_or_else(|e| e.into_inner());
+        users.revoke_token(&self.inner.journal, actor, id)
+    }
+
+    /// Disables user `id` (journalled); their sessions and tokens stop
+    /// working at once here.
+    pub fn disable_user(&self, actor: &str, id: &str) -> Result<Option<u64>, UserError> {
+        let mut users = self.inner.users.write().unwrap_or_else(|e| e.into_inner());
+        users.disable(&self.inner.journal, actor, id)
+    }
+
     /// Signs `user` in with `password` from `client`. Blocking: costs one
     /// Argon2id verification (also for unknown users) and one journal
     /// append.

@@ -34,10 +34,23 @@ pub const CSRF_FIELD: &str = "_csrf";
 /// The largest form body read to find its CSRF field.
 const MAX_FORM_BYTES: usize = 1 << 20;
 
-/// The permission a route needs: the one table of `/api/v1`.
-pub fn permission_for(method: &Method, route: &str) -> Option<Permission> {
+/// What a route needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Any signed-in principal.
+    SignedIn,
+    /// A principal whose roles grant this.
+    Needs(Permission),
+}
+
+/// What a route needs: the one table of `/api/v1` (`None`: the route is
+/// not in it and is refused to everyone).
+pub fn permission_for(method: &Method, route: &str) -> Option<Access> {
     use Permission as P;
-    Some(match (method.as_str(), route) {
+    if (method.as_str(), route) == ("GET", "/api/v1/me") {
+        return Some(Access::SignedIn);
+    }
+    Some(Access::Needs(match (method.as_str(), route) {
         ("GET", "/api/v1/alerts") | ("GET", "/api/v1/alerts/{id}") => P::ReadAlerts,
         ("POST", "/api/v1/alerts/{id}/actions") => P::ActOnAlerts,
         ("GET", "/api/v1/search") | ("GET", "/api/v1/messages/{seq}") => P::Search,
@@ -47,7 +60,22 @@ pub fn permission_for(method: &Method, route: &str) -> Option<Permission> {
         ("POST", "/api/v1/whatsapp/messages") => P::Send,
         ("GET", "/api/v1/audit") => P::ReadAuditLog,
         _ => return None,
-    })
+    }))
+}
+
+/// `GET /api/v1/me`: who is signed in, their roles and scope, and (for a
+/// session) the CSRF token unsafe requests must carry.
+pub async fn me(
+    axum::Extension(principal): axum::Extension<Principal>,
+    csrf: Option<axum::Extension<CsrfToken>>,
+) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "user": principal.user,
+        "name": principal.name,
+        "roles": principal.roles,
+        "scope": principal.scope,
+        "csrf_token": csrf.map(|c| c.0.0.clone()),
+    }))
 }
 
 /// Who a request's credentials name.
@@ -196,13 +224,15 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
             return unauthorised("sign in, or send Authorization: Bearer <token>");
         }
     };
-    let Some(permission) = permission_for(req.method(), &route) else {
+    let Some(access) = permission_for(req.method(), &route) else {
         return forbidden(format!(
             "{} {route} has no permission assigned",
             req.method()
         ));
     };
-    if !principal.may(permission) {
+    if let Access::Needs(permission) = access
+        && !principal.may(permission)
+    {
         let roles: Vec<&str> = principal.roles.iter().map(|r| r.as_str()).collect();
         return forbidden(format!(
             "{} {route} needs {permission:?}, which none of the roles [{}] grants",

@@ -129,6 +129,7 @@ pub fn router(state: AppState) -> Router {
             get(supervision::list_policies).post(supervision::load_policy),
         )
         .route("/api/v1/audit", get(audit_api::audit_log))
+        .route("/api/v1/me", get(auth::me))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require,
