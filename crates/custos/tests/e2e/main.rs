@@ -11,4 +11,5 @@ mod import_teams;
 mod search;
 mod serve;
 mod supervision;
+mod users;
 mod whatsapp_export;
