@@ -9,13 +9,15 @@
 //!   `captured_by` who collected it (default: the actor); `at` when
 //!   (RFC 3339, default now, never in the future). 201 with the entry.
 //!
-//! The acting user is the `X-Custos-Actor` header until authentication
-//! lands. The sending rules see the change at once.
+//! The acting user is the signed-in principal (reading needs the
+//! `ReadConsent` permission, recording `RecordConsent`). The sending rules
+//! see the change at once.
 
 use crate::{AppState, Problem};
-use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use custos_auth::Principal;
 use custos_journal::{Journal, Opened};
 use custos_model::{ConsentChange, ConsentState, Event, EventKind, Timestamp, party_id};
 use serde::Deserialize;
@@ -87,10 +89,10 @@ fn bad(detail: String, field: &str) -> Problem {
 /// `POST /api/v1/consent`
 pub async fn record(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Json(request): Json<ConsentRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
-    let actor = crate::supervision::actor(&headers)?;
+    let actor = principal.user;
     let party = party_id(&request.party);
     if party.is_empty() {
         return Err(bad("`party` must name a number or address".into(), "party"));
@@ -159,10 +161,10 @@ pub async fn record(
 /// `GET /api/v1/consent/{party}`
 pub async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(party): Path<String>,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    let actor = crate::supervision::actor(&headers)?;
+    let actor = principal.user;
     let journal = state.journal.clone();
     let wanted = party.clone();
     let changes = tokio::task::spawn_blocking(move || history(&journal, &wanted))

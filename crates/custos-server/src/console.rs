@@ -96,6 +96,12 @@ pub fn routes() -> Router<AppState> {
         .route("/policies/{name}", get(policies::view))
         .route("/verify", get(audit::verify_page).post(audit::verify_run))
         .route("/audit", get(audit::log))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// What needs no sign-in: the stylesheet (the sign-in page uses it too).
+pub fn public_routes() -> Router<AppState> {
+    Router::new()
         .route("/assets/custos.css", get(stylesheet))
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -104,6 +104,24 @@ pub fn export(
     spec: &ExportSpec,
     out: &Path,
 ) -> Result<Exported, ExportError> {
+    export_within(journal, index, resolver, people, actor, spec, out, &|_| {
+        true
+    })
+}
+
+/// [`export`] of only the selected messages `visible` accepts (the
+/// information barrier of the person asking).
+#[allow(clippy::too_many_arguments)]
+pub fn export_within(
+    journal: &Journal,
+    index: &SearchIndex,
+    resolver: &dyn Resolver,
+    people: &[Person],
+    actor: &str,
+    spec: &ExportSpec,
+    out: &Path,
+    visible: &dyn Fn(u64) -> bool,
+) -> Result<Exported, ExportError> {
     if spec.reason.trim().is_empty() {
         return Err(ExportError::Invalid(
             "an export discloses archived content and is journalled: say why (reason)".into(),
@@ -137,6 +155,7 @@ pub fn export(
             )
         }
     };
+    let seqs: Vec<u64> = seqs.into_iter().filter(|s| visible(*s)).collect();
     if seqs.is_empty() {
         return Err(ExportError::Invalid(format!(
             "{selection}: no messages; nothing to export"

@@ -6,6 +6,9 @@
 //! Every handler that writes answers only after the journal has made what
 //! it received durable.
 
+mod audit_api;
+pub mod auth;
+pub mod barrier;
 mod config;
 pub mod confirm;
 pub mod consent_api;
@@ -56,6 +59,11 @@ pub struct AppState {
     pub enrolment: Arc<enrolment::Enrolment>,
     /// Opt-out confirmations (off until configured).
     pub confirmations: Arc<confirm::Confirmations>,
+    /// Users, sessions and tokens (none until [`AppState::with_auth`]:
+    /// every `/api/v1` request is then refused).
+    pub auth: custos_auth::Auth,
+    /// Whether session cookies are marked `Secure` (served over TLS).
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -68,7 +76,7 @@ impl AppState {
     ) -> custos_journal::Result<AppState> {
         let parties = outbound::Parties::from_journal(&journal)?;
         Ok(AppState {
-            journal,
+            journal: journal.clone(),
             whatsapp: Arc::new(whatsapp),
             media,
             parties: Arc::new(std::sync::RwLock::new(parties)),
@@ -83,12 +91,24 @@ impl AppState {
             console: console::Console::default(),
             enrolment: Arc::new(enrolment::Enrolment::off()),
             confirmations: Arc::new(confirm::Confirmations::off()),
+            auth: custos_auth::Auth::with_users(
+                journal.clone(),
+                Default::default(),
+                Default::default(),
+            ),
+            secure_cookies: false,
         })
     }
 
     /// The same state with search (the index kept current by `search`).
     pub fn with_search(mut self, search: search::SearchService) -> AppState {
         self.search = Some(search);
+        self
+    }
+
+    /// The same state with these users and tokens able to sign in.
+    pub fn with_auth(mut self, auth: custos_auth::Auth) -> AppState {
+        self.auth = auth;
         self
     }
 
@@ -101,49 +121,51 @@ impl AppState {
     }
 }
 
-/// The server's routes.
+/// The server's routes. Webhooks are authenticated by their signatures;
+/// every `/api/v1` route by [`auth::require`] (a principal with the
+/// route's permission).
 pub fn router(state: AppState) -> Router {
+    use axum::routing::{get, post};
+    let api = Router::new()
+        .route("/api/v1/whatsapp/messages", post(outbound::send_handler))
+        .route("/api/v1/alerts", get(supervision::list_alerts))
+        .route("/api/v1/alerts/{id}", get(supervision::get_alert))
+        .route(
+            "/api/v1/alerts/{id}/actions",
+            post(supervision::act_on_alert),
+        )
+        .route("/api/v1/search", get(search_api::search))
+        .route("/api/v1/exports", post(search_api::create_export))
+        .route("/api/v1/messages/{seq}", get(search_api::open_message))
+        .route(
+            "/api/v1/policies",
+            get(supervision::list_policies).post(supervision::load_policy),
+        )
+        .route("/api/v1/audit", get(audit_api::audit_log))
+        .route("/api/v1/consent", post(consent_api::record))
+        .route("/api/v1/consent/{party}", get(consent_api::show))
+        .route("/api/v1/me", get(auth::me))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require,
+        ));
+    // The console: every page needs a signed-in principal (else a redirect
+    // to /signin), and every unsafe request its CSRF token.
+    let console = console::routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::signed_in,
+    ));
     Router::new()
         .route(
             "/webhooks/whatsapp",
-            axum::routing::get(whatsapp::verify).post(whatsapp::receive),
+            get(whatsapp::verify).post(whatsapp::receive),
         )
-        .route("/webhooks/twilio", axum::routing::post(twilio::receive))
-        .route(
-            "/api/v1/whatsapp/messages",
-            axum::routing::post(outbound::send_handler),
-        )
-        .route(
-            "/api/v1/alerts",
-            axum::routing::get(supervision::list_alerts),
-        )
-        .route(
-            "/api/v1/alerts/{id}",
-            axum::routing::get(supervision::get_alert),
-        )
-        .route(
-            "/api/v1/alerts/{id}/actions",
-            axum::routing::post(supervision::act_on_alert),
-        )
-        .route("/api/v1/search", axum::routing::get(search_api::search))
-        .route(
-            "/api/v1/exports",
-            axum::routing::post(search_api::create_export),
-        )
-        .route(
-            "/api/v1/messages/{seq}",
-            axum::routing::get(search_api::open_message),
-        )
-        .route("/api/v1/consent", axum::routing::post(consent_api::record))
-        .route(
-            "/api/v1/consent/{party}",
-            axum::routing::get(consent_api::show),
-        )
-        .route(
-            "/api/v1/policies",
-            axum::routing::get(supervision::list_policies).post(supervision::load_policy),
-        )
-        .merge(console::routes())
+        .route("/webhooks/twilio", post(twilio::receive))
+        .merge(console::public_routes())
+        .route("/signin", get(auth::signin_page).post(auth::signin))
+        .route("/signout", post(auth::signout))
+        .merge(api)
+        .merge(console)
         .with_state(state)
 }
 
@@ -153,7 +175,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address is what sign-in throttling counts per client.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

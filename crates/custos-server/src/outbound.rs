@@ -108,8 +108,11 @@ impl Parties {
 /// `POST /api/v1/whatsapp/messages`
 pub async fn send_handler(
     State(state): State<AppState>,
-    Json(request): Json<SendRequest>,
+    axum::Extension(principal): axum::Extension<custos_auth::Principal>,
+    Json(mut request): Json<SendRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
+    // The record names the signed-in sender, whatever the body claims.
+    request.sender = Some(principal.user);
     let wamid = send(&state, request).await?;
     Ok((
         StatusCode::CREATED,

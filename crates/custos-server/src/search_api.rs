@@ -1,16 +1,20 @@
 //! The search API: `GET /api/v1/search`, `GET /api/v1/messages/{seq}`
 //! and `POST /api/v1/exports`.
-//! Both are audited reads: the query, the actor (`X-Custos-Actor`), the
-//! stated reason or matter and every entry returned are journalled before
-//! the answer is sent. A malformed query is a 400 problem+json whose
+//! All are audited reads: the query, the signed-in actor, the stated
+//! reason (`reason=` or the `X-Custos-Reason` header) or matter and every
+//! entry returned are journalled before the answer is sent. Each is
+//! confined by the actor's information barrier ([`crate::barrier`]): the
+//! search carries it inside the index query, so totals and pages count
+//! only visible messages; messages outside are "not found". A malformed query is a 400 problem+json whose
 //! `position` names the column of the mistake.
 
 use crate::AppState;
 use crate::problem::Problem;
 use crate::search::{self as audit, ArchiveResolver};
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
+use custos_auth::Principal;
 use custos_governance::holds::Holds;
 use custos_query::Field;
 use custos_search::{SearchOptions, Sort};
@@ -50,31 +54,18 @@ fn bad(title: &'static str, detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST, title, detail)
 }
 
-fn actor(headers: &HeaderMap) -> Result<String, Problem> {
-    headers
-        .get("x-custos-actor")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| {
-            bad(
-                "missing actor",
-                "the X-Custos-Actor header must name who is acting",
-            )
-        })
-}
-
-fn reason(reason: &Option<String>, matter: &Option<String>) -> Result<String, Problem> {
-    match (
-        reason.as_deref().map(str::trim),
-        matter.as_deref().map(str::trim),
-    ) {
-        (Some(r), _) if !r.is_empty() => Ok(r.to_string()),
+fn reason(
+    reason: &Option<String>,
+    matter: &Option<String>,
+    headers: &HeaderMap,
+) -> Result<String, Problem> {
+    let reason = crate::barrier::stated_reason(reason.as_deref(), headers);
+    match (reason, matter.as_deref().map(str::trim)) {
+        (Some(r), _) => Ok(r),
         (_, Some(m)) if !m.is_empty() => Ok("matter".to_string()),
         _ => Err(bad(
             "missing reason",
-            "a search reads archived content and is journalled: give reason= or matter=",
+            "a search reads archived content and is journalled: give reason= (or the X-Custos-Reason header) or matter=",
         )),
     }
 }
@@ -92,11 +83,13 @@ fn service(state: &AppState) -> Result<crate::search::SearchService, Problem> {
 /// `GET /api/v1/search`
 pub async fn search(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(params): Query<SearchParams>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    let who = actor(&headers)?;
-    let why = reason(&params.reason, &params.matter)?;
+    let who = principal.user.clone();
+    let why = reason(&params.reason, &params.matter, &headers)?;
+    let barrier = crate::barrier::of(&state, &principal);
     let query = custos_query::parse(&params.q)
         .map_err(|e| bad("malformed query", e.to_string()).with("position", e.position.into()))?;
     let sort: Sort = match params.sort.as_deref() {
@@ -134,9 +127,10 @@ pub async fn search(
         } else {
             resolver
         };
+        let barred = barrier.resolver(&resolver);
         let results = svc
             .index()
-            .search(&query, &resolver, &options)
+            .search(&barrier.restrict(query), &barred, &options)
             .map_err(|e| match e {
                 custos_search::Error::Query(m) => bad("query names nothing", m),
                 e => Problem::internal(&e),
@@ -160,11 +154,12 @@ pub async fn search(
         if let Some(n) = params.context {
             let n = n.min(50);
             for hit in &results.hits {
-                context.push(
-                    svc.index()
-                        .around(hit.seq, n, n)
-                        .map_err(|e| Problem::internal(&e))?,
-                );
+                let mut around = svc
+                    .index()
+                    .around(hit.seq, n, n)
+                    .map_err(|e| Problem::internal(&e))?;
+                around.retain(|h| barrier.allows_hit(h));
+                context.push(around);
             }
             let seqs: Vec<u64> = context.iter().flatten().map(|h| h.seq).collect();
             journal
@@ -191,20 +186,27 @@ pub async fn search(
 /// `GET /api/v1/messages/{seq}`: one message and the conversation around it.
 pub async fn open_message(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(seq): Path<u64>,
     Query(params): Query<OpenParams>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    let who = actor(&headers)?;
-    let why = reason(&params.reason, &params.matter)?;
+    let who = principal.user.clone();
+    let why = reason(&params.reason, &params.matter, &headers)?;
+    let barrier = crate::barrier::of(&state, &principal);
     let svc = service(&state)?;
     let journal = state.journal.clone();
     let value = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, Problem> {
         let n = params.context.unwrap_or(0).min(50);
-        let around = svc
+        let mut around = svc
             .index()
             .around(seq, n, n)
             .map_err(|e| Problem::internal(&e))?;
+        // Outside the barrier is the same answer as absent.
+        if !around.iter().any(|h| h.seq == seq && barrier.allows_hit(h)) {
+            around.clear();
+        }
+        around.retain(|h| barrier.allows_hit(h));
         if around.is_empty() {
             return Err(Problem::new(
                 StatusCode::NOT_FOUND,
@@ -253,11 +255,12 @@ pub struct ExportBody {
 /// directory; 201 with its id, place and custody digest.
 pub async fn create_export(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Json(body): Json<ExportBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
     use crate::exports::{ExportError, ExportSpec, Selection};
-    let who = actor(&headers)?;
+    let who = principal.user.clone();
+    let barrier = crate::barrier::of(&state, &principal);
     let svc = service(&state)?;
     let Some(root) = svc.exports_dir().map(std::path::Path::to_path_buf) else {
         return Err(Problem::new(
@@ -313,15 +316,17 @@ pub async fn create_export(
         };
         let stamp = custos_model::Timestamp::now().as_micros();
         let dir = root.join(format!("export-{stamp}"));
-        crate::exports::export(&journal, svc.index(), &resolver, &people, &who, &spec, &dir)
-            .map_err(|e| match e {
-                ExportError::Invalid(m) => bad("export refused", m),
-                ExportError::Search(custos_search::Error::Query(m)) => {
-                    bad("query names nothing", m)
-                }
-                ExportError::Case(e) => bad("no such case", e.to_string()),
-                e => Problem::internal(&e),
-            })
+        let index = svc.index();
+        let visible = |seq: u64| barrier.allows_seq(index, seq).unwrap_or(false);
+        crate::exports::export_within(
+            &journal, index, &resolver, &people, &who, &spec, &dir, &visible,
+        )
+        .map_err(|e| match e {
+            ExportError::Invalid(m) => bad("export refused", m),
+            ExportError::Search(custos_search::Error::Query(m)) => bad("query names nothing", m),
+            ExportError::Case(e) => bad("no such case", e.to_string()),
+            e => Problem::internal(&e),
+        })
     })
     .await
     .map_err(|e| Problem::internal(&e))??;

@@ -4,18 +4,19 @@
 //! alerts to the notifier, checks outbound text before it is sent (pre-send
 //! blocking), and the alert and policy API.
 //!
-//! API (JSON; errors are problem+json; the acting user is the
-//! `X-Custos-Actor` header until authentication lands):
+//! API (JSON; errors are problem+json; the acting user is the signed-in
+//! principal; alerts on messages outside their scope do not exist for them: 404):
 //! - `GET  /api/v1/alerts?all=true` — the queue, most serious and oldest first;
-//! - `GET  /api/v1/alerts/{id}` — one alert with its message text (an audited read);
+//! - `GET  /api/v1/alerts/{id}?reason=` — one alert with its message text (an audited read: `content.read` with who and why);
 //! - `POST /api/v1/alerts/{id}/actions` — `{"action": "assign"|"comment"|"escalate"|"close", "to", "text", "disposition"}`;
 //! - `GET  /api/v1/policies` — policies and versions;
 //! - `POST /api/v1/policies` — a policy's TOML text; 201 with its new version, 200 if unchanged.
 
 use crate::{AppState, Problem};
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
+use custos_auth::Principal;
 use custos_journal::{Journal, Opened};
 use custos_model::{Direction, Timestamp};
 use custos_notify::{AlertNotice, Notifier};
@@ -303,23 +304,6 @@ impl crate::outbound::PreSendCheck for PolicyPreSend {
     }
 }
 
-/// The acting user: the `X-Custos-Actor` header.
-pub(crate) fn actor(headers: &HeaderMap) -> Result<String, Problem> {
-    headers
-        .get("x-custos-actor")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "missing actor",
-                "the X-Custos-Actor header must name who is acting",
-            )
-        })
-}
-
 pub(crate) fn supervision(state: &AppState) -> Result<&Supervision, Problem> {
     state.supervision.as_ref().ok_or_else(|| {
         Problem::new(
@@ -341,23 +325,43 @@ pub struct QueueQuery {
     all: bool,
 }
 
+/// `?reason=` of an alert view.
+#[derive(Debug, Deserialize)]
+pub struct ViewQuery {
+    reason: Option<String>,
+}
+
+fn no_such_alert(id: &str) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "no such alert", id.to_string())
+}
+
 /// `GET /api/v1/alerts`.
 pub async fn list_alerts(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(q): Query<QueueQuery>,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let s = supervision(&state)?.clone();
-    let alerts = s.with(|sup| {
-        let mut list: Vec<Alert> = sup
-            .state
-            .alerts
-            .values()
-            .filter(|a| q.all || a.is_open())
-            .cloned()
+    let barrier = crate::barrier::of(&state, &principal);
+    let index = state.search.clone();
+    let alerts = tokio::task::spawn_blocking(move || {
+        let list: Vec<Alert> = s.with(|sup| {
+            sup.state
+                .alerts
+                .values()
+                .filter(|a| q.all || a.is_open())
+                .cloned()
+                .collect()
+        });
+        let mut list: Vec<Alert> = list
+            .into_iter()
+            .filter(|a| barrier.allows_alert(a, index.as_ref().map(|i| i.index())))
             .collect();
         list.sort_by_key(custos_review::state::queue_rank);
         list
-    });
+    })
+    .await
+    .map_err(internal)?;
     let now = Timestamp::now();
     let items: Vec<serde_json::Value> = alerts
         .iter()
@@ -382,28 +386,39 @@ pub async fn list_alerts(
 /// `GET /api/v1/alerts/{id}`: the alert and its message, recorded as a read.
 pub async fn get_alert(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
+    Query(view): Query<ViewQuery>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    let who = actor(&headers)?;
+    let who = principal.user.clone();
+    let why = crate::barrier::stated_reason(view.reason.as_deref(), &headers)
+        .unwrap_or_else(|| "alert review".to_string());
     let s = supervision(&state)?.clone();
     let alert = s
         .with(|sup| sup.state.alerts.get(&id).cloned())
-        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "no such alert", id.clone()))?;
+        .ok_or_else(|| no_such_alert(&id))?;
+    let barrier = crate::barrier::of(&state, &principal);
+    let index = state.search.clone();
     let journal = state.journal.clone();
     let seq = alert.raised.message_seq;
-    let message = tokio::task::spawn_blocking(move || -> custos_journal::Result<_> {
-        let entry = journal.entry(seq)?;
-        let opened = journal.open_entry(&entry)?;
+    let checked = alert.clone();
+    let message = tokio::task::spawn_blocking(move || -> Result<_, Problem> {
+        if !barrier.allows_alert(&checked, index.as_ref().map(|i| i.index())) {
+            return Err(no_such_alert(&id));
+        }
+        let entry = journal.entry(seq).map_err(internal)?;
+        let opened = journal.open_entry(&entry).map_err(internal)?;
         let mut details = serde_json::Map::new();
         details.insert("entries".into(), vec![seq].into());
-        details.insert("reason".into(), "alert review".into());
-        journal.append_system(&who, "content.read", Some(&id), details)?;
+        details.insert("reason".into(), why.into());
+        journal
+            .append_system(&who, "content.read", Some(&id), details)
+            .map_err(internal)?;
         Ok(opened)
     })
     .await
-    .map_err(internal)?
-    .map_err(internal)?;
+    .map_err(internal)??;
     let message = match message {
         Opened::Event(event) => serde_json::to_value(&event).unwrap_or_default(),
         Opened::Shredded(at) => serde_json::json!({ "shredded_at": at }),
@@ -439,18 +454,17 @@ pub struct ActionBody {
 /// `POST /api/v1/alerts/{id}/actions`.
 pub async fn act_on_alert(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     Json(body): Json<ActionBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
-    let who = actor(&headers)?;
     let step = review_step(
         &body.action,
         body.to,
         body.text,
         body.disposition.as_deref(),
     )?;
-    let result = record_step(&state, id, who, step).await?;
+    let result = record_step(&state, id, &principal, step).await?;
     Ok((StatusCode::OK, Json(serde_json::json!({ "entry": result }))))
 }
 
@@ -484,19 +498,31 @@ pub(crate) fn review_step(
     })
 }
 
-/// Checks `step` against alert `id`'s state, journals it as `who` and
-/// brings the queue up to date; returns the journal entry. The one path
-/// for the API and the console.
+/// Checks `step` against alert `id`'s state, journals it as the principal
+/// and brings the queue up to date; returns the journal entry. An alert
+/// outside the principal's scope is "no such alert". The one path for the
+/// API and the console.
 pub(crate) async fn record_step(
     state: &AppState,
     id: String,
-    who: String,
+    principal: &Principal,
     step: ReviewStep,
 ) -> Result<u64, Problem> {
     let s = supervision(state)?.clone();
     let journal = state.journal.clone();
+    let index = state.search.clone();
+    let barrier = crate::barrier::of(state, principal);
+    let who = principal.user.clone();
     tokio::task::spawn_blocking(move || {
         s.with(|sup| -> Result<u64, Problem> {
+            let visible = sup
+                .state
+                .alerts
+                .get(&id)
+                .is_some_and(|a| barrier.allows_alert(a, index.as_ref().map(|i| i.index())));
+            if !visible {
+                return Err(no_such_alert(&id));
+            }
             let event = review::event_for(&sup.state, &id, &who, &step).map_err(|e| match e {
                 review::ReviewError::NoSuchAlert(_) => {
                     Problem::new(StatusCode::NOT_FOUND, "no such alert", e.to_string())
@@ -547,10 +573,10 @@ pub async fn list_policies(
 /// `POST /api/v1/policies`: the body is the policy's TOML text.
 pub async fn load_policy(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     body: String,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Problem> {
-    let who = actor(&headers)?;
+    let who = principal.user;
     let loaded = load_policy_text(&state, who, body, "api").await?;
     let status = if loaded.entry.is_some() {
         StatusCode::CREATED

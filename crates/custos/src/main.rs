@@ -22,6 +22,7 @@ mod retention;
 mod search;
 mod supervision;
 mod tuning;
+mod users;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -72,6 +73,16 @@ enum Command {
     Ingest {
         /// The file; `-` reads standard input.
         file: PathBuf,
+    },
+    /// Add, list and disable the people who sign in.
+    User {
+        #[command(subcommand)]
+        command: users::UserCommand,
+    },
+    /// Create, list and revoke API tokens.
+    Token {
+        #[command(subcommand)]
+        command: users::TokenCommand,
     },
     /// Enrol and list custodians (employees whose business messages are captured).
     Custodian {
@@ -410,6 +421,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let journal = open(&cli)?;
             ingest(&journal, &cli.actor, file, &mut out)?;
             report_alerts(supervision::supervise(&journal)?, &mut out)?;
+            journal.close()?;
+        }
+        Command::User { command } => {
+            let journal = open(&cli)?;
+            users::run_user(&journal, &cli.actor, command, &mut out)?;
+            journal.close()?;
+        }
+        Command::Token { command } => {
+            let journal = open(&cli)?;
+            users::run_token(&journal, &cli.actor, command, &mut out)?;
             journal.close()?;
         }
         Command::Custodian { command } => {
@@ -805,7 +826,17 @@ fn serve(
                 notifier,
                 Some(state.parties.clone()),
             )?;
-            Ok(state.with_supervision(supervision).with_search(search))
+            let auth = custos_auth::Auth::load(state.journal.clone(), Default::default())?;
+            let users = auth.with_users_read(|u| u.users().filter(|u| !u.disabled).count());
+            if users == 0 {
+                eprintln!(
+                    "no users: every /api/v1 request will be refused until `custos user add`"
+                );
+            }
+            Ok(state
+                .with_supervision(supervision)
+                .with_search(search)
+                .with_auth(auth))
         })
         .await??;
         if let Some(smtp) = smtp_listen {

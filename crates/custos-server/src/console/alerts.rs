@@ -426,7 +426,7 @@ pub(super) async fn act(
     let to = Some(form.to.trim().to_string()).filter(|t| !t.is_empty());
     let disposition = Some(form.disposition.trim()).filter(|d| !d.is_empty());
     let step = crate::supervision::review_step(&form.action, to, form.text, disposition)?;
-    crate::supervision::record_step(&state, id.clone(), p.user.clone(), step).await?;
+    crate::supervision::record_step(&state, id.clone(), &p, step).await?;
     Ok(Redirect::to(&format!("/alerts/{}", urlencode(&id))).into_response())
 }
 

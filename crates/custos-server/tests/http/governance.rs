@@ -59,6 +59,10 @@ struct Setup {
     graph: Graph,
     base: String,
     client: reqwest::Client,
+    /// A CRM integration's token (records consent and sends).
+    crm: String,
+    /// The data-protection officer's token.
+    dpo: String,
 }
 
 async fn setup(require_enrolment: bool) -> Setup {
@@ -79,7 +83,29 @@ async fn setup(require_enrolment: bool) -> Setup {
         graph_url,
         phone_number_id: PHONE_ID.into(),
     };
-    let mut state = AppState::new(journal.clone(), config, MediaQueue::disabled()).unwrap();
+    let mut users = custos_auth::Users::default();
+    let crm = crate::grant(
+        &journal,
+        &mut users,
+        "crm-sync",
+        &[
+            custos_auth::Role::ComplianceOfficer,
+            custos_auth::Role::Agent,
+        ],
+        &[],
+        Some("emp-crm"),
+    );
+    let dpo = crate::grant(
+        &journal,
+        &mut users,
+        "dpo",
+        &[custos_auth::Role::Dpo],
+        &[],
+        None,
+    );
+    let mut state = AppState::new(journal.clone(), config, MediaQueue::disabled())
+        .unwrap()
+        .with_auth(crate::auth_of(&journal, users));
     let consent = ConsentConfig {
         opt_out_keywords: vec!["Não quero mais".into()],
         confirmation_language: Some("pt".into()),
@@ -120,6 +146,8 @@ async fn setup(require_enrolment: bool) -> Setup {
         graph,
         base,
         client: reqwest::Client::new(),
+        crm,
+        dpo,
     }
 }
 
@@ -424,7 +452,7 @@ async fn consent_is_recorded_with_its_evidence_and_its_history_read_on_record() 
     let post = |body: serde_json::Value| {
         s.client
             .post(format!("{}/api/v1/consent", s.base))
-            .header("X-Custos-Actor", "crm-sync")
+            .bearer_auth(&s.crm)
             .json(&body)
             .send()
     };
@@ -447,6 +475,7 @@ async fn consent_is_recorded_with_its_evidence_and_its_history_read_on_record() 
     let r = s
         .client
         .post(format!("{}/api/v1/whatsapp/messages", s.base))
+        .bearer_auth(&s.crm)
         .json(&serde_json::json!({"to": CUSTOMER, "text": "hello"}))
         .send()
         .await
@@ -479,7 +508,7 @@ async fn consent_is_recorded_with_its_evidence_and_its_history_read_on_record() 
     let r = s
         .client
         .get(format!("{}/api/v1/consent/5511988887777", s.base))
-        .header("X-Custos-Actor", "dpo")
+        .bearer_auth(&s.dpo)
         .send()
         .await
         .unwrap();

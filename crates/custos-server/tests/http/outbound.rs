@@ -70,6 +70,7 @@ struct Setup {
     journal: Journal,
     graph: Graph,
     base: String,
+    token: String,
 }
 
 async fn setup(consent: Option<ConsentState>) -> Setup {
@@ -101,7 +102,18 @@ async fn setup(consent: Option<ConsentState>) -> Setup {
         graph_url,
         phone_number_id: PHONE_ID.into(),
     };
-    let mut state = AppState::new(journal.clone(), config, MediaQueue::disabled()).unwrap();
+    let mut users = custos_auth::Users::default();
+    let token = crate::grant(
+        &journal,
+        &mut users,
+        "agent-7",
+        &[custos_auth::Role::Agent],
+        &[],
+        Some("emp-7"),
+    );
+    let mut state = AppState::new(journal.clone(), config, MediaQueue::disabled())
+        .unwrap()
+        .with_auth(crate::auth_of(&journal, users));
     state.pre_send = Arc::new(NoGuarantees);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -115,6 +127,7 @@ async fn setup(consent: Option<ConsentState>) -> Setup {
         journal,
         graph,
         base,
+        token,
     }
 }
 
@@ -122,6 +135,7 @@ impl Setup {
     async fn send(&self, body: serde_json::Value) -> (u16, serde_json::Value) {
         let r = reqwest::Client::new()
             .post(format!("{}/api/v1/whatsapp/messages", self.base))
+            .bearer_auth(&self.token)
             .json(&body)
             .send()
             .await

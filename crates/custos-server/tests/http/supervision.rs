@@ -20,6 +20,7 @@ struct Setup {
     journal: Journal,
     base: String,
     http: reqwest::Client,
+    token: String,
 }
 
 async fn setup() -> Setup {
@@ -52,7 +53,22 @@ async fn setup_with(notify: Option<custos_notify::NotifyConfig>) -> Setup {
     let supervisor = Supervisor::open_saved(&journal, vec![]).unwrap();
     let notifier =
         notify.map(|config| custos_server::supervision::start_notifier(&journal, config).unwrap());
-    let state = AppState::new(journal.clone(), config, MediaQueue::disabled()).unwrap();
+    let mut users = custos_auth::Users::default();
+    // A compliance officer (everything in scope) who also sends.
+    let token = crate::grant(
+        &journal,
+        &mut users,
+        "rita",
+        &[
+            custos_auth::Role::ComplianceOfficer,
+            custos_auth::Role::Agent,
+        ],
+        &[],
+        Some("emp-rita"),
+    );
+    let state = AppState::new(journal.clone(), config, MediaQueue::disabled())
+        .unwrap()
+        .with_auth(crate::auth_of(&journal, users));
     let supervision = Supervision::start(
         journal.clone(),
         supervisor,
@@ -80,6 +96,7 @@ async fn setup_with(notify: Option<custos_notify::NotifyConfig>) -> Setup {
         journal,
         base,
         http: reqwest::Client::new(),
+        token,
     }
 }
 
@@ -108,10 +125,11 @@ impl Setup {
         assert_eq!(r.status(), StatusCode::OK);
     }
 
+    /// GET as rita (`Some`) or without credentials (`None`).
     async fn get(&self, path: &str, actor: Option<&str>) -> (StatusCode, serde_json::Value) {
         let mut request = self.http.get(format!("{}{path}", self.base));
-        if let Some(a) = actor {
-            request = request.header("X-Custos-Actor", a);
+        if actor.is_some() {
+            request = request.bearer_auth(&self.token);
         }
         let r = request.send().await.unwrap();
         (r.status(), r.json().await.unwrap())
@@ -121,7 +139,7 @@ impl Setup {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
-            .header("X-Custos-Actor", "rita")
+            .bearer_auth(&self.token)
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -153,7 +171,7 @@ async fn a_captured_message_raises_an_alert_that_reviewers_work_over_the_api() {
     s.webhook(inbound("wamid.SUP2", "Obrigada, recebi a proposta"))
         .await;
     let alerts = loop {
-        let (status, body) = s.get("/api/v1/alerts", None).await;
+        let (status, body) = s.get("/api/v1/alerts", Some("rita")).await;
         assert_eq!(status, StatusCode::OK);
         let list = body["alerts"].as_array().unwrap().clone();
         if !list.is_empty() || started.elapsed() > Duration::from_secs(10) {
@@ -177,9 +195,9 @@ async fn a_captured_message_raises_an_alert_that_reviewers_work_over_the_api() {
     );
     assert_eq!(&text[start..end], "Telegram");
 
-    // Reading it needs a name and leaves a record.
+    // Reading it needs a signed-in principal and leaves a record.
     let (status, problem) = s.get(&format!("/api/v1/alerts/{id}"), None).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
     let reads = s.count("content.read");
     let (status, full) = s.get(&format!("/api/v1/alerts/{id}"), Some("rita")).await;
     assert_eq!(status, StatusCode::OK);
@@ -208,9 +226,9 @@ async fn a_captured_message_raises_an_alert_that_reviewers_work_over_the_api() {
     let close = r#"{"action":"close","disposition":"breach","text":"moved a client to Telegram"}"#;
     assert_eq!(s.post(&actions, close.into()).await.0, StatusCode::OK);
     assert_eq!(s.post(&actions, close.into()).await.0, StatusCode::CONFLICT);
-    let (_, open) = s.get("/api/v1/alerts", None).await;
+    let (_, open) = s.get("/api/v1/alerts", Some("rita")).await;
     assert!(open["alerts"].as_array().unwrap().is_empty());
-    let (_, all) = s.get("/api/v1/alerts?all=true", None).await;
+    let (_, all) = s.get("/api/v1/alerts?all=true", Some("rita")).await;
     let closed = &all["alerts"][0];
     assert_eq!(closed["status"]["state"], "closed");
     assert_eq!(closed["status"]["disposition"], "breach");
@@ -247,7 +265,7 @@ terms = ["guaranteed"]
     let (status, body) = s.post("/api/v1/policies", changed.into()).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(body["version"], 2);
-    let (_, list) = s.get("/api/v1/policies", None).await;
+    let (_, list) = s.get("/api/v1/policies", Some("rita")).await;
     assert_eq!(list["policies"].as_array().unwrap().len(), 9);
 
     // The customer wrote in, so the window is open; the policy still blocks.
@@ -351,7 +369,7 @@ max_delay_ms = 50
     );
     // The queue learns of the outcome on the supervisor's next pass.
     let notified = loop {
-        let (_, alerts) = s.get("/api/v1/alerts", None).await;
+        let (_, alerts) = s.get("/api/v1/alerts", Some("rita")).await;
         let alert = alerts["alerts"]
             .as_array()
             .unwrap()
@@ -468,7 +486,7 @@ async fn a_captured_message_is_searchable_within_a_second_through_the_audited_ap
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("reason"));
     let (status, _) = s.get("/api/v1/search?q=acao&reason=x", None).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = s
         .get("/api/v1/search?q=hold:LH-9&reason=x", Some("rita"))
         .await;
@@ -482,7 +500,7 @@ async fn a_captured_message_is_searchable_within_a_second_through_the_audited_ap
     let r = s
         .http
         .post(format!("{}/api/v1/exports", s.base))
-        .header("X-Custos-Actor", "rita")
+        .bearer_auth(&s.token)
         .json(&serde_json::json!({"query": "acao", "formats": ["rsmf", "jsonl"], "reason": "regulator request"}))
         .send()
         .await
@@ -500,7 +518,7 @@ async fn a_captured_message_is_searchable_within_a_second_through_the_audited_ap
     let r = s
         .http
         .post(format!("{}/api/v1/exports", s.base))
-        .header("X-Custos-Actor", "rita")
+        .bearer_auth(&s.token)
         .json(&serde_json::json!({"query": "nothing-matches-this", "reason": "x"}))
         .send()
         .await

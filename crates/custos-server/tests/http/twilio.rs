@@ -48,6 +48,7 @@ struct Server {
     base: String,
     url: String,
     client: reqwest::Client,
+    token: String,
 }
 
 async fn start(public_url: &str, token: &str) -> Server {
@@ -61,7 +62,18 @@ async fn start(public_url: &str, token: &str) -> Server {
         graph_url: "http://127.0.0.1:9".into(),
         phone_number_id: "106540352242922".into(),
     };
-    let mut state = AppState::new(journal.clone(), whatsapp, MediaQueue::disabled()).unwrap();
+    let mut users = custos_auth::Users::default();
+    let agent = crate::grant(
+        &journal,
+        &mut users,
+        "agent-1",
+        &[custos_auth::Role::Agent],
+        &[],
+        Some("emp-1"),
+    );
+    let mut state = AppState::new(journal.clone(), whatsapp, MediaQueue::disabled())
+        .unwrap()
+        .with_auth(crate::auth_of(&journal, users));
     let config = TwilioConfig {
         auth_token: Secret::new(token),
         account_sid: ACCOUNT.into(),
@@ -92,6 +104,7 @@ async fn start(public_url: &str, token: &str) -> Server {
         base,
         url: public_url.into(),
         client: reqwest::Client::new(),
+        token: agent,
     }
 }
 
@@ -195,6 +208,7 @@ impl Server {
         let r = self
             .client
             .post(format!("{}/api/v1/whatsapp/messages", self.base))
+            .bearer_auth(&self.token)
             .json(&serde_json::json!({ "to": to, "text": "Your statement is ready" }))
             .send()
             .await
@@ -279,7 +293,8 @@ async fn twilios_documented_example_passes_the_signature_check() {
         )
         .await;
     assert_eq!(status, 401);
-    assert_eq!(s.journal.size(), 1, "only the archive's own first entry");
+    // The archive's own first entry, and the test agent and their token.
+    assert_eq!(s.journal.size(), 3, "nothing from the refused deliveries");
 }
 
 #[tokio::test]

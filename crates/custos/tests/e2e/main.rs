@@ -13,5 +13,6 @@ mod retention;
 mod search;
 mod serve;
 mod supervision;
+mod users;
 mod whatsapp_export;
 mod worm;

@@ -1,0 +1,727 @@
+//! [`Auth`]: signing in (with throttling), sessions, CSRF tokens and
+//! bearer tokens, over the users folded from the journal.
+//!
+//! Sessions live in memory only: a restart signs everyone out. They are
+//! kept by the SHA-256 of their id, so neither a lookup's timing nor a
+//! memory dump gives a usable cookie away. Every sign-in, failed or not,
+//! is journalled (`auth.signin`, `auth.signin_failed`: user id and
+//! client address, never the password).
+
+use crate::users::{self, UserError, Users};
+use crate::{CsrfToken, Principal, password};
+use custos_journal::Journal;
+use custos_model::Timestamp;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde_json::Map;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+
+/// A successful sign-in.
+pub const SIGNED_IN: &str = "auth.signin";
+/// A refused sign-in.
+pub const SIGNIN_FAILED: &str = "auth.signin_failed";
+/// A session ended by its user.
+pub const SIGNED_OUT: &str = "auth.signout";
+
+/// Settings of sessions and throttling.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// How long a session lasts from sign-in.
+    pub session_ttl: Duration,
+    /// Failures in a row for one user name before it is locked.
+    pub max_failures_per_user: u32,
+    /// Failures in a row from one address before it is locked.
+    pub max_failures_per_ip: u32,
+    /// The first lock-out; each further failure doubles it.
+    pub lockout: Duration,
+    /// The longest lock-out.
+    pub max_lockout: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_ttl: Duration::from_secs(8 * 3600),
+            max_failures_per_user: 5,
+            max_failures_per_ip: 20,
+            lockout: Duration::from_secs(30),
+            max_lockout: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Why a sign-in was refused. The message is the same whether the user
+/// exists or not.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Unknown user, wrong password or disabled user: one answer.
+    #[error("sign-in refused: unknown user or wrong password")]
+    Refused,
+    /// Too many failures for this user name or address.
+    #[error("sign-in refused: too many failures; try again in {retry_after_secs} s")]
+    Throttled {
+        /// Seconds until the lock-out ends.
+        retry_after_secs: u64,
+    },
+    /// Journalling the attempt failed (nothing is granted then).
+    #[error(transparent)]
+    Journal(#[from] custos_journal::Error),
+}
+
+/// A session's cookie value. `Debug` redacts it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// The cookie value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionId(redacted)")
+    }
+}
+
+/// A signed-in session.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The cookie value (random, 256 bits).
+    pub id: SessionId,
+    /// Its CSRF token (random, 256 bits), for forms and unsafe requests.
+    pub csrf: CsrfToken,
+    /// Who.
+    pub principal: Principal,
+    /// When it ends.
+    pub expires_at: Timestamp,
+}
+
+struct Stored {
+    user: String,
+    csrf: CsrfToken,
+    expires_at: i64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Failures {
+    count: u32,
+    locked_until: i64,
+}
+
+struct Inner {
+    journal: Journal,
+    config: AuthConfig,
+    users: RwLock<Users>,
+    sessions: Mutex<HashMap<[u8; 32], Stored>>,
+    failures: Mutex<HashMap<String, Failures>>,
+}
+
+/// The authentication service; cheap to clone.
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Auth")
+    }
+}
+
+fn random_hex() -> String {
+    let mut buf = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the system's random generator");
+    hex::encode(buf)
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Constant-time equality of two byte strings (their lengths may leak).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+impl Auth {
+    /// The service over the users and tokens already in `journal`
+    /// (blocking: reads the whole journal).
+    pub fn load(journal: Journal, config: AuthConfig) -> Result<Auth, UserError> {
+        let users = Users::load(&journal)?;
+        Ok(Auth::with_users(journal, config, users))
+    }
+
+    /// The service over `users` (e.g. none: nobody can sign in).
+    pub fn with_users(journal: Journal, config: AuthConfig, users: Users) -> Auth {
+        Auth {
+            inner: Arc::new(Inner {
+                journal,
+                config,
+                users: RwLock::new(users),
+                sessions: Mutex::new(HashMap::new()),
+                failures: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Runs `f` on the users and tokens known now.
+    pub fn with_users_read<R>(&self, f: impl FnOnce(&Users) -> R) -> R {
+        f(&self.inner.users.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Folds a system event appended elsewhere in this process (e.g. a
+    /// token revoked through an admin API).
+    pub fn apply(&self, event: &custos_model::SystemEvent) {
+        self.inner
+            .users
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .apply(event);
+    }
+
+    /// Revokes token `id` (journalled); it stops working at once here.
+    pub fn revoke_token(&self, actor: &str, id: &str) -> Result<Option<u64>, UserError> {
+        let mut users = self.inner.users.write().unwrap_or_else(|e| e.into_inner());
+        users.revoke_token(&self.inner.journal, actor, id)
+    }
+
+    /// Disables user `id` (journalled); their sessions and tokens stop
+    /// working at once here.
+    pub fn disable_user(&self, actor: &str, id: &str) -> Result<Option<u64>, UserError> {
+        let mut users = self.inner.users.write().unwrap_or_else(|e| e.into_inner());
+        users.disable(&self.inner.journal, actor, id)
+    }
+
+    /// Signs `user` in with `password` from `client`. Blocking: costs one
+    /// Argon2id verification (also for unknown users) and one journal
+    /// append.
+    pub fn sign_in(
+        &self,
+        user: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Session, SignInError> {
+        self.sign_in_at(user, password, client, Timestamp::now())
+    }
+
+    /// [`Auth::sign_in`] at the moment `now` (tests drive the clock).
+    pub fn sign_in_at(
+        &self,
+        user: &str,
+        password: &str,
+        client: Option<IpAddr>,
+        now: Timestamp,
+    ) -> Result<Session, SignInError> {
+        let user: String = user.trim().chars().take(128).collect();
+        let ip = client
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let keys = [format!("user:{user}"), format!("ip:{ip}")];
+        if let Some(wait) = self.locked(&keys, now.as_micros()) {
+            self.journal_attempt(&user, &ip, false, Some("throttled"))?;
+            return Err(SignInError::Throttled {
+                retry_after_secs: ((wait + 999_999) / 1_000_000).max(1) as u64,
+            });
+        }
+        let found = self.with_users_read(|u| u.get(&user).cloned());
+        let hash = found
+            .as_ref()
+            .map_or(password::decoy(), |u| u.hash.as_str());
+        let matches = password::verify(password, hash);
+        let ok = matches && found.as_ref().is_some_and(|u| !u.disabled);
+        if !ok {
+            self.fail(&keys, now.as_micros());
+            self.journal_attempt(&user, &ip, false, Some("bad credentials"))?;
+            return Err(SignInError::Refused);
+        }
+        let user = found.expect("checked above");
+        self.journal_attempt(&user.id, &ip, true, None)?;
+        self.succeed(&keys);
+        let id = random_hex();
+        let csrf = CsrfToken(random_hex());
+        let expires_at = now
+            .as_micros()
+            .saturating_add(micros(self.inner.config.session_ttl));
+        let mut sessions = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        sessions.retain(|_, s| s.expires_at > now.as_micros());
+        sessions.insert(
+            users::digest(&id),
+            Stored {
+                user: user.id.clone(),
+                csrf: csrf.clone(),
+                expires_at,
+            },
+        );
+        Ok(Session {
+            id: SessionId(id),
+            csrf,
+            principal: user.principal(None),
+            expires_at: Timestamp::from_micros(expires_at),
+        })
+    }
+
+    fn journal_attempt(
+        &self,
+        user: &str,
+        ip: &str,
+        ok: bool,
+        why: Option<&str>,
+    ) -> Result<(), custos_journal::Error> {
+        let mut d = Map::new();
+        d.insert("user".into(), user.into());
+        d.insert("ip".into(), ip.into());
+        if let Some(w) = why {
+            d.insert("reason".into(), w.into());
+        }
+        let action = if ok { SIGNED_IN } else { SIGNIN_FAILED };
+        self.inner
+            .journal
+            .append_system(user, action, Some(user), d)?;
+        Ok(())
+    }
+
+    /// The longest wait among `keys`' lock-outs, in microseconds.
+    fn locked(&self, keys: &[String], now: i64) -> Option<i64> {
+        let failures = self
+            .inner
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        keys.iter()
+            .filter_map(|k| failures.get(k))
+            .map(|f| f.locked_until - now)
+            .filter(|w| *w > 0)
+            .max()
+    }
+
+    fn fail(&self, keys: &[String], now: i64) {
+        let c = &self.inner.config;
+        let mut failures = self
+            .inner
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if failures.len() > 100_000 {
+            // Bounded memory under a spray of names: forget the unlocked.
+            failures.retain(|_, f| f.locked_until > now);
+        }
+        for key in keys {
+            let limit = if key.starts_with("ip:") {
+                c.max_failures_per_ip
+            } else {
+                c.max_failures_per_user
+            };
+            let f = failures.entry(key.clone()).or_default();
+            f.count += 1;
+            if f.count >= limit {
+                let doublings = (f.count - limit).min(20);
+                let wait = micros(c.lockout).saturating_mul(1 << doublings);
+                f.locked_until = now.saturating_add(wait.min(micros(c.max_lockout)));
+            }
+        }
+    }
+
+    fn succeed(&self, keys: &[String]) {
+        let mut failures = self
+            .inner
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for key in keys {
+            failures.remove(key);
+        }
+    }
+
+    /// The principal and CSRF token of a session cookie, if it is live and
+    /// its user still enabled.
+    pub fn session(&self, cookie: &str) -> Option<(Principal, CsrfToken)> {
+        self.session_at(cookie, Timestamp::now())
+    }
+
+    /// [`Auth::session`] at the moment `now`.
+    pub fn session_at(&self, cookie: &str, now: Timestamp) -> Option<(Principal, CsrfToken)> {
+        let key = users::digest(cookie);
+        let (user, csrf) = {
+            let mut sessions = self
+                .inner
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let s = sessions.get(&key)?;
+            if s.expires_at <= now.as_micros() {
+                sessions.remove(&key);
+                return None;
+            }
+            (s.user.clone(), s.csrf.clone())
+        };
+        let principal = self.with_users_read(|u| {
+            u.get(&user)
+                .filter(|u| !u.disabled)
+                .map(|u| u.principal(None))
+        })?;
+        Some((principal, csrf))
+    }
+
+    /// Ends a session (journalled); unknown cookies change nothing.
+    pub fn sign_out(&self, cookie: &str) -> Result<(), custos_journal::Error> {
+        let removed = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&users::digest(cookie));
+        if let Some(s) = removed {
+            self.inner
+                .journal
+                .append_system(&s.user, SIGNED_OUT, Some(&s.user), Map::new())?;
+        }
+        Ok(())
+    }
+
+    /// Whether `token` is the session's CSRF token (constant time).
+    pub fn check_csrf(&self, session: &CsrfToken, token: &str) -> bool {
+        !token.is_empty() && constant_time_eq(session.0.as_bytes(), token.as_bytes())
+    }
+
+    /// The principal a bearer token acts as: refused when unknown, wrong,
+    /// expired, revoked or its user disabled. The secret is compared by
+    /// its SHA-256 in constant time.
+    pub fn token(&self, bearer: &str) -> Option<Principal> {
+        self.token_at(bearer, Timestamp::now())
+    }
+
+    /// [`Auth::token`] at the moment `now`.
+    pub fn token_at(&self, bearer: &str, now: Timestamp) -> Option<Principal> {
+        let (id, secret) = users::split_bearer(bearer.trim())?;
+        let offered = users::digest(secret);
+        self.with_users_read(|u| {
+            let t = u.token(id)?;
+            let right = constant_time_eq(&t.digest, &offered);
+            if !right || t.revoked || t.expires_at <= now {
+                return None;
+            }
+            let user = u.get(&t.user).filter(|u| !u.disabled)?;
+            Some(user.principal(Some(&t.roles)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{NewUser, Role, Scope};
+    use custos_model::{Event, EventKind};
+
+    const PASSWORD: &str = "correct horse battery";
+
+    fn setup() -> (tempfile::TempDir, Journal, Users) {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::init(dir.path(), None, "t").unwrap();
+        let mut users = Users::default();
+        users
+            .add(
+                &journal,
+                "root",
+                NewUser {
+                    id: "rita".into(),
+                    name: "Rita Reviewer".into(),
+                    roles: [Role::Reviewer, Role::Auditor].into(),
+                    units: vec!["fx".into()],
+                    custodian: None,
+                },
+                PASSWORD,
+            )
+            .unwrap();
+        (dir, journal, users)
+    }
+
+    fn auth(journal: &Journal, users: Users) -> Auth {
+        let config = AuthConfig {
+            lockout: Duration::from_secs(10),
+            ..AuthConfig::default()
+        };
+        Auth::with_users(journal.clone(), config, users)
+    }
+
+    fn actions(journal: &Journal) -> Vec<(String, serde_json::Value)> {
+        let mut out = Vec::new();
+        for entry in journal.entries(0) {
+            let entry = entry.unwrap();
+            if entry.leaf.kind != EventKind::System {
+                continue;
+            }
+            if let custos_journal::Opened::Event(Event::System(e)) =
+                journal.open_entry(&entry).unwrap()
+            {
+                out.push((e.action, serde_json::Value::Object(e.details)));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_journal_keeps_the_hash_never_the_password() {
+        let (_dir, journal, users) = setup();
+        let reloaded = Users::load(&journal).unwrap();
+        assert_eq!(reloaded.get("rita"), users.get("rita"));
+        let all = format!("{:?}", actions(&journal));
+        assert!(!all.contains(PASSWORD), "{all}");
+        assert!(all.contains("$argon2id$"), "{all}");
+    }
+
+    #[test]
+    fn sign_in_session_and_sign_out() {
+        let (_dir, journal, users) = setup();
+        let auth = auth(&journal, users);
+        let ip: IpAddr = "10.0.0.7".parse().unwrap();
+        let s = auth.sign_in("rita", PASSWORD, Some(ip)).unwrap();
+        assert_eq!(s.id.expose().len(), 64);
+        assert_eq!(s.principal.scope, Scope::Units(["fx".to_string()].into()));
+        let (p, csrf) = auth.session(s.id.expose()).unwrap();
+        assert_eq!(p.user, "rita");
+        assert_eq!(csrf, s.csrf);
+        assert!(auth.check_csrf(&csrf, &s.csrf.0));
+        assert!(!auth.check_csrf(&csrf, ""));
+        assert!(!auth.check_csrf(&csrf, &s.csrf.0[1..]));
+        assert!(!auth.check_csrf(&csrf, &"0".repeat(64)));
+        assert!(auth.session("nonsense").is_none());
+        auth.sign_out(s.id.expose()).unwrap();
+        assert!(auth.session(s.id.expose()).is_none());
+        let logged = actions(&journal);
+        let signin = logged.iter().find(|(a, _)| a == SIGNED_IN).unwrap();
+        assert_eq!(signin.1["ip"], "10.0.0.7");
+        assert!(logged.iter().any(|(a, _)| a == SIGNED_OUT));
+        assert!(!format!("{logged:?}").contains(PASSWORD));
+    }
+
+    #[test]
+    fn sessions_expire() {
+        let (_dir, journal, users) = setup();
+        let auth = auth(&journal, users);
+        let now = Timestamp::now();
+        let s = auth.sign_in_at("rita", PASSWORD, None, now).unwrap();
+        let later = |secs: i64| Timestamp::from_micros(now.as_micros() + secs * 1_000_000);
+        assert!(
+            auth.session_at(s.id.expose(), later(8 * 3600 - 1))
+                .is_some()
+        );
+        assert!(auth.session_at(s.id.expose(), later(8 * 3600)).is_none());
+    }
+
+    #[test]
+    fn wrong_and_unknown_answer_alike_and_are_journalled() {
+        let (_dir, journal, users) = setup();
+        let auth = auth(&journal, users);
+        let wrong = auth.sign_in("rita", "not the password", None).unwrap_err();
+        let unknown = auth.sign_in("nobody", PASSWORD, None).unwrap_err();
+        assert_eq!(wrong.to_string(), unknown.to_string());
+        let failed: Vec<_> = actions(&journal)
+            .into_iter()
+            .filter(|(a, _)| a == SIGNIN_FAILED)
+            .collect();
+        assert_eq!(failed.len(), 2);
+        assert_eq!(failed[1].1["user"], "nobody");
+    }
+
+    #[test]
+    fn throttling_locks_a_user_then_doubles() {
+        let (_dir, journal, users) = setup();
+        let auth = auth(&journal, users);
+        let t0 = Timestamp::now().as_micros();
+        let at = |secs: i64| Timestamp::from_micros(t0 + secs * 1_000_000);
+        for i in 0..5 {
+            let ip: IpAddr = format!("10.0.0.{i}").parse().unwrap();
+            let e = auth.sign_in_at("rita", "wrong wrong wrong", Some(ip), at(0));
+            assert!(matches!(e, Err(SignInError::Refused)), "{e:?}");
+        }
+        // Locked for 10 s, even with the right password, from anywhere.
+        let e = auth.sign_in_at("rita", PASSWORD, None, at(1)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SignInError::Throttled {
+                    retry_after_secs: 9
+                }
+            ),
+            "{e:?}"
+        );
+        // An unknown name is locked just the same.
+        for _ in 0..5 {
+            let _ = auth.sign_in_at("ghost", "x", None, at(0));
+        }
+        assert!(matches!(
+            auth.sign_in_at("ghost", "x", None, at(1)),
+            Err(SignInError::Throttled { .. })
+        ));
+        // After the lock-out one more failure locks for twice as long.
+        let e = auth.sign_in_at("rita", "wrong again!!", None, at(11));
+        assert!(matches!(e, Err(SignInError::Refused)));
+        let e = auth.sign_in_at("rita", PASSWORD, None, at(30)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SignInError::Throttled {
+                    retry_after_secs: 1
+                }
+            ),
+            "{e:?}"
+        );
+        // Then a success clears the count.
+        auth.sign_in_at("rita", PASSWORD, None, at(32)).unwrap();
+        let e = auth.sign_in_at("rita", "wrong", None, at(33));
+        assert!(matches!(e, Err(SignInError::Refused)));
+        let throttled = actions(&journal)
+            .into_iter()
+            .filter(|(a, d)| a == SIGNIN_FAILED && d["reason"] == "throttled")
+            .count();
+        assert_eq!(throttled, 3);
+    }
+
+    #[test]
+    fn throttling_locks_an_address() {
+        let (_dir, journal, users) = setup();
+        let auth = auth(&journal, users);
+        let now = Timestamp::now();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for i in 0..20 {
+            let _ = auth.sign_in_at(&format!("spray{i}"), "x", Some(ip), now);
+        }
+        assert!(matches!(
+            auth.sign_in_at("rita", PASSWORD, Some(ip), now),
+            Err(SignInError::Throttled { .. })
+        ));
+        // Another address is not affected.
+        auth.sign_in_at("rita", PASSWORD, Some("192.0.2.2".parse().unwrap()), now)
+            .unwrap();
+    }
+
+    #[test]
+    fn tokens_expire_revoke_and_narrow_roles() {
+        let (_dir, journal, mut users) = setup();
+        let now = Timestamp::now();
+        let in_an_hour = Timestamp::from_micros(now.as_micros() + 3_600_000_000);
+        let (token, secret) = users
+            .create_token(
+                &journal,
+                "root",
+                "rita",
+                &[Role::Auditor].into(),
+                in_an_hour,
+            )
+            .unwrap();
+        assert!(!format!("{secret:?}").contains(&token.id));
+        let (_, other) = users
+            .create_token(&journal, "root", "rita", &Default::default(), in_an_hour)
+            .unwrap();
+        let refused =
+            users.create_token(&journal, "root", "rita", &[Role::Admin].into(), in_an_hour);
+        assert!(matches!(refused, Err(UserError::Invalid(_))));
+        let auth = auth(&journal, users.clone());
+        let p = auth.token(secret.expose()).unwrap();
+        assert_eq!(p.roles, [Role::Auditor].into());
+        assert_eq!(p.scope, Scope::None);
+        let p = auth.token(other.expose()).unwrap();
+        assert_eq!(p.roles, [Role::Reviewer, Role::Auditor].into());
+        // A wrong secret with the right id, garbage, expiry.
+        let mut wrong = secret.expose().to_string();
+        wrong.pop();
+        wrong.push('x');
+        assert!(auth.token(&wrong).is_none());
+        assert!(auth.token("Bearer nonsense").is_none());
+        assert!(auth.token_at(secret.expose(), in_an_hour).is_none());
+        // Revocation, reloaded from the journal.
+        users.revoke_token(&journal, "root", &token.id).unwrap();
+        let auth = Auth::load(journal.clone(), AuthConfig::default()).unwrap();
+        assert!(auth.token(secret.expose()).is_none());
+        assert!(auth.token(other.expose()).is_some());
+        // Disabling the user stops every token.
+        users.disable(&journal, "root", "rita").unwrap();
+        let auth = Auth::load(journal.clone(), AuthConfig::default()).unwrap();
+        assert!(auth.token(other.expose()).is_none());
+        assert!(matches!(
+            auth.sign_in("rita", PASSWORD, None),
+            Err(SignInError::Refused)
+        ));
+        let logged = format!("{:?}", actions(&journal));
+        assert!(!logged.contains(&secret.expose()[20..]));
+    }
+
+    #[test]
+    fn users_are_validated() {
+        let (_dir, journal, mut users) = setup();
+        let new = |id: &str, roles: &[Role], units: &[&str], custodian: Option<&str>| NewUser {
+            id: id.into(),
+            name: "N".into(),
+            roles: roles.iter().copied().collect(),
+            units: units.iter().map(|u| u.to_string()).collect(),
+            custodian: custodian.map(str::to_string),
+        };
+        let err = |r: Result<u64, UserError>| r.unwrap_err().to_string();
+        assert!(
+            err(users.add(
+                &journal,
+                "a",
+                new("rita", &[Role::Admin], &[], None),
+                PASSWORD
+            ))
+            .contains("already exists")
+        );
+        assert!(
+            err(users.add(
+                &journal,
+                "a",
+                new("bad id", &[Role::Admin], &[], None),
+                PASSWORD
+            ))
+            .contains("user id")
+        );
+        assert!(
+            err(users.add(
+                &journal,
+                "a",
+                new("r2", &[Role::Reviewer], &[], None),
+                PASSWORD
+            ))
+            .contains("--unit")
+        );
+        assert!(
+            err(users.add(
+                &journal,
+                "a",
+                new("g1", &[Role::Agent], &[], None),
+                PASSWORD
+            ))
+            .contains("--custodian")
+        );
+        assert!(
+            err(users.add(&journal, "a", new("n1", &[], &[], None), PASSWORD)).contains("--role")
+        );
+        assert!(
+            err(users.add(&journal, "a", new("s1", &[Role::Admin], &[], None), "short"))
+                .contains("12")
+        );
+        users
+            .add(
+                &journal,
+                "a",
+                new("g1", &[Role::Agent], &[], Some("emp-7")),
+                PASSWORD,
+            )
+            .unwrap();
+        assert_eq!(
+            users.get("g1").unwrap().scope(),
+            Scope::Custodian("emp-7".into())
+        );
+    }
+}
