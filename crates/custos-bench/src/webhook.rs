@@ -268,6 +268,16 @@ impl Server {
         self.child.id()
     }
 
+    /// The server's peak resident memory (VmHWM) so far, in KiB.
+    pub fn peak_memory_kib(&self) -> Option<u64> {
+        crate::proc_status_kib(&self.pid().to_string(), "VmHWM")
+    }
+
+    /// The server's resident memory (VmRSS) now, in KiB.
+    pub fn memory_kib(&self) -> Option<u64> {
+        crate::proc_status_kib(&self.pid().to_string(), "VmRSS")
+    }
+
     /// What the server wrote to standard error so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
