@@ -303,6 +303,12 @@ impl Server {
         crate::proc_status_kib(&self.pid().to_string(), "VmRSS")
     }
 
+    /// The server's anonymous resident memory (RssAnon: heap and stacks,
+    /// not the file pages it maps, such as the search index) now, in KiB.
+    pub fn anonymous_memory_kib(&self) -> Option<u64> {
+        crate::proc_status_kib(&self.pid().to_string(), "RssAnon")
+    }
+
     /// What the server wrote to standard error so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
