@@ -52,6 +52,7 @@
 
 pub mod export;
 mod ingest;
+pub mod load;
 pub mod rsmf_export;
 pub mod scan;
 pub mod search;
@@ -60,7 +61,7 @@ pub mod webhook;
 pub mod workload;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -86,6 +87,10 @@ pub struct BenchOptions {
     /// ([`search::DOCS`] by default; [`search::QUICK_DOCS`] at most with
     /// `quick`). [`search::DOCS_ENV`] in the environment overrides it.
     pub search_docs: usize,
+    /// Measure only this group (in this process, so the peak memory beside
+    /// its figures is its own); `None`: every group, unless [`ONLY_ENV`]
+    /// names one.
+    pub only: Option<Group>,
 }
 
 impl Default for BenchOptions {
@@ -97,6 +102,7 @@ impl Default for BenchOptions {
             quick: false,
             custos_exe: None,
             search_docs: search::DOCS,
+            only: None,
         }
     }
 }
@@ -120,9 +126,9 @@ const SQLITE_BEST_BATCH: usize = 1_000;
 pub const BATCH: usize = 10;
 /// The most connections of the webhook load with `quick`.
 const QUICK_CONNECTIONS: usize = 8;
-/// The environment variable that, set to `export`, makes [`run`] measure
-/// only the chat-export figures (and the peak memory after them); set to
-/// `search` or `export-rsmf`, only those.
+/// The environment variable that, set to a [`Group`]'s name (`ingest`,
+/// `webhook`, `import`, `scan`, `verify`, `search`, `export-rsmf`), makes
+/// [`run`] measure only that group, as [`BenchOptions::only`] does.
 pub const ONLY_ENV: &str = "CUSTOS_BENCH_ONLY";
 /// Lines of the synthetic chat export.
 const EXPORT_LINES: usize = 1_000_000;
@@ -130,7 +136,7 @@ const EXPORT_LINES: usize = 1_000_000;
 const QUICK_EXPORT_LINES: usize = 20_000;
 
 /// One measured figure, with the peer it is set against.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Figure {
     /// What was measured.
     pub name: String,
@@ -140,6 +146,11 @@ pub struct Figure {
     pub unit: String,
     /// The peer's name and its measurement in the same unit, in the same run.
     pub peer: Option<(String, f64)>,
+    /// The peak resident memory (VmHWM, MiB) of the process that measured
+    /// it, when that process measured only its group ([`BenchOptions::only`])
+    /// or, for the webhook figures, of the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_mib: Option<f64>,
 }
 
 impl Figure {
@@ -160,6 +171,7 @@ fn rate_figure(name: String, value: f64, unit: &str, peer: Option<(String, f64)>
         value,
         unit: unit.into(),
         peer,
+        peak_mib: None,
     }
 }
 
@@ -172,6 +184,112 @@ fn sqlite_label(batch: usize) -> String {
 }
 
 /// Runs every benchmark and returns the figures, telling `progress` what
+/// it is doing and what each step measured.
+/// A group of figures measured together. `scripts/bench` runs each in its
+/// own process (`custos bench --only GROUP --json`), so the peak memory
+/// beside a figure is that group's alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// Durable appends from 1, 8 and 64 writers, vs SQLite WAL.
+    Ingest,
+    /// Webhook deliveries over HTTP to `custos serve`, vs `append_async`.
+    Webhook,
+    /// The chat-export parse and import, vs `wc -l`.
+    Import,
+    /// The policy scan, vs `rg -F -i -f`.
+    Scan,
+    /// `verify`, vs SHA-256 of the same bytes.
+    Verify,
+    /// Search latency and index build, vs SQLite FTS5.
+    Search,
+    /// RSMF export, vs `sqlite3 .dump | zstd`.
+    ExportRsmf,
+}
+
+impl Group {
+    /// Every group, in the order a full run measures them.
+    pub const ALL: [Group; 7] = [
+        Group::Ingest,
+        Group::Webhook,
+        Group::Import,
+        Group::Scan,
+        Group::Verify,
+        Group::Search,
+        Group::ExportRsmf,
+    ];
+
+    /// The group's name, as `--only` and [`ONLY_ENV`] take it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Ingest => "ingest",
+            Group::Webhook => "webhook",
+            Group::Import => "import",
+            Group::Scan => "scan",
+            Group::Verify => "verify",
+            Group::Search => "search",
+            Group::ExportRsmf => "export-rsmf",
+        }
+    }
+
+    /// The group named `name` (`export` is kept as an older name of
+    /// `import`).
+    pub fn parse(name: &str) -> Result<Group> {
+        let name = name.trim();
+        if name == "export" {
+            return Ok(Group::Import);
+        }
+        Group::ALL
+            .into_iter()
+            .find(|g| g.name() == name)
+            .with_context(|| {
+                let known: Vec<&str> = Group::ALL.iter().map(|g| g.name()).collect();
+                format!(
+                    "unknown benchmark group {name:?}: expected one of {}",
+                    known.join(", ")
+                )
+            })
+    }
+}
+
+/// What every group needs: sizes, limits and where to work.
+struct Ctx<'a> {
+    work: &'a std::path::Path,
+    options: &'a BenchOptions,
+    messages: usize,
+    limit: Duration,
+    verify_bytes: u64,
+    rounds: usize,
+    writers: Vec<usize>,
+}
+
+impl Ctx<'_> {
+    /// The most writers measured (the webhook's connections follow it).
+    fn most_writers(&self) -> usize {
+        *self
+            .writers
+            .iter()
+            .max()
+            .expect("at least one writer count")
+    }
+
+    fn records(&self, progress: &mut dyn FnMut(&str)) -> Vec<workload::Record> {
+        let records: Vec<workload::Record> =
+            (0..self.messages as u64).map(workload::record).collect();
+        let mean = records
+            .iter()
+            .map(|r| r.event.encode().len())
+            .sum::<usize>()
+            / records.len();
+        progress(&format!(
+            "{} WhatsApp-like messages ready, {mean} encoded bytes on average",
+            records.len()
+        ));
+        records
+    }
+}
+
+/// Runs every benchmark (or only [`BenchOptions::only`], or the group
+/// named by [`ONLY_ENV`]) and returns the figures, telling `progress` what
 /// it is doing and what each step measured.
 pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     let began = Instant::now();
@@ -188,6 +306,15 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
     let mut writers = options.writers.clone();
     writers.retain(|&w| w > 0);
     anyhow::ensure!(!writers.is_empty(), "no writer count to measure");
+    let only = match options.only {
+        Some(g) => Some(g),
+        None => match std::env::var(ONLY_ENV) {
+            Ok(v) if !v.trim().is_empty() => {
+                Some(Group::parse(&v).with_context(|| format!("{ONLY_ENV}={v:?}"))?)
+            }
+            _ => None,
+        },
+    };
     let parent = match &options.dir {
         Some(d) => {
             std::fs::create_dir_all(d).with_context(|| d.display().to_string())?;
@@ -207,100 +334,141 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
         plural(messages, "message", "messages"),
         limit.as_secs()
     ));
-
-    let mut figures_only = Vec::new();
-    if std::env::var(ONLY_ENV).is_ok_and(|v| v.trim() == "export") {
-        progress(&format!("{ONLY_ENV}=export: only the chat-export figures"));
-        let export_lines = export_figures(
-            work.path(),
-            options.quick,
-            rounds,
-            progress,
-            &mut figures_only,
-        )?;
-        drop(work);
-        if let Some(kib) = peak_memory_kib() {
-            figures_only.push(Figure {
-                name: format!(
-                    "peak memory with the {}-line export import",
-                    human(export_lines as f64)
-                ),
-                value: kib as f64 / 1024.0,
-                unit: "MiB".into(),
-                peer: None,
-            });
-        }
-        progress(&format!("done in {:.1} s", began.elapsed().as_secs_f64()));
-        return Ok(figures_only);
-    }
-
-    let only = std::env::var(ONLY_ENV).unwrap_or_default();
-    if matches!(only.trim(), "search" | "export-rsmf") {
-        let search = only.trim() == "search";
-        progress(&format!(
-            "{ONLY_ENV}={}: only the {} figures",
-            only.trim(),
-            if search { "search" } else { "RSMF export" }
-        ));
-        search_figures(
-            work.path(),
-            options,
-            search,
-            !search,
-            progress,
-            &mut figures_only,
-        )?;
-        drop(work);
-        if let Some(kib) = peak_memory_kib() {
-            figures_only.push(Figure {
-                name: "peak memory (VmHWM)".into(),
-                value: kib as f64 / 1024.0,
-                unit: "MiB".into(),
-                peer: None,
-            });
-        }
-        progress(&format!("done in {:.1} s", began.elapsed().as_secs_f64()));
-        return Ok(figures_only);
-    }
-
-    let records: Vec<workload::Record> = (0..messages as u64).map(workload::record).collect();
-    let mean = records
-        .iter()
-        .map(|r| r.event.encode().len())
-        .sum::<usize>()
-        / records.len();
-    progress(&format!(
-        "{} WhatsApp-like messages ready, {mean} encoded bytes on average",
-        records.len()
-    ));
-
-    let describe = |who: &str, run: &ingest::Run| {
-        format!(
-            "{who}: {} in {:.2} s = {:.0}/s, {:.1} per fsync{}",
-            plural(run.stored, "message", "messages"),
-            run.elapsed.as_secs_f64(),
-            run.rate(),
-            run.per_fsync,
-            if run.capped {
-                " (stopped at the time limit)"
-            } else {
-                ""
-            }
-        )
+    let ctx = Ctx {
+        work: work.path(),
+        options,
+        messages,
+        limit,
+        verify_bytes,
+        rounds,
+        writers,
     };
 
+    if let Some(group) = only {
+        progress(&format!("only the {} figures", group.name()));
+        let mut figures = Vec::new();
+        match group {
+            Group::Ingest => {
+                let records = ctx.records(progress);
+                ingest_figures(&ctx, &records, progress, &mut figures)?;
+            }
+            Group::Webhook => {
+                let records = ctx.records(progress);
+                webhook_figures(&ctx, &records, &[], progress, &mut figures)?;
+            }
+            Group::Import => {
+                export_figures(ctx.work, options.quick, rounds, progress, &mut figures)?;
+            }
+            Group::Scan => scan_figures(&ctx, progress, &mut figures)?,
+            Group::Verify => verify_figures(&ctx, progress, &mut figures)?,
+            Group::Search => {
+                search_figures(ctx.work, options, true, false, progress, &mut figures)?
+            }
+            Group::ExportRsmf => {
+                search_figures(ctx.work, options, false, true, progress, &mut figures)?
+            }
+        }
+        drop(ctx);
+        drop(work);
+        // This process measured one group: its peak is the group's (the
+        // webhook figures carry the server's own).
+        let peak = peak_memory_kib().map(|kib| kib as f64 / 1024.0);
+        for f in &mut figures {
+            if f.peak_mib.is_none() {
+                f.peak_mib = peak;
+            }
+        }
+        progress(&format!("done in {:.1} s", began.elapsed().as_secs_f64()));
+        return Ok(figures);
+    }
+
     let mut figures = Vec::new();
+    let records = ctx.records(progress);
+    let async_rates = ingest_figures(&ctx, &records, progress, &mut figures)?;
+    webhook_figures(&ctx, &records, &async_rates, progress, &mut figures)?;
+    drop(records);
+    let peak_before_export = peak_memory_kib();
+    let export_lines = export_figures(ctx.work, options.quick, rounds, progress, &mut figures)?;
+    scan_figures(&ctx, progress, &mut figures)?;
+    verify_figures(&ctx, progress, &mut figures)?;
+    // Read before the search figures, whose journal, index and export
+    // requests are larger than the chat-export import.
+    let peak_after_export = peak_memory_kib();
+    search_figures(ctx.work, options, true, true, progress, &mut figures)?;
+    drop(ctx);
+    drop(work);
+
+    if let Some(kib) = peak_before_export {
+        figures.push(memory_figure("peak memory (VmHWM)".into(), kib));
+    }
+    if let Some(kib) = peak_after_export {
+        figures.push(memory_figure(
+            format!(
+                "peak memory with the {}-line export import",
+                human(export_lines as f64)
+            ),
+            kib,
+        ));
+    }
+    if let Some(kib) = peak_memory_kib() {
+        figures.push(memory_figure(
+            "peak memory with search and RSMF export".into(),
+            kib,
+        ));
+    }
+    progress(&format!("done in {:.1} s", began.elapsed().as_secs_f64()));
+    Ok(figures)
+}
+
+fn memory_figure(name: String, kib: u64) -> Figure {
+    Figure {
+        name,
+        value: kib as f64 / 1024.0,
+        unit: "MiB".into(),
+        peer: None,
+        peak_mib: None,
+    }
+}
+
+fn describe(who: &str, run: &ingest::Run) -> String {
+    format!(
+        "{who}: {} in {:.2} s = {:.0}/s, {:.1} per fsync{}",
+        plural(run.stored, "message", "messages"),
+        run.elapsed.as_secs_f64(),
+        run.rate(),
+        run.per_fsync,
+        if run.capped {
+            " (stopped at the time limit)"
+        } else {
+            ""
+        }
+    )
+}
+
+fn mb(rate: f64) -> f64 {
+    rate / 1e6
+}
+
+/// Durable appends from each writer count beside SQLite; returns the
+/// async rates measured (writer count, messages/s), the webhook's peer.
+fn ingest_figures(
+    ctx: &Ctx,
+    records: &[workload::Record],
+    progress: &mut dyn FnMut(&str),
+    figures: &mut Vec<Figure>,
+) -> Result<Vec<(usize, f64)>> {
+    let (work, limit) = (ctx.work, ctx.limit);
     let mut custos_rates = Vec::new();
     let mut async_rates = Vec::new();
-    for &w in &writers {
-        let dir = work.path().join(format!("custos-{w}"));
-        let run = ingest::custos(&dir, &records, w, limit)?;
+    for &w in &ctx.writers {
+        let dir = work.join(format!("custos-{w}"));
+        let run = ingest::custos(&dir, records, w, limit)?;
         let who = format!("custos, {}", plural(w, "writer", "writers"));
         progress(&describe(&who, &run));
         std::fs::remove_dir_all(&dir).ok();
 
-        let db = work.path().join(format!("sqlite-{w}.db"));
-        let peer = ingest::sqlite(&db, &records, w, limit)?;
+        let db = work.join(format!("sqlite-{w}.db"));
+        let peer = ingest::sqlite(&db, records, w, limit)?;
         progress(&describe(&sqlite_label(w), &peer));
         custos_rates.push((w, run.rate()));
         figures.push(rate_figure(
@@ -310,8 +478,8 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
             Some((sqlite_label(w), peer.rate())),
         ));
         if w > 1 {
-            let dir = work.path().join(format!("custos-async-{w}"));
-            let run = ingest::custos_async(&dir, &records, w, limit)?;
+            let dir = work.join(format!("custos-async-{w}"));
+            let run = ingest::custos_async(&dir, records, w, limit)?;
             let who = format!("custos, {w} async tasks");
             progress(&describe(&who, &run));
             std::fs::remove_dir_all(&dir).ok();
@@ -324,8 +492,8 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
             ));
         }
     }
-    let db = work.path().join(format!("sqlite-{SQLITE_BEST_BATCH}.db"));
-    let best = ingest::sqlite(&db, &records, SQLITE_BEST_BATCH, limit)?;
+    let db = work.join(format!("sqlite-{SQLITE_BEST_BATCH}.db"));
+    let best = ingest::sqlite(&db, records, SQLITE_BEST_BATCH, limit)?;
     progress(&describe(&sqlite_label(SQLITE_BEST_BATCH), &best));
     let (most, most_rate) = *custos_rates
         .iter()
@@ -340,75 +508,92 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
         "messages/s",
         Some((sqlite_label(SQLITE_BEST_BATCH), best.rate())),
     ));
-    for entry in std::fs::read_dir(work.path())? {
+    for entry in std::fs::read_dir(work)? {
         let path = entry?.path();
         if path.is_file() {
             std::fs::remove_file(&path).ok();
         }
     }
+    Ok(async_rates)
+}
 
-    let mb = |rate: f64| rate / 1e6;
-    let connections = if options.quick {
+/// Webhook deliveries over HTTP to `custos serve` (a child process),
+/// beside `append_async` from as many tasks (taken from `async_rates` if
+/// measured already). Each figure's peak memory is the server's.
+fn webhook_figures(
+    ctx: &Ctx,
+    records: &[workload::Record],
+    async_rates: &[(usize, f64)],
+    progress: &mut dyn FnMut(&str),
+    figures: &mut Vec<Figure>,
+) -> Result<()> {
+    let (work, limit, messages) = (ctx.work, ctx.limit, ctx.messages);
+    let most = ctx.most_writers();
+    let connections = if ctx.options.quick {
         most.min(QUICK_CONNECTIONS)
     } else {
         most
     };
-    let exe = options.custos_exe.clone().or_else(|| {
+    let exe = ctx.options.custos_exe.clone().or_else(|| {
         std::env::current_exe()
             .ok()
             .filter(|e| webhook::is_custos_binary(e))
     });
-    match exe {
-        Some(exe) => {
-            let peer = match async_rates.iter().find(|(w, _)| *w == connections) {
-                Some(&(_, rate)) => rate,
-                None => {
-                    let dir = work.path().join("custos-async-peer");
-                    let run = ingest::custos_async(&dir, &records, connections, limit)?;
-                    progress(&describe(
-                        &format!("custos, {connections} async tasks"),
-                        &run,
-                    ));
-                    std::fs::remove_dir_all(&dir).ok();
-                    run.rate()
-                }
-            };
-            for per in [1, BATCH] {
-                let load = webhook_run(work.path(), &exe, messages, per, connections, limit)?;
-                progress(&format!(
-                    "webhook over HTTP, {} per delivery, {connections} connections: {} in {} \
-                     deliveries in {:.2} s = {:.0} messages/s{}",
-                    plural(per, "message", "messages"),
-                    plural(load.messages, "message", "messages"),
-                    load.deliveries,
-                    load.elapsed.as_secs_f64(),
-                    load.rate(),
-                    if load.capped {
-                        " (stopped at the time limit)"
-                    } else {
-                        ""
-                    }
-                ));
-                figures.push(rate_figure(
-                    format!(
-                        "webhook over HTTP, {}/delivery, {connections} connections",
-                        plural(per, "message", "messages")
-                    ),
-                    load.rate(),
-                    "messages/s",
-                    Some((format!("append_async, {connections} tasks"), peer)),
-                ));
-            }
+    let Some(exe) = exe else {
+        progress("webhook over HTTP: skipped, no custos binary to serve from (run `custos bench`)");
+        return Ok(());
+    };
+    let peer = match async_rates.iter().find(|(w, _)| *w == connections) {
+        Some(&(_, rate)) => rate,
+        None => {
+            let dir = work.join("custos-async-peer");
+            let run = ingest::custos_async(&dir, records, connections, limit)?;
+            progress(&describe(
+                &format!("custos, {connections} async tasks"),
+                &run,
+            ));
+            std::fs::remove_dir_all(&dir).ok();
+            run.rate()
         }
-        None => progress(
-            "webhook over HTTP: skipped, no custos binary to serve from (run `custos bench`)",
-        ),
+    };
+    for per in [1, BATCH] {
+        let (load, server_peak) = webhook_run(work, &exe, messages, per, connections, limit)?;
+        progress(&format!(
+            "webhook over HTTP, {} per delivery, {connections} connections: {} in {} \
+             deliveries in {:.2} s = {:.0} messages/s{}",
+            plural(per, "message", "messages"),
+            plural(load.messages, "message", "messages"),
+            load.deliveries,
+            load.elapsed.as_secs_f64(),
+            load.rate(),
+            if load.capped {
+                " (stopped at the time limit)"
+            } else {
+                ""
+            }
+        ));
+        let mut figure = rate_figure(
+            format!(
+                "webhook over HTTP, {}/delivery, {connections} connections",
+                plural(per, "message", "messages")
+            ),
+            load.rate(),
+            "messages/s",
+            Some((format!("append_async, {connections} tasks"), peer)),
+        );
+        figure.peak_mib = server_peak.map(|kib| kib as f64 / 1024.0);
+        figures.push(figure);
     }
+    Ok(())
+}
 
-    let peak_before_export = peak_memory_kib();
-    let export_lines = export_figures(work.path(), options.quick, rounds, progress, &mut figures)?;
-
-    let s = scan::measure(work.path(), options.quick, rounds)?;
+/// The policy scan beside ripgrep.
+fn scan_figures(
+    ctx: &Ctx,
+    progress: &mut dyn FnMut(&str),
+    figures: &mut Vec<Figure>,
+) -> Result<()> {
+    let s = scan::measure(ctx.work, ctx.options.quick, ctx.rounds)?;
     progress(&format!(
         "policy scan: {} terms ({} automaton patterns) + {} regexes in {} policies, compiled \
          in {:.2} s; {} messages, {:.1} MB: {:.0} MB/s, {:.0} messages/s, {} matches in {} \
@@ -469,7 +654,17 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
         None,
     ));
 
-    let dir = work.path().join("verify");
+    Ok(())
+}
+
+/// `verify` beside SHA-256 of the same files.
+fn verify_figures(
+    ctx: &Ctx,
+    progress: &mut dyn FnMut(&str),
+    figures: &mut Vec<Figure>,
+) -> Result<()> {
+    let (verify_bytes, messages, rounds) = (ctx.verify_bytes, ctx.messages, ctx.rounds);
+    let dir = ctx.work.join("verify");
     progress(&format!(
         "building a {} MiB archive for verification with append_all batches",
         verify_bytes >> 20
@@ -517,41 +712,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
         ));
     }
     std::fs::remove_dir_all(&dir).ok();
-    // Read before the search figures, whose journal, index and export
-    // requests are larger than the chat-export import.
-    let peak_after_export = peak_memory_kib();
-    search_figures(work.path(), options, true, true, progress, &mut figures)?;
-    drop(work);
-
-    if let Some(kib) = peak_before_export {
-        figures.push(Figure {
-            name: "peak memory (VmHWM)".into(),
-            value: kib as f64 / 1024.0,
-            unit: "MiB".into(),
-            peer: None,
-        });
-    }
-    if let Some(kib) = peak_after_export {
-        figures.push(Figure {
-            name: format!(
-                "peak memory with the {}-line export import",
-                human(export_lines as f64)
-            ),
-            value: kib as f64 / 1024.0,
-            unit: "MiB".into(),
-            peer: None,
-        });
-    }
-    if let Some(kib) = peak_memory_kib() {
-        figures.push(Figure {
-            name: "peak memory with search and RSMF export".into(),
-            value: kib as f64 / 1024.0,
-            unit: "MiB".into(),
-            peer: None,
-        });
-    }
-    progress(&format!("done in {:.1} s", began.elapsed().as_secs_f64()));
-    Ok(figures)
+    Ok(())
 }
 
 /// Builds the search benchmarks' journal and measures the search figures
@@ -666,7 +827,8 @@ fn export_figures(
 
 /// One webhook load run: a fresh archive, `custos serve` on it, `messages`
 /// messages in deliveries of `per` posted over `connections` connections,
-/// then SIGTERM and a check that the archive holds them all.
+/// then SIGTERM and a check that the archive holds them all; returns the
+/// load and the server's peak memory (KiB).
 fn webhook_run(
     work: &std::path::Path,
     exe: &std::path::Path,
@@ -674,7 +836,7 @@ fn webhook_run(
     per: usize,
     connections: usize,
     limit: Duration,
-) -> Result<webhook::Load> {
+) -> Result<(webhook::Load, Option<u64>)> {
     const SECRET: &str = "custos-bench-app-secret";
     let data = work.join(format!("webhook-{per}"));
     custos_journal::Journal::init(&data, None, "custos-bench")
@@ -693,6 +855,7 @@ fn webhook_run(
     let server =
         webhook::Server::start(exe, &data, SECRET, &work.join(format!("serve-{per}.log")))?;
     let load = webhook::drive(server.addr, &bodies, connections, limit);
+    let peak = server.peak_memory_kib();
     let log = server.log();
     let status = server.terminate(Duration::from_secs(60))?;
     let load = load.with_context(|| format!("posting deliveries; server log:\n{log}"))?;
@@ -711,15 +874,20 @@ fn webhook_run(
         load.deliveries
     );
     std::fs::remove_dir_all(&data).ok();
-    Ok(load)
+    Ok((load, peak))
 }
 
 /// The process's peak resident set (VmHWM), in KiB, where /proc tells it.
 fn peak_memory_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    proc_status_kib("self", "VmHWM")
+}
+
+/// A `kB` field (`VmHWM`, `VmRSS`) of `/proc/PID/status`.
+pub(crate) fn proc_status_kib(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -753,9 +921,11 @@ fn human(value: f64) -> String {
 }
 
 /// The figures as an aligned text table: figure, value, unit, which way is
-/// better, peer, peer value and the ratio value / peer.
+/// better, peer, peer value, the ratio value / peer and, when any figure
+/// carries one, the peak memory of the process that measured it.
 pub fn render_table(figures: &[Figure]) -> String {
-    let header = [
+    let with_peak = figures.iter().any(|f| f.peak_mib.is_some());
+    let mut header = vec![
         "figure",
         "value",
         "unit",
@@ -764,7 +934,13 @@ pub fn render_table(figures: &[Figure]) -> String {
         "peer value",
         "ratio",
     ];
-    let rows: Vec<[String; 7]> = figures
+    // Numbers align right, text left.
+    let mut right = vec![false, true, false, false, false, true, true];
+    if with_peak {
+        header.push("peak MiB");
+        right.push(true);
+    }
+    let rows: Vec<Vec<String>> = figures
         .iter()
         .map(|f| {
             let (peer, peer_value) = f
@@ -773,7 +949,7 @@ pub fn render_table(figures: &[Figure]) -> String {
                 .map_or((String::new(), String::new()), |(n, v)| {
                     (n.clone(), human(*v))
                 });
-            [
+            let mut row = vec![
                 f.name.clone(),
                 human(f.value),
                 f.unit.clone(),
@@ -786,17 +962,19 @@ pub fn render_table(figures: &[Figure]) -> String {
                 peer,
                 peer_value,
                 f.ratio().map_or(String::new(), |r| format!("{r:.2}x")),
-            ]
+            ];
+            if with_peak {
+                row.push(f.peak_mib.map_or(String::new(), |m| format!("{m:.0}")));
+            }
+            row
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    // Numbers align right, text left.
-    let right = [false, true, false, false, false, true, true];
     let line = |cells: &[String]| {
         let mut out = String::new();
         for (i, cell) in cells.iter().enumerate() {
@@ -818,7 +996,8 @@ pub fn render_table(figures: &[Figure]) -> String {
         out.push('\n');
         out
     };
-    let mut out = line(&header.map(String::from));
+    let header: Vec<String> = header.into_iter().map(String::from).collect();
+    let mut out = line(&header);
     let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
     out.push_str(&"-".repeat(total));
     out.push('\n');
@@ -829,7 +1008,29 @@ pub fn render_table(figures: &[Figure]) -> String {
         "ratio = value / peer value. For figures where higher is better (rates), a ratio \
          above 1.00x means custos is ahead; where lower is better, below 1.00x.\n",
     );
+    if with_peak {
+        out.push_str(
+            "peak MiB = peak resident memory (VmHWM) of the process that measured the figure \
+             alone (for the webhook figures, of custos serve).\n",
+        );
+    }
     out
+}
+
+/// Figures written one JSON object a line (as `custos bench --json`
+/// prints them); blank lines are skipped. `source` names the input in
+/// errors, which give the line.
+pub fn read_figures(text: &str, source: &str) -> Result<Vec<Figure>> {
+    let mut figures = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let figure: Figure = serde_json::from_str(line)
+            .with_context(|| format!("{source}, line {}: not a benchmark figure", i + 1))?;
+        figures.push(figure);
+    }
+    Ok(figures)
 }
 
 #[cfg(test)]
@@ -879,12 +1080,14 @@ mod tests {
                 value: 12_345.6,
                 unit: "messages/s".into(),
                 peer: Some(("p".into(), 1_000.0)),
+                peak_mib: None,
             },
             Figure {
                 name: "memory".into(),
                 value: 20.0,
                 unit: "MiB".into(),
                 peer: None,
+                peak_mib: None,
             },
         ];
         let table = render_table(&figures);
@@ -896,5 +1099,57 @@ mod tests {
         );
         assert_eq!(human(999.94), "1000");
         assert_eq!(human(1_234_567.0), "1,234,567");
+    }
+
+    #[test]
+    fn groups_parse_by_name_and_unknown_ones_are_named() {
+        for g in Group::ALL {
+            assert_eq!(Group::parse(g.name()).unwrap(), g);
+        }
+        assert_eq!(Group::parse(" export ").unwrap(), Group::Import);
+        let err = format!("{:#}", Group::parse("searhc").unwrap_err());
+        assert!(
+            err.contains("\"searhc\"") && err.contains("export-rsmf"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn figures_travel_as_json_lines_with_their_peak_memory() {
+        let figures = vec![
+            Figure {
+                name: "verify".into(),
+                value: 900.0,
+                unit: "MB/s".into(),
+                peer: Some(("sha256sum".into(), 1_000.0)),
+                peak_mib: Some(42.4),
+            },
+            Figure {
+                name: "scan".into(),
+                value: 10.0,
+                unit: "MB/s".into(),
+                peer: None,
+                peak_mib: None,
+            },
+        ];
+        let text: String = figures
+            .iter()
+            .map(|f| serde_json::to_string(f).unwrap() + "\n\n")
+            .collect();
+        assert_eq!(read_figures(&text, "t.jsonl").unwrap(), figures);
+        let table = render_table(&figures);
+        let header = table.lines().next().unwrap();
+        assert!(header.ends_with("peak MiB"), "{table}");
+        let verify = table.lines().find(|l| l.starts_with("verify")).unwrap();
+        assert!(verify.ends_with("0.90x        42"), "{table}");
+        assert!(table.contains("VmHWM"), "{table}");
+        // Without any peak, no column for it.
+        assert!(!render_table(&figures[1..]).contains("peak MiB"));
+
+        let err = format!(
+            "{:#}",
+            read_figures(&format!("{text}{{\"name\": 1}}\n"), "t.jsonl").unwrap_err()
+        );
+        assert!(err.contains("t.jsonl, line 5"), "{err}");
     }
 }

@@ -208,6 +208,7 @@ pub fn figures(
                 format!("SQLite .dump | zstd -{ZSTD_LEVEL}"),
                 rows as f64 / dump_time.as_secs_f64(),
             )),
+            peak_mib: None,
         },
         crate::Figure {
             name: format!("RSMF export time, {n} messages"),
@@ -217,6 +218,7 @@ pub fn figures(
                 format!("SQLite .dump | zstd -{ZSTD_LEVEL}"),
                 dump_time.as_secs_f64(),
             )),
+            peak_mib: None,
         },
     ])
 }

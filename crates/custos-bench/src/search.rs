@@ -1174,6 +1174,7 @@ pub fn figures(
                 "SQLite FTS5 load (same entries)".into(),
                 m.fts.messages as f64 / m.fts.load.as_secs_f64(),
             )),
+            peak_mib: None,
         },
         crate::Figure {
             name: format!("search index size, {n} messages"),
@@ -1183,6 +1184,7 @@ pub fn figures(
                 "SQLite FTS5 database".into(),
                 m.fts_bytes as f64 / 1_048_576.0,
             )),
+            peak_mib: None,
         },
     ];
     for p in [50.0, 95.0, 99.0] {
@@ -1191,6 +1193,7 @@ pub fn figures(
             value: percentile(&custos, p),
             unit: "ms".into(),
             peer: Some(("SQLite FTS5 (same queries)".into(), percentile(&fts, p))),
+            peak_mib: None,
         });
     }
     Ok((figures, db))

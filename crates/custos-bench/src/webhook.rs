@@ -237,9 +237,34 @@ impl Server {
     /// in its environment, its standard error to `log`; returns once it
     /// answers the verification handshake (at most 30 s).
     pub fn start(exe: &Path, data: &Path, secret: &str, log: &Path) -> Result<Server> {
+        Server::start_limited(exe, data, secret, log, None)
+    }
+
+    /// [`Server::start`] under a file size limit (RLIMIT_FSIZE, in KiB,
+    /// set by `bash`'s `ulimit -f` with SIGXFSZ ignored, so a write past it
+    /// fails with EFBIG after writing what fits): a disk that fills up.
+    pub fn start_limited(
+        exe: &Path,
+        data: &Path,
+        secret: &str,
+        log: &Path,
+        file_size_kib: Option<u64>,
+    ) -> Result<Server> {
         let addr = free_loopback_addr()?;
         let stderr = std::fs::File::create(log).with_context(|| log.display().to_string())?;
-        let child = Command::new(exe)
+        let mut command = match file_size_kib {
+            None => Command::new(exe),
+            Some(kib) => {
+                let mut c = Command::new("bash");
+                c.arg("-c")
+                    .arg(format!(
+                        "trap '' XFSZ; ulimit -f {kib} && exec \"$0\" \"$@\""
+                    ))
+                    .arg(exe);
+                c
+            }
+        };
+        let child = command
             .arg("--data")
             .arg(data)
             .args(["serve", "--listen", &addr.to_string()])
@@ -266,6 +291,22 @@ impl Server {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The server's peak resident memory (VmHWM) so far, in KiB.
+    pub fn peak_memory_kib(&self) -> Option<u64> {
+        crate::proc_status_kib(&self.pid().to_string(), "VmHWM")
+    }
+
+    /// The server's resident memory (VmRSS) now, in KiB.
+    pub fn memory_kib(&self) -> Option<u64> {
+        crate::proc_status_kib(&self.pid().to_string(), "VmRSS")
+    }
+
+    /// The server's anonymous resident memory (RssAnon: heap and stacks,
+    /// not the file pages it maps, such as the search index) now, in KiB.
+    pub fn anonymous_memory_kib(&self) -> Option<u64> {
+        crate::proc_status_kib(&self.pid().to_string(), "RssAnon")
     }
 
     /// What the server wrote to standard error so far.

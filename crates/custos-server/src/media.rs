@@ -71,6 +71,9 @@ pub struct Retry {
     pub attempts: u32,
     /// Wait before the second attempt; doubled each time after.
     pub first_delay: Duration,
+    /// How long one request to the Graph API may take before the attempt
+    /// counts as failed (a Graph API that hangs must not hold a job forever).
+    pub timeout: Duration,
 }
 
 impl Default for Retry {
@@ -78,6 +81,7 @@ impl Default for Retry {
         Retry {
             attempts: 8,
             first_delay: Duration::from_secs(2),
+            timeout: Duration::from_secs(60),
         }
     }
 }
@@ -127,7 +131,7 @@ pub fn start(
         queued: Default::default(),
     };
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .timeout(retry.timeout)
         .build()
         .map_err(std::io::Error::other)?;
     let fetcher = Arc::new(Fetcher {
@@ -254,7 +258,7 @@ impl Fetcher {
             .send()
             .await
             .and_then(|r| r.error_for_status())
-            .map_err(|e| format!("media lookup: {}", e.without_url()))?
+            .map_err(|e| failure("media lookup", e))?
             .json()
             .await
             .map_err(|e| format!("media lookup answer: {}", e.without_url()))?;
@@ -269,10 +273,10 @@ impl Fetcher {
             .send()
             .await
             .and_then(|r| r.error_for_status())
-            .map_err(|e| format!("media download: {}", e.without_url()))?
+            .map_err(|e| failure("media download", e))?
             .bytes()
             .await
-            .map_err(|e| format!("media download: {}", e.without_url()))?;
+            .map_err(|e| failure("media download", e))?;
         let digest = Digest::of(&bytes);
         if digest != job.expected {
             return Err(format!(
@@ -281,6 +285,16 @@ impl Fetcher {
             ));
         }
         Ok(bytes.to_vec())
+    }
+}
+
+/// What went wrong with a request, for the journal: a timeout says so (the
+/// error's own text, "error sending request", would not).
+fn failure(what: &str, e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        format!("{what}: timed out")
+    } else {
+        format!("{what}: {}", e.without_url())
     }
 }
 

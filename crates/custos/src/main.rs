@@ -343,6 +343,33 @@ enum Command {
         /// Where to create the benchmark archives (a temporary directory inside).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Measure only this group: ingest, webhook, import, scan, verify,
+        /// search or export-rsmf.
+        #[arg(long, value_name = "GROUP")]
+        only: Option<String>,
+        /// Print the figures as JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Print the table of figures read from FILE (JSON lines, as
+        /// `--json` writes them) and measure nothing.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["only", "json", "load"])]
+        table: Option<PathBuf>,
+        /// Sustained load instead: webhooks at --rate with searches running
+        /// against the same server, reported every --every seconds.
+        #[arg(long)]
+        load: bool,
+        /// How long the load runs, in minutes.
+        #[arg(long, default_value_t = 10.0, requires = "load")]
+        minutes: f64,
+        /// Webhook messages per second of the load.
+        #[arg(long, default_value_t = 200.0, requires = "load")]
+        rate: f64,
+        /// Seconds between the load's reports.
+        #[arg(long, default_value_t = 10.0, requires = "load")]
+        every: f64,
+        /// Connections running searches during the load.
+        #[arg(long, default_value_t = 2, requires = "load")]
+        searchers: usize,
     },
 }
 
@@ -728,7 +755,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             messages,
             quick,
             dir,
+            only,
+            json,
+            table,
+            load,
+            minutes,
+            rate,
+            every,
+            searchers,
         } => {
+            if let Some(path) = table {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let figures = custos_bench::read_figures(&text, &path.display().to_string())?;
+                write!(out, "{}", custos_bench::render_table(&figures))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if *load {
+                return bench_load(&mut out, dir.clone(), *minutes, *rate, *every, *searchers);
+            }
             let mut options = custos_bench::BenchOptions {
                 dir: dir.clone(),
                 quick: *quick,
@@ -737,11 +782,55 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(n) = messages {
                 options.messages = *n;
             }
+            if let Some(group) = only {
+                options.only = Some(custos_bench::Group::parse(group)?);
+            }
             let figures = custos_bench::run(&options, &mut |step| eprintln!("bench: {step}"))?;
-            write!(out, "{}", custos_bench::render_table(&figures))?;
+            if *json {
+                for f in &figures {
+                    writeln!(out, "{}", serde_json::to_string(f)?)?;
+                }
+            } else {
+                write!(out, "{}", custos_bench::render_table(&figures))?;
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `custos bench --load`: sustained webhooks and searches against this
+/// binary's `serve`; exits 1 if memory did not stay bounded.
+fn bench_load(
+    out: &mut dyn Write,
+    dir: Option<PathBuf>,
+    minutes: f64,
+    rate: f64,
+    every: f64,
+    searchers: usize,
+) -> Result<ExitCode> {
+    let seconds = |what: &str, s: f64| {
+        Duration::try_from_secs_f64(s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .with_context(|| format!("{what} must be a positive number, not {s}"))
+    };
+    let mut options = custos_bench::load::LoadOptions::new(
+        std::env::current_exe().context("finding the custos binary")?,
+    );
+    options.dir = dir;
+    options.duration = seconds("--minutes", minutes * 60.0)?;
+    options.interval = seconds("--every", every)?;
+    options.rate = rate;
+    options.searchers = searchers;
+    let summary = custos_bench::load::run(&options, &mut |line| eprintln!("load: {line}"))?;
+    for line in summary.lines() {
+        writeln!(out, "{line}")?;
+    }
+    Ok(if summary.bounded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Runs the server until SIGINT or SIGTERM, then closes the archive

@@ -148,6 +148,7 @@ async fn wait_for(journal: &Journal, action: &str) -> SystemEvent {
 const FAST: Retry = Retry {
     attempts: 4,
     first_delay: Duration::from_millis(10),
+    timeout: Duration::from_secs(10),
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,4 +289,118 @@ fn base64_of(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// A Graph API at fault: every media lookup either hangs (ids starting
+/// `SLOW`) or answers 500 (any other id); counts the lookups.
+async fn start_faulty_graph() -> (String, Arc<AtomicUsize>) {
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let counted = lookups.clone();
+    let app = axum::Router::new().route(
+        "/{id}",
+        axum::routing::get(move |Path(id): Path<String>| {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                if id.starts_with("SLOW") {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, lookups)
+}
+
+fn text_payload(wamid: &str, text: &str) -> String {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"102290129340398","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"447700900001","phone_number_id":"106540352242922"}},"contacts":[{{"profile":{{"name":"Ana Souza"}},"wa_id":"5511988887777"}}],"messages":[{{"from":"5511988887777","id":"{wamid}","timestamp":"1749416383","type":"text","text":{{"body":"{text}"}}}}]}}}}]}}]}}"#
+    )
+}
+
+/// The Graph API times out and answers 500 while webhooks keep arriving:
+/// every webhook is still acknowledged promptly and stored, each failed
+/// attempt is journalled, and each media job ends as a visible failure
+/// after its last attempt (never silently dropped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_keep_being_acknowledged_while_the_graph_api_hangs_and_fails() {
+    let (graph, lookups) = start_faulty_graph().await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::init(dir.path(), None, "test").unwrap();
+    let retry = Retry {
+        attempts: 3,
+        first_delay: Duration::from_millis(50),
+        timeout: Duration::from_millis(300),
+    };
+    let queue = media::start(journal.clone(), graph, Secret::new(TOKEN), retry).unwrap();
+    let base = start_server(journal.clone(), queue).await;
+
+    // Images whose media hang or fail, interleaved with text messages.
+    let digest = Digest::of(b"never fetched").to_string();
+    let mut slowest = Duration::ZERO;
+    let started = Instant::now();
+    for n in 0..60 {
+        let body = match n % 10 {
+            0 => image_payload(&format!("wamid.SLOW{n}"), &format!("SLOW{n}"), &digest),
+            5 => image_payload(&format!("wamid.FAIL{n}"), &format!("FAIL{n}"), &digest),
+            _ => text_payload(&format!("wamid.TXT{n}"), &format!("texto numero {n}")),
+        };
+        let sent = Instant::now();
+        assert_eq!(post(&base, &body).await, 200, "delivery {n}");
+        slowest = slowest.max(sent.elapsed());
+    }
+    let posting = started.elapsed();
+    // Acknowledging never waits on the Graph API (a hang lasts an hour).
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a webhook took {slowest:?} while the Graph API hung"
+    );
+
+    // Every message is stored.
+    let wamids: Vec<String> = journal
+        .entries(0)
+        .filter_map(|e| match journal.open_entry(&e.unwrap()).unwrap() {
+            Opened::Event(Event::Message(m)) => Some(m.source_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(wamids.len(), 60, "{wamids:?}");
+
+    // Each of the 12 media jobs fails three times, visibly, then ends.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let failed = loop {
+        let failed: Vec<SystemEvent> = media_events(&journal)
+            .into_iter()
+            .filter(|e| e.action == "whatsapp.media.failed")
+            .collect();
+        if failed.len() == 12 || Instant::now() > deadline {
+            break failed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(failed.len(), 12, "after posting for {posting:?}");
+    let events = media_events(&journal);
+    for f in &failed {
+        let wamid = f.details["wamid"].as_str().unwrap();
+        assert_eq!(f.details["attempt"], 3, "{f:?}");
+        let problem = f.details["problem"].as_str().unwrap();
+        if wamid.starts_with("wamid.SLOW") {
+            assert!(problem.contains("timed out"), "{problem}");
+        } else {
+            assert!(problem.contains("500"), "{problem}");
+        }
+        let retries = events
+            .iter()
+            .filter(|e| e.action == "whatsapp.media.retry" && e.details["wamid"] == wamid)
+            .count();
+        assert_eq!(retries, 2, "{wamid}: each failed attempt is journalled");
+    }
+    assert_eq!(lookups.load(Ordering::SeqCst), 36);
+    assert!(
+        !events.iter().any(|e| e.action == "whatsapp.media.fetched"),
+        "nothing was fetched"
+    );
 }

@@ -83,6 +83,7 @@ async fn start(public_url: &str, token: &str) -> Server {
     let retry = Retry {
         attempts: 3,
         first_delay: Duration::from_millis(20),
+        ..Retry::default()
     };
     let twilio = tokio::task::spawn_blocking(move || {
         Twilio::open(&j, config, vec!["Não quero mais".into()], retry)
