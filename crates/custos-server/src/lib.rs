@@ -12,6 +12,7 @@ pub mod exports;
 pub mod media;
 pub mod outbound;
 mod problem;
+pub mod redaction;
 pub mod search;
 mod search_api;
 pub mod smtp;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub twilio: Arc<twilio::Twilio>,
     /// The web console's projection of the journal.
     pub console: console::Console,
+    /// What each role sees masked (`[redaction]`).
+    pub redaction: Arc<redaction::Redaction>,
 }
 
 impl AppState {
@@ -74,6 +77,7 @@ impl AppState {
             search: None,
             twilio: Arc::new(twilio::Twilio::disabled()),
             console: console::Console::default(),
+            redaction: Arc::default(),
         })
     }
 

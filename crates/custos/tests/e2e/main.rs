@@ -8,6 +8,7 @@ mod import_email;
 mod import_rsmf;
 mod import_slack;
 mod import_teams;
+mod redaction;
 mod search;
 mod serve;
 mod supervision;
