@@ -18,7 +18,7 @@
 //! ```
 
 use custos_auth::{Principal, Role};
-use custos_policy::redact::Profile;
+use custos_policy::redact::{Profile, redact, redact_event, redact_str};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -98,6 +98,75 @@ pub fn export_profile(reader: &Profile, asked: Option<Profile>) -> Result<Profil
     Ok(profile)
 }
 
+/// A search hit as a reader with `profile` may see it: its text, edits and
+/// attachment names redacted, and its snippet cut from the redacted text
+/// with the highlights carried over (a highlight inside a masked number
+/// covers its marker).
+pub fn redact_hit(hit: &mut custos_search::Hit, profile: &Profile) {
+    if profile.is_empty() {
+        return;
+    }
+    let source = match hit.snippet.source {
+        0 => Some(&hit.text),
+        n => hit.edits.get(n - 1),
+    };
+    let snippet = &mut hit.snippet;
+    match source {
+        Some(full) if full[snippet.offset..].starts_with(&snippet.text) => {
+            let redacted = redact(full, profile);
+            let start = redacted.map_start(snippet.offset);
+            let end = redacted
+                .map_end(snippet.offset + snippet.text.len())
+                .max(start);
+            for h in &mut snippet.highlights {
+                let s = redacted.map_start(snippet.offset + h.0) - start;
+                let e = redacted.map_end(snippet.offset + h.1) - start;
+                *h = (s, e.max(s));
+            }
+            snippet.highlights.dedup();
+            snippet.text = redacted.text()[start..end].to_string();
+            snippet.offset = start;
+        }
+        // Not where it claims to be: shown redacted on its own, unmarked.
+        _ => {
+            snippet.text = redact_str(&snippet.text, profile);
+            snippet.highlights.clear();
+        }
+    }
+    hit.text = redact_str(&hit.text, profile);
+    for e in &mut hit.edits {
+        *e = redact_str(e, profile);
+    }
+    for a in &mut hit.attachments {
+        *a = redact_str(a, profile);
+    }
+}
+
+/// An alert's message (or edit) as a reader with `profile` may see it,
+/// and the alert's evidence offsets carried into the redacted text.
+pub fn redact_alert_message(
+    event: &custos_model::Event,
+    hits: &mut [custos_policy::Hit],
+    profile: &Profile,
+) -> custos_model::Event {
+    if profile.is_empty() {
+        return event.clone();
+    }
+    let text = match event {
+        custos_model::Event::Message(m) => m.text.as_deref(),
+        custos_model::Event::Edit(e) => Some(e.text.as_str()),
+        _ => None,
+    };
+    if let Some(text) = text {
+        let redacted = redact(text, profile);
+        for h in hits.iter_mut().filter(|h| h.start < h.end) {
+            h.start = redacted.map_start(h.start);
+            h.end = redacted.map_end(h.end).max(h.start);
+        }
+    }
+    redact_event(event, profile)
+}
+
 impl<'de> Deserialize<'de> for Redaction {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Redaction, D::Error> {
         let table = BTreeMap::<String, Vec<String>>::deserialize(d)?;
@@ -146,6 +215,83 @@ mod tests {
             *r.for_role(Role::Reviewer)
         );
         assert_eq!(r.for_principal(&principal(&[])), Profile::all());
+    }
+
+    #[test]
+    fn hits_are_redacted_with_their_snippets_and_highlights() {
+        let text = "pay 4111 1111 1111 1111 now, the guaranteed return".to_string();
+        let at = text.find("guaranteed").unwrap();
+        let mut hit = custos_search::Hit {
+            seq: 1,
+            score: None,
+            sent_at: custos_model::Timestamp::from_micros(0),
+            channel: "whatsapp".into(),
+            conversation: "c".into(),
+            direction: "inbound".into(),
+            from: "+1".into(),
+            to: vec![],
+            text: text.clone(),
+            edits: vec![],
+            deleted: false,
+            attachments: vec!["card 4111111111111111.pdf".into()],
+            snippet: custos_search::Snippet {
+                // Cut inside the card: its first digits are in the fragment.
+                text: text[10..].to_string(),
+                highlights: vec![(0, 4), (at - 10, at - 10 + 10)],
+                source: 0,
+                offset: 10,
+            },
+        };
+        redact_hit(&mut hit, &"card".parse().unwrap());
+        assert_eq!(hit.text, "pay [card •••• 1111] now, the guaranteed return");
+        assert_eq!(hit.attachments, ["card [card •••• 1111].pdf"]);
+        let s = &hit.snippet;
+        assert_eq!(s.text, "[card •••• 1111] now, the guaranteed return");
+        assert_eq!(
+            s.marked("<", ">"),
+            "<[card •••• 1111]> now, the <guaranteed> return"
+        );
+        assert!(!s.text.contains("1111 1111"));
+    }
+
+    #[test]
+    fn alert_evidence_follows_the_redacted_text() {
+        use custos_policy::{Hit, HitKind};
+        let text = "cpf 529.982.247-25 and a guaranteed return";
+        let event = custos_model::Event::Edit(custos_model::Edit {
+            channel: "whatsapp".into(),
+            source_id: "e".into(),
+            target: "m".into(),
+            editor: "+1".into(),
+            edited_at: custos_model::Timestamp::from_micros(0),
+            captured_at: custos_model::Timestamp::from_micros(0),
+            text: text.into(),
+            raw_digest: custos_model::Digest::of(b""),
+        });
+        let at = text.find("guaranteed").unwrap();
+        let mut hits = vec![
+            Hit {
+                kind: HitKind::Detector,
+                label: "br_cpf".into(),
+                start: 4,
+                end: 18,
+            },
+            Hit {
+                kind: HitKind::Term,
+                label: "guaranteed".into(),
+                start: at,
+                end: at + 10,
+            },
+        ];
+        let profile = Redaction::default().for_role(Role::Reviewer).clone();
+        let custos_model::Event::Edit(e) = redact_alert_message(&event, &mut hits, &profile) else {
+            panic!()
+        };
+        assert_eq!(
+            &e.text[hits[0].start..hits[0].end],
+            "[national id redacted]"
+        );
+        assert_eq!(&e.text[hits[1].start..hits[1].end], "guaranteed");
     }
 
     #[test]
