@@ -129,6 +129,7 @@ pub fn measure(
         matter: None,
         created_at: Timestamp::from_micros(data.params.last),
         bates_prefix: "CUSTOS-".into(),
+        redaction: None,
     };
     let out = work.join("export-rsmf");
     let began = Instant::now();

@@ -165,6 +165,7 @@ fn main() {
         matter: None,
         created_at: Timestamp::from_micros(start),
         bates_prefix: "CUSTOS-".into(),
+        redaction: None,
     };
     let out = work.path().join("export");
     let started = Instant::now();

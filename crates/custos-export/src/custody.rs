@@ -55,6 +55,43 @@ pub struct Custody {
     pub entry_count: usize,
     /// Every file of the export but `custody.json`, sorted by path.
     pub files: Vec<CustodyFile>,
+    /// The redaction applied; absent from a full export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<CustodyRedaction>,
+}
+
+/// What [`CustodyRedaction::statement`] says: how a redacted export
+/// proves itself.
+pub const REDACTED_STATEMENT: &str = "content redacted; checked against the archive by the producer: \
+each entry was opened with its key and matched the event shown before redaction; \
+entry keys, attachment bytes and event digests are withheld, \
+leaves, ciphertexts and the multi-proof are disclosed";
+
+/// `custody.json`'s account of a redaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustodyRedaction {
+    /// The profile: the detectors whose finds are masked
+    /// (`payment_card,us_ssn,br_cpf`).
+    pub profile: String,
+    /// What the export withholds.
+    pub withheld: Vec<String>,
+    /// [`REDACTED_STATEMENT`].
+    pub statement: String,
+}
+
+impl CustodyRedaction {
+    /// The account of a redaction by `profile`.
+    pub fn new(profile: &custos_policy::redact::Profile) -> Self {
+        CustodyRedaction {
+            profile: profile.to_string(),
+            withheld: vec![
+                "entry_keys".into(),
+                "attachment_bytes".into(),
+                "event_digests".into(),
+            ],
+            statement: REDACTED_STATEMENT.into(),
+        }
+    }
 }
 
 /// The signed tree head, field by field.
@@ -125,8 +162,10 @@ pub struct CustodyEntry {
     pub leaf: String,
     /// Its payload: nonce, ciphertext and tag (standard base64).
     pub payload: String,
-    /// The key that opens this entry only (hex).
-    pub entry_key: String,
+    /// The key that opens this entry only (hex); withheld (absent) in a
+    /// redacted export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_key: Option<String>,
     /// The export files that show it.
     pub files: Vec<String>,
 }
@@ -138,7 +177,7 @@ impl CustodyEntry {
             seq: entry.seq,
             leaf: hex::encode(&entry.leaf),
             payload: STANDARD.encode(&entry.payload),
-            entry_key: hex::encode(entry.entry_key),
+            entry_key: Some(hex::encode(entry.entry_key)),
             files,
         }
     }
@@ -150,7 +189,10 @@ impl CustodyEntry {
             payload: STANDARD
                 .decode(&self.payload)
                 .map_err(|_| "payload is not base64".to_string())?,
-            entry_key: hex_array(&self.entry_key, "entry_key")?,
+            entry_key: match &self.entry_key {
+                Some(key) => Some(hex_array(key, "entry_key")?),
+                None => None,
+            },
         })
     }
 }
@@ -162,8 +204,8 @@ pub struct EntryBytes {
     pub leaf: Vec<u8>,
     /// Nonce, ciphertext and tag.
     pub payload: Vec<u8>,
-    /// The entry's own key.
-    pub entry_key: [u8; 32],
+    /// The entry's own key, unless withheld.
+    pub entry_key: Option<[u8; 32]>,
 }
 
 /// `custody.json`'s bytes: pretty JSON, LF line ends, a final newline.

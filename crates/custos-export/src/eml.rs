@@ -77,11 +77,11 @@ pub fn write(ctx: &Ctx<'_>, t: &Thread<'_>) -> Result<Written, Error> {
     };
     let mut attachments = Vec::new();
     for a in &m.attachments {
-        match (ctx.request.blobs)(&a.sha256) {
-            Some(bytes) if custos_model::Digest::of(&bytes) == a.sha256 => {
+        match ctx.attachment(&a.sha256) {
+            Ok(bytes) if custos_model::Digest::of(&bytes) == a.sha256 => {
                 attachments.push((a, bytes))
             }
-            Some(bytes) => {
+            Ok(bytes) => {
                 return Err(Error::Blob {
                     bates: t.bates.clone(),
                     name: a.name.clone().unwrap_or_default(),
@@ -89,9 +89,13 @@ pub fn write(ctx: &Ctx<'_>, t: &Thread<'_>) -> Result<Written, Error> {
                     actual: custos_model::Digest::of(&bytes).to_string(),
                 });
             }
-            None => mime::header(
+            Err(_) => mime::header(
                 &mut head,
-                "X-Custos-Missing-Attachment",
+                if ctx.redaction().is_some() {
+                    "X-Custos-Withheld-Attachment"
+                } else {
+                    "X-Custos-Missing-Attachment"
+                },
                 &format!(
                     "{} ({}, SHA-256 {})",
                     a.name.as_deref().unwrap_or("(no name)"),

@@ -29,12 +29,30 @@ pub fn write(out: &Path, request: &Request) -> Result<Summary, Error> {
         .map_err(|_| Error::TimeZone(request.time_zone.clone()))?;
     check_entries(request)?;
 
-    let plan = Plan::build(
-        request.entries.iter().map(|e| (e.seq, &e.event)),
-        request.slicing,
-        &zone,
-        &request.bates_prefix,
-    );
+    // Checked in full above; from here on, what the export shows is the
+    // redacted events only.
+    let redacted: Option<Vec<Event>> =
+        request
+            .redaction
+            .as_ref()
+            .filter(|p| !p.is_empty())
+            .map(|profile| {
+                let chunks: Vec<&[Disclosed]> = request.entries.chunks(4096).collect();
+                crate::verify::par_map(&chunks, |chunk| {
+                    chunk
+                        .iter()
+                        .map(|e| custos_policy::redact::redact_event(&e.event, profile))
+                        .collect::<Vec<_>>()
+                })
+                .into_iter()
+                .flatten()
+                .collect()
+            });
+    let events: Vec<(u64, &Event)> = match &redacted {
+        Some(events) => request.entries.iter().map(|e| e.seq).zip(events).collect(),
+        None => request.entries.iter().map(|e| (e.seq, &e.event)).collect(),
+    };
+    let plan = Plan::build(events, request.slicing, &zone, &request.bates_prefix);
     let mut formats = request.formats.clone();
     formats.sort();
     formats.dedup();
@@ -293,6 +311,20 @@ impl<'r> Ctx<'r> {
         self.formats.contains(&format)
     }
 
+    /// The redaction applied, if any (an empty profile is none).
+    pub fn redaction(&self) -> Option<&custos_policy::redact::Profile> {
+        self.request.redaction.as_ref().filter(|p| !p.is_empty())
+    }
+
+    /// An attachment's bytes: `Err` with why they are not in the export
+    /// (never captured, or withheld by a redaction).
+    pub fn attachment(&self, digest: &Digest) -> Result<Vec<u8>, &'static str> {
+        if self.redaction().is_some() {
+            return Err("withheld by redaction");
+        }
+        (self.request.blobs)(digest).ok_or("never captured")
+    }
+
     /// How `address` is shown.
     pub fn person<'a>(&'a self, address: &'a str) -> Shown<'a> {
         match self.request.people.get(address) {
@@ -452,6 +484,7 @@ impl<'r> Ctx<'r> {
         let mut out = Vec::with_capacity(entries.len() * 700);
         let mut files: Option<(usize, String)> = None;
         let mut b64 = String::new();
+        let with_key = self.redaction().is_none();
         for entry in entries {
             let files_json = match self.plan.thread_of_seq.get(&entry.seq) {
                 Some(&t) => {
@@ -464,7 +497,7 @@ impl<'r> Ctx<'r> {
                 }
                 None => "[]",
             };
-            entry_line(&mut out, entry, files_json, &mut b64);
+            entry_line(&mut out, entry, files_json, with_key, &mut b64);
         }
         out
     }
@@ -472,8 +505,15 @@ impl<'r> Ctx<'r> {
 
 /// Appends the `entries.jsonl` line of `entry`: the fields of
 /// [`CustodyEntry`](crate::CustodyEntry) in its order, as serde writes them
-/// (a test checks), without building a value per field.
-fn entry_line(out: &mut Vec<u8>, entry: &Disclosed, files_json: &str, b64: &mut String) {
+/// (a test checks), without building a value per field. The entry key is
+/// left out `with_key` false (a redacted export).
+fn entry_line(
+    out: &mut Vec<u8>,
+    entry: &Disclosed,
+    files_json: &str,
+    with_key: bool,
+    b64: &mut String,
+) {
     use base64::Engine as _;
     out.extend_from_slice(b"{\"seq\":");
     out.extend_from_slice(entry.seq.to_string().as_bytes());
@@ -490,10 +530,12 @@ fn entry_line(out: &mut Vec<u8>, entry: &Disclosed, files_json: &str, b64: &mut 
     b64.clear();
     base64::engine::general_purpose::STANDARD.encode_string(&entry.payload, b64);
     out.extend_from_slice(b64.as_bytes());
-    out.extend_from_slice(b"\",\"entry_key\":\"");
-    let key = &mut hex[..64];
-    hex::encode_to_slice(entry.entry_key, key).expect("sized to fit");
-    out.extend_from_slice(key);
+    if with_key {
+        out.extend_from_slice(b"\",\"entry_key\":\"");
+        let key = &mut hex[..64];
+        hex::encode_to_slice(entry.entry_key, key).expect("sized to fit");
+        out.extend_from_slice(key);
+    }
     out.extend_from_slice(b"\",\"files\":");
     out.extend_from_slice(files_json.as_bytes());
     out.extend_from_slice(b"}\n");
@@ -529,6 +571,7 @@ impl Custody {
                     size: f.size,
                 })
                 .collect(),
+            redaction: ctx.redaction().map(custody::CustodyRedaction::new),
         }
     }
 }
@@ -562,9 +605,15 @@ mod tests {
             vec!["rsmf/a/+1/2024-06-10.rsmf".to_string(), "x\"y".into()],
         ] {
             let json = serde_json::to_string(&files).unwrap();
-            let expected = serde_json::to_string(&CustodyEntry::new(&entry, files)).unwrap() + "\n";
+            let mut line = CustodyEntry::new(&entry, files);
+            let expected = serde_json::to_string(&line).unwrap() + "\n";
             let mut out = Vec::new();
-            super::entry_line(&mut out, &entry, &json, &mut String::new());
+            super::entry_line(&mut out, &entry, &json, true, &mut String::new());
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
+            line.entry_key = None;
+            let expected = serde_json::to_string(&line).unwrap() + "\n";
+            let mut out = Vec::new();
+            super::entry_line(&mut out, &entry, &json, false, &mut String::new());
             assert_eq!(String::from_utf8(out).unwrap(), expected);
         }
     }

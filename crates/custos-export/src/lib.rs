@@ -18,6 +18,13 @@
 //! - `custody.json`, written last: who exported what and why, the signed
 //!   tree head, the public key, the multi-proof and every file's SHA-256.
 //!
+//! A **redacted** export ([`Request::redaction`]) shows every text with the
+//! profile's finds masked and withholds what would reveal them: entry keys
+//! (the leaf, ciphertext and proof are still disclosed), attachment bytes
+//! and the load files' event digests. Each entry is opened and checked
+//! against the event by the producer before it is redacted; `custody.json`
+//! says so and names the profile.
+//!
 //! [`verify`] checks such a directory from its files alone: file digests,
 //! the head's signature, every entry against its leaf, the proof against the
 //! head's root, and every RSMF event and load-file row against the entry it
@@ -40,7 +47,10 @@ mod transcript;
 mod verify;
 mod zipfile;
 
-pub use custody::{Custody, CustodyEntry, CustodyFile, CustodyHead, EntryBytes};
+pub use custody::{
+    Custody, CustodyEntry, CustodyFile, CustodyHead, CustodyRedaction, EntryBytes,
+    REDACTED_STATEMENT,
+};
 pub use error::Error;
 pub use export::write;
 pub use verify::{KeySource, Report, verify};
@@ -248,6 +258,11 @@ pub struct Request<'a> {
     /// Prefix of the Bates numbers, e.g. `CUSTOS-`; numbers are zero-padded
     /// to 7 digits and given to messages in (conversation, time) order from 1.
     pub bates_prefix: String,
+    /// The redaction applied, if any: every text the export shows is
+    /// masked by it, entry keys, attachment bytes and event digests are
+    /// withheld (they would reveal what is masked), and `custody.json`
+    /// records the profile. `None` (or an empty profile) exports in full.
+    pub redaction: Option<custos_policy::redact::Profile>,
 }
 
 /// What [`write`] produced.

@@ -470,8 +470,8 @@ fn event<'a>(
     let mut attachments = Vec::new();
     for (n, a) in m.attachments.iter().enumerate() {
         let name = attachment_file(&t.bates, n + 1, a.name.as_deref(), &a.media_type);
-        match (ctx.request.blobs)(&a.sha256) {
-            Some(bytes) => {
+        match ctx.attachment(&a.sha256) {
+            Ok(bytes) => {
                 let actual = custos_model::Digest::of(&bytes);
                 if actual != a.sha256 {
                     return Err(Error::Blob {
@@ -495,18 +495,28 @@ fn event<'a>(
                     bytes,
                 });
             }
-            None => {
+            Err(why) => {
                 let what = format!(
                     "{} ({}, SHA-256 {})",
                     a.name.as_deref().unwrap_or(&name),
                     a.media_type,
                     a.sha256
                 );
+                let field = if ctx.redaction().is_some() {
+                    "withheld_attachment"
+                } else {
+                    "missing_attachment"
+                };
+                let listed = if ctx.redaction().is_some() {
+                    "withheld"
+                } else {
+                    "missing"
+                };
                 ctx.skip(format!(
-                    "{}: attachment {what} was never captured; listed as missing",
+                    "{}: attachment {what} was {why}; listed as {listed}",
                     t.bates
                 ));
-                custom_fields.extend(custom("missing_attachment", what));
+                custom_fields.extend(custom(field, what));
             }
         }
     }

@@ -11,6 +11,16 @@
 //!    (body, time, sender, deletion, edits, attachments by digest), and
 //!    every proven message is shown.
 //!
+//! A redacted export (`redaction` in `custody.json`) withholds entry keys:
+//! step 3 checks each payload against its leaf's digest and length and
+//! the proof as before, but cannot open it, and finding a key is a
+//! problem (it would reveal what is masked). Step 4 then checks what it
+//! can: every RSMF event, load-file row and EML names a proven message
+//! entry, every proven message is shown once, and no event digest is
+//! given. That the text shown is the entry's, redacted, rests on the
+//! producer's check ([`crate::REDACTED_STATEMENT`]); [`Report::redaction`]
+//! says so.
+//!
 //! Each problem is one line naming the file, entry or event.
 
 use crate::custody::{Custody, CustodyEntry, FORMAT, hex_array};
@@ -48,6 +58,9 @@ pub struct Report {
     pub problems: Vec<String>,
     /// Where the public key came from.
     pub key_source: KeySource,
+    /// For a redacted export, its profile and statement: the content was
+    /// checked by the producer, not by this verification.
+    pub redaction: Option<crate::CustodyRedaction>,
 }
 
 impl Report {
@@ -196,7 +209,11 @@ pub fn verify(dir: &Path, public_key: Option<&[u8; 32]>) -> Result<Report, Error
             custody.entry_count
         ));
     }
-    let checked = par_map(&lines, |&(n, text)| check_entry(&custody.entries, n, text));
+    let redacted = custody.redaction.is_some();
+    let checked = par_map(&lines, |&(n, text)| {
+        check_entry(&custody.entries, n, text, redacted)
+    });
+    let mut message_seqs: BTreeSet<u64> = BTreeSet::new();
     let mut proven: Vec<(u64, Event)> = Vec::with_capacity(checked.len());
     let mut leaves: Vec<(u64, merkle::Hash)> = Vec::with_capacity(checked.len());
     let mut previous: Option<u64> = None;
@@ -212,6 +229,9 @@ pub fn verify(dir: &Path, public_key: Option<&[u8; 32]>) -> Result<Report, Error
             }
             if let Some(event) = entry.event {
                 proven.push((seq, event));
+            }
+            if entry.message {
+                message_seqs.insert(seq);
             }
         }
         problems.extend(entry.problem);
@@ -237,6 +257,16 @@ pub fn verify(dir: &Path, public_key: Option<&[u8; 32]>) -> Result<Report, Error
     }
 
     // 4. Content against the proven entries.
+    if redacted {
+        check_redacted(dir, &custody, &present, &message_seqs, &mut problems);
+        return Ok(Report {
+            entries: lines.len(),
+            files: custody.files.len(),
+            problems,
+            key_source,
+            redaction: custody.redaction,
+        });
+    }
     let plan = Plan::build(
         proven.iter().map(|(seq, e)| (*seq, e)),
         Slicing::Conversation,
@@ -286,7 +316,134 @@ pub fn verify(dir: &Path, public_key: Option<&[u8; 32]>) -> Result<Report, Error
         files: custody.files.len(),
         problems,
         key_source,
+        redaction: None,
     })
+}
+
+/// Step 4 of a redacted export: every RSMF event, load-file row and EML
+/// names a proven message entry, every proven message is shown once per
+/// format, and no load-file row gives an event digest.
+fn check_redacted(
+    dir: &Path,
+    custody: &Custody,
+    present: &[&str],
+    messages: &BTreeSet<u64>,
+    problems: &mut Vec<String>,
+) {
+    let coverage = |what: &str, shown: &HashMap<u64, usize>, problems: &mut Vec<String>| {
+        for &seq in messages {
+            match shown.get(&seq).copied().unwrap_or(0) {
+                0 => problems.push(format!("entry {seq}: the message is in no {what}")),
+                1 => {}
+                n => problems.push(format!(
+                    "entry {seq}: the message is shown {n} times in {what}s"
+                )),
+            }
+        }
+    };
+    let mut shown: HashMap<u64, usize> = HashMap::new();
+    for path in present
+        .iter()
+        .filter(|p| p.starts_with("rsmf/") && p.ends_with(".rsmf"))
+    {
+        let (zip, manifest) = match read_rsmf(&dir.join(path)) {
+            Ok(found) => found,
+            Err(e) => {
+                problems.push(format!("{path}: {e}"));
+                continue;
+            }
+        };
+        let in_zip = |name: &str| zip.contains_key(name);
+        for p in schema::check(&manifest, Some(&in_zip)) {
+            problems.push(format!("{path}: manifest {p}"));
+        }
+        for (i, event) in manifest["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let seq = event["custom"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["name"] == "journal_seq")
+                .and_then(|c| c["value"].as_str()?.parse::<u64>().ok());
+            match seq {
+                Some(seq) if messages.contains(&seq) => *shown.entry(seq).or_default() += 1,
+                Some(seq) => problems.push(format!(
+                    "{path}: event #{i} names entry {seq}, which is not a proven message"
+                )),
+                None => problems.push(format!("{path}: event #{i} names no journal entry")),
+            }
+        }
+    }
+    if custody.formats.iter().any(|f| f == "rsmf") {
+        coverage("RSMF file", &shown, problems);
+    }
+    for (name, csv) in [("loadfile.csv", true), ("loadfile.jsonl", false)] {
+        if !present.contains(&name) {
+            continue;
+        }
+        let Ok(text) = fs::read_to_string(dir.join(name)) else {
+            problems.push(format!("{name}: cannot be read"));
+            continue;
+        };
+        let mut rows: Vec<(usize, Vec<String>)> = Vec::new();
+        if csv {
+            match parse_csv(&text) {
+                Ok(records) => rows.extend(
+                    records
+                        .into_iter()
+                        .enumerate()
+                        .skip(1)
+                        .map(|(i, r)| (i + 1, r)),
+                ),
+                Err(e) => problems.push(format!("{name}: {e}")),
+            }
+        } else {
+            for (i, line) in text.lines().enumerate() {
+                match serde_json::from_str::<Row>(line) {
+                    Ok(row) => rows.push((i + 1, csv_fields(&row).to_vec())),
+                    Err(e) => problems.push(format!("{name} line {}: {e}", i + 1)),
+                }
+            }
+        }
+        let mut seen: HashMap<u64, usize> = HashMap::new();
+        for (line, fields) in rows {
+            if fields.len() != COLUMNS.len() {
+                problems.push(format!("{name} line {line}: {} fields", fields.len()));
+                continue;
+            }
+            match fields[1].parse::<u64>() {
+                Ok(seq) if messages.contains(&seq) => *seen.entry(seq).or_default() += 1,
+                _ => problems.push(format!(
+                    "{name} line {line}: journal_seq is not a proven message"
+                )),
+            }
+            if !fields[14].is_empty() {
+                problems.push(format!(
+                    "{name} line {line}: a redacted export gives no event digest"
+                ));
+            }
+        }
+        coverage(name, &seen, problems);
+    }
+    for path in present.iter().filter(|p| p.starts_with("eml/")) {
+        let Ok(text) = fs::read_to_string(dir.join(path)) else {
+            problems.push(format!("{path}: not UTF-8 text"));
+            continue;
+        };
+        let seq = mime::split_message(&text).and_then(|(headers, _)| {
+            headers
+                .iter()
+                .find(|(n, _)| n == "x-custos-journal-seq")
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        });
+        if !seq.is_some_and(|s| messages.contains(&s)) {
+            problems.push(format!("{path}: names no proven message entry"));
+        }
+    }
 }
 
 /// What one line of the entries file gave.
@@ -294,15 +451,19 @@ struct CheckedEntry {
     seq: Option<u64>,
     leaf_hash: Option<merkle::Hash>,
     event: Option<Event>,
+    /// Whether its leaf says it is a message.
+    message: bool,
     problem: Option<String>,
 }
 
-/// Parses line `n` of the entries file `name` and opens its entry.
-fn check_entry(name: &str, n: usize, text: &str) -> CheckedEntry {
+/// Parses line `n` of the entries file `name` and opens its entry; in a
+/// `redacted` export, checks its payload against its leaf without a key.
+fn check_entry(name: &str, n: usize, text: &str, redacted: bool) -> CheckedEntry {
     let mut out = CheckedEntry {
         seq: None,
         leaf_hash: None,
         event: None,
+        message: false,
         problem: None,
     };
     let line = match serde_json::from_str::<CustodyEntry>(text) {
@@ -321,14 +482,53 @@ fn check_entry(name: &str, n: usize, text: &str) -> CheckedEntry {
         }
     };
     out.leaf_hash = Some(merkle::leaf_hash(&bytes.leaf));
-    match custos_journal::open_disclosed(&bytes.leaf, &bytes.payload, &bytes.entry_key) {
+    let key = match (bytes.entry_key, redacted) {
+        (Some(_), true) => {
+            out.problem = Some(format!(
+                "entry {}: discloses its key in a redacted export",
+                line.seq
+            ));
+            return out;
+        }
+        (None, false) => {
+            out.problem = Some(format!("{name} line {n}: no entry_key"));
+            return out;
+        }
+        (Some(key), false) => key,
+        (None, true) => {
+            match custos_journal::Leaf::decode(&bytes.leaf) {
+                Err(e) => out.problem = Some(format!("entry {}: {e}", line.seq)),
+                Ok(leaf) if leaf.seq != line.seq => {
+                    out.problem = Some(format!(
+                        "entry {}: its leaf is entry {}",
+                        line.seq, leaf.seq
+                    ))
+                }
+                Ok(leaf)
+                    if Digest::of(&bytes.payload) != leaf.payload_digest
+                        || bytes.payload.len() != leaf.payload_len as usize =>
+                {
+                    out.problem = Some(format!(
+                        "entry {}: payload does not match the digest its leaf commits to",
+                        line.seq
+                    ))
+                }
+                Ok(leaf) => out.message = leaf.kind == custos_model::EventKind::Message,
+            }
+            return out;
+        }
+    };
+    match custos_journal::open_disclosed(&bytes.leaf, &bytes.payload, &key) {
         Ok((decoded, _)) if decoded.seq != line.seq => {
             out.problem = Some(format!(
                 "entry {}: its leaf is entry {}",
                 line.seq, decoded.seq
             ))
         }
-        Ok((_, event)) => out.event = Some(event),
+        Ok((_, event)) => {
+            out.message = matches!(event, Event::Message(_));
+            out.event = Some(event)
+        }
         Err(e) => out.problem = Some(format!("entry {}: {e}", line.seq)),
     }
     out

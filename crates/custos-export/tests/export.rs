@@ -320,6 +320,7 @@ fn request<'a>(f: &Fixture, blobs: custos_export::Blobs<'a>) -> Request<'a> {
         matter: Some("MAT-0042".into()),
         created_at: at("2026-11-23T18:15:00Z"),
         bates_prefix: "CUSTOS-".into(),
+        redaction: None,
     }
 }
 
@@ -1145,4 +1146,105 @@ fn the_by_hand_verification_in_the_docs_works() {
     let mut next = proof.iter();
     assert_eq!(walk(0, tree_size, &leaves, &mut next), root);
     assert!(next.next().is_none(), "every proof hash is used");
+}
+
+#[test]
+fn a_redacted_export_withholds_keys_attachments_and_digests_and_still_verifies() {
+    let f = fixture();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("export");
+    let lookup = |d: &Digest| f.blobs.get(d).cloned();
+    let mut req = request(&f, &lookup);
+    req.redaction = Some("all".parse().unwrap());
+    let summary = write(&dir, &req).unwrap();
+    assert!(
+        summary
+            .skipped
+            .iter()
+            .any(|s| s.contains("confirmation.pdf") && s.contains("withheld by redaction")),
+        "{:?}",
+        summary.skipped
+    );
+
+    let report = verify(&dir, Some(&f.public_key)).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let redaction = report.redaction.expect("the report says it is redacted");
+    assert_eq!(
+        redaction.profile,
+        "payment_card,iban,us_ssn,br_cpf,email,phone"
+    );
+    assert_eq!(redaction.statement, custos_export::REDACTED_STATEMENT);
+
+    let entries = fs::read_to_string(dir.join("custody/entries.jsonl")).unwrap();
+    assert!(!entries.contains("entry_key"), "{entries}");
+    let csv = fs::read_to_string(dir.join("loadfile.csv")).unwrap();
+    for e in &f.entries {
+        let digest = Digest::of(&e.event.encode()).to_string();
+        assert!(!csv.contains(&digest), "event digest of entry {}", e.seq);
+    }
+    // No attachment's bytes in any file, zip members included.
+    for path in files(&dir) {
+        if path.ends_with(".rsmf") {
+            let (_, members) = rsmf_zip(&dir.join(&path));
+            assert_eq!(members.len(), 0, "{path}: {:?}", members.keys());
+        }
+        let bytes = fs::read(dir.join(&path)).unwrap();
+        for needle in [PDF_BYTES, NOTE_BYTES] {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{path}");
+        }
+    }
+
+    // A key slipped into a redacted export is named.
+    let seq = f.entries[0].seq;
+    forge_entry(&dir, 0, |line| {
+        line["entry_key"] = hex::encode(f.entries[0].entry_key).into()
+    });
+    let found = problems(&dir, &f.public_key);
+    assert!(
+        found.contains(&format!(
+            "entry {seq}: discloses its key in a redacted export"
+        )),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_redacted_export_whose_payload_or_rows_are_altered_fails() {
+    use base64::Engine as _;
+    let f = fixture();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("export");
+    let lookup = |d: &Digest| f.blobs.get(d).cloned();
+    let mut req = request(&f, &lookup);
+    req.redaction = Some("card".parse().unwrap());
+    write(&dir, &req).unwrap();
+    let pristine = fs::read(dir.join("custody/entries.jsonl")).unwrap();
+    let custody = fs::read(dir.join("custody.json")).unwrap();
+    let seq = f.entries[3].seq;
+    forge_entry(&dir, 3, |line| {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut payload = b64.decode(line["payload"].as_str().unwrap()).unwrap();
+        payload[20] ^= 1;
+        line["payload"] = b64.encode(payload).into();
+    });
+    let found = problems(&dir, &f.public_key);
+    assert!(
+        found.contains(&format!(
+            "entry {seq}: payload does not match the digest its leaf commits to"
+        )),
+        "{found:?}"
+    );
+    fs::write(dir.join("custody/entries.jsonl"), &pristine).unwrap();
+    fs::write(dir.join("custody.json"), &custody).unwrap();
+
+    // Dropping the redaction from custody.json does not turn it into a
+    // full export: the keys are missing.
+    edit_custody(&dir, |c| {
+        c.as_object_mut().unwrap().remove("redaction");
+    });
+    let found = problems(&dir, &f.public_key);
+    assert!(
+        found.iter().any(|p| p.ends_with("no entry_key")),
+        "{found:?}"
+    );
 }

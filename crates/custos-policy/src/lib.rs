@@ -7,7 +7,8 @@
 //! into one scan; [`Engine::evaluate`] (or a reusable [`Scanner`]) tells
 //! which policies a message fires, with the evidence as byte spans of the
 //! original text. [`tuning`] measures a policy set against labelled
-//! messages. Nothing here does I/O.
+//! messages; [`redact`] masks what the detectors find for readers who may
+//! not see it. Nothing here does I/O.
 //!
 //! ```
 //! use custos_policy::{Document, Engine, parse_policy};
@@ -49,6 +50,7 @@ mod engine;
 mod error;
 pub mod fold;
 mod policy;
+pub mod redact;
 pub mod starter;
 pub mod tuning;
 

@@ -70,6 +70,14 @@ pub struct Snippet {
     pub text: String,
     /// Byte ranges of matching words in `text`.
     pub highlights: Vec<(usize, usize)>,
+    /// Which text of the hit it is cut from: 0 for the text as sent, `n`
+    /// for the `n`th edit (so a redaction of that whole text can be
+    /// carried over to the fragment).
+    #[serde(skip)]
+    pub source: usize,
+    /// Where the fragment starts in that text (bytes).
+    #[serde(skip)]
+    pub offset: usize,
 }
 
 impl Snippet {
@@ -310,7 +318,11 @@ fn hit_of(f: &Fields, doc: &TantivyDocument, matchers: &[Matcher]) -> Hit {
     // A match only in an edited version is shown in that version.
     let snippet = std::iter::once(&text)
         .chain(&edits)
-        .map(|t| snippet(t, matchers))
+        .enumerate()
+        .map(|(source, t)| Snippet {
+            source,
+            ..snippet(t, matchers)
+        })
         .find(|s| !s.highlights.is_empty())
         .unwrap_or_else(|| snippet(&text, &[]));
     Hit {
@@ -372,6 +384,8 @@ fn snippet(text: &str, matchers: &[Matcher]) -> Snippet {
     Snippet {
         text: text[start..end].to_string(),
         highlights,
+        source: 0,
+        offset: start,
     }
 }
 

@@ -83,6 +83,9 @@ pub struct Config {
     /// `[consent]`: the firm's own opt-out words.
     #[serde(default)]
     pub consent: ConsentConfig,
+    /// `[redaction]`: which personal data each role sees masked.
+    #[serde(default)]
+    pub redaction: crate::redaction::Redaction,
     /// `[capture]`: enrolment enforcement.
     #[serde(default)]
     pub capture: CaptureConfig,

@@ -3,7 +3,9 @@
 //! reactions and statuses that target them, disclosed entry by entry (each
 //! with its own key) under a freshly signed tree head and one multi-proof,
 //! written by `custos-export`; the export itself journalled
-//! (`export.created`: who, what, why) once its files are complete.
+//! (`export.created`: who, what, why, which redaction) once its files are
+//! complete. A redacted export ([`ExportSpec::redaction`]) masks what the
+//! profile names and withholds entry keys (see `docs/exports.md`).
 
 use crate::search::Person;
 use custos_export::{Disclosed, Format, Request, Side, Slicing, Summary};
@@ -43,6 +45,9 @@ pub struct ExportSpec {
     pub reason: String,
     /// The case or matter.
     pub matter: Option<String>,
+    /// What is masked; an empty profile exports in full (the API allows
+    /// that only to a reader whose roles see everything).
+    pub redaction: custos_policy::redact::Profile,
 }
 
 /// An export made.
@@ -72,6 +77,8 @@ pub struct Exported {
     pub skipped: Vec<String>,
     /// The archive's public key (hex), to verify the export with.
     pub public_key: String,
+    /// The redaction profile applied (`none` for a full export).
+    pub redaction: String,
 }
 
 /// Why an export was not made.
@@ -204,6 +211,7 @@ pub fn export_within(
         matter: matter.clone(),
         created_at,
         bates_prefix: spec.bates_prefix.clone(),
+        redaction: Some(spec.redaction.clone()).filter(|p| !p.is_empty()),
     };
     let summary: Summary = custos_export::write(out, &request)?;
     let exported = Exported {
@@ -219,6 +227,7 @@ pub fn export_within(
         erased,
         skipped: summary.skipped.clone(),
         public_key: hex::encode(journal.public_key()),
+        redaction: spec.redaction.to_string(),
     };
     let mut details = serde_json::Map::new();
     details.insert("query".into(), selection.into());
@@ -243,6 +252,7 @@ pub fn export_within(
     );
     details.insert("dir".into(), out.display().to_string().into());
     details.insert("tree_size".into(), tree_size.into());
+    details.insert("redaction".into(), exported.redaction.clone().into());
     journal.append_system(actor, EXPORTED, Some(&id), details)?;
     Ok(exported)
 }

@@ -18,6 +18,7 @@ pub mod exports;
 pub mod media;
 pub mod outbound;
 mod problem;
+pub mod redaction;
 pub mod search;
 mod search_api;
 pub mod smtp;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub auth: custos_auth::Auth,
     /// Whether session cookies are marked `Secure` (served over TLS).
     pub secure_cookies: bool,
+    /// What each role sees masked (`[redaction]`).
+    pub redaction: Arc<redaction::Redaction>,
 }
 
 impl AppState {
@@ -97,6 +100,7 @@ impl AppState {
                 Default::default(),
             ),
             secure_cookies: false,
+            redaction: Arc::default(),
         })
     }
 

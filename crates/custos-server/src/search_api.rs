@@ -249,6 +249,10 @@ pub struct ExportBody {
     pub time_zone: Option<String>,
     /// Bates prefix (default `CUSTOS-`).
     pub bates_prefix: Option<String>,
+    /// Kinds of personal data to mask (default: what the reader's roles
+    /// see masked; `["none"]` for a full export, which needs a reader who
+    /// sees everything).
+    pub redact: Option<Vec<String>>,
 }
 
 /// `POST /api/v1/exports`: makes an export in the server's exports
@@ -287,6 +291,12 @@ pub async fn create_export(
         .unwrap_or("day")
         .parse::<custos_export::Slicing>()
         .map_err(|e| bad("unknown slicing", e.to_string()))?;
+    let asked = body
+        .redact
+        .as_deref()
+        .map(custos_policy::redact::Profile::from_kinds)
+        .transpose()
+        .map_err(|e| bad("unknown redaction kind", e.to_string()))?;
     let spec = ExportSpec {
         selection,
         formats,
@@ -295,6 +305,8 @@ pub async fn create_export(
         bates_prefix: body.bates_prefix.unwrap_or_else(|| "CUSTOS-".into()),
         reason: body.reason,
         matter: body.matter,
+        redaction: crate::redaction::export_profile(&custos_policy::redact::Profile::none(), asked)
+            .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "redaction refused", e))?,
     };
     let supervision = state.supervision.clone();
     let journal = state.journal.clone();

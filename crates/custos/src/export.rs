@@ -29,6 +29,8 @@ pub struct ExportArgs<'a> {
     pub time_zone: &'a str,
     /// Bates prefix.
     pub bates_prefix: &'a str,
+    /// Kinds to mask, comma-separated (`none` for a full export).
+    pub redact: &'a str,
 }
 
 /// Runs an export and says what it made.
@@ -62,6 +64,10 @@ pub fn run(
         bates_prefix: args.bates_prefix.to_string(),
         reason: args.reason.to_string(),
         matter: args.matter.map(str::to_string),
+        redaction: args
+            .redact
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--redact: {e}"))?,
     };
     let people = crate::search::people(journal)?;
     let index = crate::search::open_index(data, journal)?;
@@ -83,6 +89,13 @@ pub fn run(
         "custody manifest SHA-256 {}; proven against signed tree head of size {}",
         made.custody_sha256, made.tree_size
     )?;
+    if made.redaction != "none" {
+        writeln!(
+            out,
+            "redacted ({}): entry keys, attachment bytes and event digests withheld",
+            made.redaction
+        )?;
+    }
     if made.erased > 0 {
         writeln!(
             out,
@@ -130,6 +143,9 @@ pub fn verify(dir: &Path, public_key: Option<&str>, out: &mut impl Write) -> Res
             report.files,
             report.entries
         )?;
+    }
+    if let Some(r) = &report.redaction {
+        writeln!(out, "redacted export ({}): {}", r.profile, r.statement)?;
     }
     if report.key_source == custos_export::KeySource::FromExport {
         writeln!(

@@ -306,6 +306,12 @@ enum Command {
         /// Prefix of the Bates-style number of each message.
         #[arg(long, default_value = "CUSTOS-")]
         bates_prefix: String,
+        /// Mask these kinds of personal data in everything the export shows
+        /// (payment_card, national_id, us_ssn, br_cpf, iban, email, phone,
+        /// all), withholding entry keys and attachment bytes; `none` exports
+        /// in full.
+        #[arg(long, default_value = "none")]
+        redact: String,
     },
     /// Check an export with no access to the archive: every file's SHA-256,
     /// every entry against its leaf and key, the multi-proof against the
@@ -669,6 +675,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             slicing,
             time_zone,
             bates_prefix,
+            redact,
         } => {
             let journal = open(&cli)?;
             let args = export::ExportArgs {
@@ -681,6 +688,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 slicing,
                 time_zone,
                 bates_prefix,
+                redact,
             };
             let result = export::run(&cli.data, &journal, &cli.actor, &args, &mut out);
             journal.close()?;
@@ -878,10 +886,12 @@ fn serve(
         let twilio = config.twilio.clone();
         let require_enrolment = config.capture.require_enrolment;
         let confirmations = custos_server::confirm::Confirmations::from_config(&config.consent);
+        let redaction = std::sync::Arc::new(config.redaction.clone());
         let search_data = cli.data.clone();
         let state = tokio::task::spawn_blocking(move || -> Result<_> {
             let mut state =
                 custos_server::AppState::new(journal_for_state.clone(), whatsapp, media)?;
+            state.redaction = redaction;
             state.twilio = std::sync::Arc::new(custos_server::twilio::Twilio::open(
                 &journal_for_state,
                 twilio,

@@ -268,6 +268,8 @@ pub(super) async fn detail(
     let search = state.search.clone();
     let scope = p.scope.clone();
     let who = p.user.clone();
+    let profile = state.redaction.for_principal(&p);
+    let masks = profile.clone();
     let utc = jiff::tz::TimeZone::UTC;
     let (alert, text, kind, conversation, custodian) =
         tokio::task::spawn_blocking(move || -> Result<_, PageError> {
@@ -297,6 +299,10 @@ pub(super) async fn detail(
                     barrier.parties(
                         std::iter::once(h.from.as_str()).chain(h.to.iter().map(String::as_str)),
                     )
+                })
+                .map(|mut h| {
+                    crate::redaction::redact_hit(&mut h, &masks);
+                    h
                 })
                 .collect();
             let mut seqs = vec![seq];
@@ -335,7 +341,19 @@ pub(super) async fn detail(
             Ok((alert, text, kind, conversation, custodian))
         })
         .await??;
-    let ranges: Vec<(usize, usize)> = alert.raised.hits.iter().map(|h| (h.start, h.end)).collect();
+    // The evidence is marked in the text as the reader may see it.
+    let redacted = custos_policy::redact::redact(&text, &profile);
+    let ranges: Vec<(usize, usize)> = alert
+        .raised
+        .hits
+        .iter()
+        .filter(|h| h.start < h.end && h.end <= text.len())
+        .map(|h| {
+            let start = redacted.map_start(h.start);
+            (start, redacted.map_end(h.end).max(start))
+        })
+        .collect();
+    let text = redacted.into_text();
     let mut labels: Vec<String> = alert.raised.hits.iter().map(|h| h.label.clone()).collect();
     labels.dedup();
     let history = alert

@@ -187,6 +187,11 @@ pub(super) async fn open(
             Ok((hits, details, names, delivery))
         })
         .await??;
+    let profile = state.redaction.for_principal(&p);
+    let mut hits = hits;
+    for h in &mut hits {
+        crate::redaction::redact_hit(h, &profile);
+    }
     let name = |a: &str| names.get(a).cloned();
     let (channel, conversation) = hits
         .iter()
@@ -222,7 +227,10 @@ pub(super) async fn open(
                         .map(|a| {
                             format!(
                                 "{} ({}, {} KB)",
-                                a.name.clone().unwrap_or_else(|| "unnamed".into()),
+                                a.name.as_deref().map_or_else(
+                                    || "unnamed".into(),
+                                    |n| custos_policy::redact::redact_str(n, &profile)
+                                ),
                                 a.media_type,
                                 a.size.div_ceil(1024)
                             )

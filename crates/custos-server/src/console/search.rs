@@ -278,8 +278,13 @@ pub(super) async fn run(
     page.last = options.offset + hits.len();
     page.prev = (options.offset > 0).then(|| page.form.page - 1);
     page.next = (options.offset + PAGE < total).then_some(page.form.page + 1);
+    let profile = state.redaction.for_principal(&p);
     page.hits = hits
         .into_iter()
+        .map(|mut h| {
+            crate::redaction::redact_hit(&mut h, &profile);
+            h
+        })
         .map(|h| HitRow {
             seq: h.seq,
             at: when(h.sent_at, &utc),

@@ -721,3 +721,63 @@ async fn holds_are_placed_and_released_through_forms() {
     assert_eq!(released.status, StatusCode::SEE_OTHER);
     assert!(s.get("cco", "/holds").await.body.contains("settled"));
 }
+
+#[tokio::test]
+async fn console_pages_mask_cards_for_reviewers_and_show_them_to_the_compliance_officer() {
+    let s = setup().await;
+    let card = "4539 1488 0343 6467";
+    s.journal
+        .append(
+            &message(
+                "w5",
+                CUSTOMER,
+                ANA,
+                Direction::Inbound,
+                &format!("charge my card {card} for the fund please"),
+            ),
+            Some(CUSTOMER),
+        )
+        .unwrap();
+    let q = [("q", "charge"), ("reason", "redaction test")];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let firm = loop {
+        let page = s.post("cco", "/search", &q).await.body;
+        let alerted = s.supervision.with(|sup| {
+            sup.state
+                .alerts
+                .values()
+                .any(|a| a.raised.policy == "pii-leak")
+        });
+        if page.contains("of 1 messages") && alerted {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "w5 was not indexed and alerted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        firm.contains(card),
+        "the compliance officer sees it in full"
+    );
+    let fx = s.post("reviewer-fx", "/search", &q).await.body;
+    assert!(fx.contains("[card •••• 6467]"), "{fx}");
+    assert!(!fx.contains("4539"), "{fx}");
+
+    let w5 = s.message_seq("w5");
+    let path = format!("/conversations/{w5}");
+    let conv = s.post("reviewer-fx", &path, &[("reason", "review")]).await;
+    assert_eq!(conv.status, StatusCode::OK);
+    assert!(conv.body.contains("[card •••• 6467]") && !conv.body.contains("4539"));
+    let conv = s.post("cco", &path, &[("reason", "review")]).await;
+    assert!(conv.body.contains(card));
+
+    let alert = s.alert_of("ana", "pii-leak");
+    let page = s.get("reviewer-fx", &format!("/alerts/{alert}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("[card •••• 6467]") && !page.body.contains("4539"),
+        "{}",
+        page.body
+    );
+    let page = s.get("cco", &format!("/alerts/{alert}")).await;
+    assert!(page.body.contains(card));
+}

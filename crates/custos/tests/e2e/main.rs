@@ -10,6 +10,7 @@ mod import_email;
 mod import_rsmf;
 mod import_slack;
 mod import_teams;
+mod redaction;
 mod retention;
 mod search;
 mod serve;
