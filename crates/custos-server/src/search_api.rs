@@ -90,6 +90,7 @@ pub async fn search(
     let who = principal.user.clone();
     let why = reason(&params.reason, &params.matter, &headers)?;
     let barrier = crate::barrier::of(&state, &principal);
+    let profile = state.redaction.for_principal(&principal);
     let query = custos_query::parse(&params.q)
         .map_err(|e| bad("malformed query", e.to_string()).with("position", e.position.into()))?;
     let sort: Sort = match params.sort.as_deref() {
@@ -128,7 +129,7 @@ pub async fn search(
             resolver
         };
         let barred = barrier.resolver(&resolver);
-        let results = svc
+        let mut results = svc
             .index()
             .search(&barrier.restrict(query), &barred, &options)
             .map_err(|e| match e {
@@ -171,6 +172,9 @@ pub async fn search(
                 )
                 .map_err(|e| Problem::internal(&e))?;
         }
+        for hit in results.hits.iter_mut().chain(context.iter_mut().flatten()) {
+            crate::redaction::redact_hit(hit, &profile);
+        }
         Ok(serde_json::json!({
             "total": results.total,
             "offset": options.offset,
@@ -194,6 +198,7 @@ pub async fn open_message(
     let who = principal.user.clone();
     let why = reason(&params.reason, &params.matter, &headers)?;
     let barrier = crate::barrier::of(&state, &principal);
+    let profile = state.redaction.for_principal(&principal);
     let svc = service(&state)?;
     let journal = state.journal.clone();
     let value = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, Problem> {
@@ -223,6 +228,9 @@ pub async fn open_message(
                 audit::opened(&why, params.matter.as_deref(), &seqs),
             )
             .map_err(|e| Problem::internal(&e))?;
+        for hit in &mut around {
+            crate::redaction::redact_hit(hit, &profile);
+        }
         Ok(serde_json::json!({ "seq": seq, "conversation": around }))
     })
     .await
@@ -305,8 +313,11 @@ pub async fn create_export(
         bates_prefix: body.bates_prefix.unwrap_or_else(|| "CUSTOS-".into()),
         reason: body.reason,
         matter: body.matter,
-        redaction: crate::redaction::export_profile(&custos_policy::redact::Profile::none(), asked)
-            .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "redaction refused", e))?,
+        redaction: crate::redaction::export_profile(
+            &state.redaction.for_principal(&principal),
+            asked,
+        )
+        .map_err(|e| Problem::new(StatusCode::FORBIDDEN, "redaction refused", e))?,
     };
     let supervision = state.supervision.clone();
     let journal = state.journal.clone();

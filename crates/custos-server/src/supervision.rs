@@ -419,8 +419,16 @@ pub async fn get_alert(
     })
     .await
     .map_err(internal)??;
+    // What the reader's roles see masked is masked here too, the hits'
+    // offsets carried into the redacted text.
+    let profile = state.redaction.for_principal(&principal);
+    let mut alert = alert;
     let message = match message {
-        Opened::Event(event) => serde_json::to_value(&event).unwrap_or_default(),
+        Opened::Event(event) => {
+            let shown =
+                crate::redaction::redact_alert_message(&event, &mut alert.raised.hits, &profile);
+            serde_json::to_value(&shown).unwrap_or_default()
+        }
         Opened::Shredded(at) => serde_json::json!({ "shredded_at": at }),
     };
     let mut v = serde_json::to_value(&alert).map_err(internal)?;

@@ -67,6 +67,12 @@ const USERS: [(&str, Role); 6] = [
 ];
 
 async fn setup() -> Setup {
+    setup_with("Bom dia, segue o contrato", 2).await
+}
+
+/// The setup with desk A's outbound message saying `a2`, waiting for
+/// `alerts` alerts.
+async fn setup_with(a2: &str, alerts: usize) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::init(dir.path(), None, "test").unwrap();
     for event in custos_review::policies::starter_events("cco").unwrap() {
@@ -88,13 +94,7 @@ async fn setup() -> Setup {
         ),
         (
             'a',
-            message(
-                "a2",
-                "conv-a",
-                EMP_A,
-                CUSTOMER_A,
-                "Bom dia, segue o contrato",
-            ),
+            message("a2", "conv-a", EMP_A, CUSTOMER_A, a2),
             CUSTOMER_A,
         ),
         (
@@ -206,9 +206,10 @@ async fn setup() -> Setup {
     // Wait until both alerts are raised and all four messages indexed.
     let started = Instant::now();
     loop {
+        let alerts_wanted = alerts;
         let (_, alerts) = s.get("cora", "/api/v1/alerts").await;
         let (_, found) = s.get("cora", "/api/v1/search?q=*&reason=setup").await;
-        if alerts["alerts"].as_array().map_or(0, Vec::len) == 2 && found["total"] == 4 {
+        if alerts["alerts"].as_array().map_or(0, Vec::len) == alerts_wanted && found["total"] == 4 {
             break;
         }
         assert!(
@@ -792,4 +793,56 @@ async fn the_access_log_pages_filters_and_exports_itself_audited() {
             .count(),
         2
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_answers_mask_personal_data_by_the_readers_role() {
+    let card = "4111 1111 1111 1111";
+    let s = setup_with(&format!("Bom dia, segue o contrato. Cartao {card}"), 3).await;
+    let a2 = s.desk_a[1];
+    let shows = |v: &serde_json::Value| v.to_string().contains(card);
+    let masked = |v: &serde_json::Value| v.to_string().contains("[card •••• 1111]");
+
+    // Search hits and the conversation around them.
+    let path = "/api/v1/search?q=contrato&reason=check&context=1";
+    let (status, reviewer) = s.get("rev-a", path).await;
+    assert_eq!(status, StatusCode::OK, "{reviewer}");
+    assert_eq!(reviewer["total"], 1, "{reviewer}");
+    assert!(!shows(&reviewer) && masked(&reviewer), "{reviewer}");
+    let (_, officer) = s.get("cora", path).await;
+    assert!(shows(&officer), "{officer}");
+
+    // One message opened.
+    let path = format!("/api/v1/messages/{a2}?reason=check");
+    let (status, reviewer) = s.get("rev-a", &path).await;
+    assert_eq!(status, StatusCode::OK, "{reviewer}");
+    assert!(!shows(&reviewer) && masked(&reviewer), "{reviewer}");
+    let (_, officer) = s.get("cora", &path).await;
+    assert!(shows(&officer), "{officer}");
+
+    // The alert the card raised, with its message.
+    let (_, list) = s.get("cora", "/api/v1/alerts?all=true").await;
+    let pii = list["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["policy"] == "pii-leak")
+        .unwrap_or_else(|| panic!("no pii-leak alert: {list}"));
+    let path = format!("/api/v1/alerts/{}", pii["id"].as_str().unwrap());
+    let (status, reviewer) = s.get("rev-a", &path).await;
+    assert_eq!(status, StatusCode::OK, "{reviewer}");
+    assert!(!shows(&reviewer) && masked(&reviewer), "{reviewer}");
+    let (_, officer) = s.get("cora", &path).await;
+    assert!(shows(&officer), "{officer}");
+
+    // A full export is more than the reviewer may see.
+    let (status, refused) = s
+        .send(
+            Some("rev-a"),
+            "POST",
+            "/api/v1/exports",
+            Some(serde_json::json!({"query": "contrato", "reason": "check", "formats": ["csv"], "redact": ["none"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
 }
