@@ -999,6 +999,44 @@ pub fn collect(journal: &Journal, holds: &Holds) -> Result<Vec<Record>> {
     Ok(records)
 }
 
+/// The retention duties still running at `now` over the records sealed
+/// under `keys` (an erasure request weighs them): for each key that must
+/// be kept, the rule governing its longest-lived record. Without a
+/// schedule there are none.
+pub fn duties(
+    journal: &Journal,
+    holds: &Holds,
+    keys: &[KeyId],
+    now: Timestamp,
+) -> Result<BTreeMap<KeyId, Governing>> {
+    let schedules = Schedules::load(journal)?;
+    let schedule = match schedules.current() {
+        Ok((_, schedule)) => schedule,
+        Err(RetentionError::NoSchedule) => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e),
+    };
+    let wanted: BTreeSet<KeyId> = keys.iter().copied().collect();
+    let mut kept: BTreeMap<KeyId, Governing> = BTreeMap::new();
+    for record in collect(journal, holds)? {
+        if !wanted.contains(&record.key) {
+            continue;
+        }
+        let Some(g) = schedule.governing(&record.facts) else {
+            continue;
+        };
+        if g.end <= now {
+            continue;
+        }
+        match kept.get(&record.key) {
+            Some(known) if known.end >= g.end => {}
+            _ => {
+                kept.insert(record.key, g);
+            }
+        }
+    }
+    Ok(kept)
+}
+
 /// The plan for `now` under the schedule in force.
 pub fn plan(journal: &Journal, now: Timestamp) -> Result<Plan> {
     let schedules = Schedules::load(journal)?;

@@ -1040,6 +1040,12 @@ impl Journal {
         self.shred_keys(&ids, actor, reason, &serde_json::Map::new())
     }
 
+    /// Every data key of `subject` (one per period it has records in),
+    /// present or destroyed.
+    pub fn key_ids_of(&self, subject: &str) -> Vec<KeyId> {
+        self.inner.keys.ids_of(&subject_id(Some(subject)))
+    }
+
     /// Destroys the data keys `ids` (retention disposes of one subject's
     /// period this way): one `key.shred` event per key still live, naming
     /// it with `reason` and `details`, all durable before the key store is

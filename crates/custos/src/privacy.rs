@@ -192,25 +192,71 @@ pub fn run(
             let custodian_of = crate::holds::custodian_lookup(journal)?;
             let covering = holds.covering_subject(journal, &subject, &custodian_of)?;
             if covering.is_empty() {
-                let key = journal.shred(&subject, actor, &format!("privacy request {id}"))?;
-                let grounds = format!(
-                    "no legal hold covers the subject's records; {}",
-                    if key.is_empty() {
-                        "no data held".to_string()
-                    } else {
-                        format!("data keys {} destroyed", crate::join_ids(&key))
-                    }
-                );
+                // Retention duties still running keep their records (per
+                // key: one per person per month); the rest is destroyed.
+                let keys = journal.key_ids_of(&subject);
+                let duties = custos_governance::retention::duties(
+                    journal,
+                    &holds,
+                    &keys,
+                    custos_model::Timestamp::now(),
+                )?;
+                let free: Vec<_> = keys
+                    .iter()
+                    .copied()
+                    .filter(|k| !duties.contains_key(k))
+                    .collect();
+                let reason = format!("privacy request {id}");
+                let destroyed = journal.shred_keys(&free, actor, &reason, &Default::default())?;
+                let mut kept: Vec<String> = duties
+                    .iter()
+                    .map(|(key, g)| {
+                        format!(
+                            "data key {key} kept until {} under retention rule {} ({})",
+                            g.end, g.rule, g.source
+                        )
+                    })
+                    .collect();
+                kept.sort();
+                let erased = if destroyed.is_empty() {
+                    "no data held outside retention duties".to_string()
+                } else {
+                    format!("data keys {} destroyed", crate::join_ids(&destroyed))
+                };
+                let (outcome, grounds) = if kept.is_empty() {
+                    (
+                        "erased",
+                        format!(
+                            "no legal hold or retention duty covers the subject's records; {erased}"
+                        ),
+                    )
+                } else {
+                    (
+                        if destroyed.is_empty() {
+                            "kept"
+                        } else {
+                            "partly erased"
+                        },
+                        format!(
+                            "no legal hold covers the subject's records; {erased}; {}; erase the rest when those duties end",
+                            kept.join("; ")
+                        ),
+                    )
+                };
                 queue.close(
                     journal,
                     actor,
                     id,
                     Decision {
-                        outcome: "erased".into(),
-                        grounds,
+                        outcome: outcome.into(),
+                        grounds: grounds.clone(),
                     },
                 )?;
-                writeln!(out, "{id}: erased")?;
+                if kept.is_empty() {
+                    writeln!(out, "{id}: erased")?;
+                } else {
+                    writeln!(out, "{id}: {outcome}: {grounds}")?;
+                }
             } else {
                 let grounds = format!(
                     "kept: legal hold {} covers the subject's records; erase when released",

@@ -351,11 +351,15 @@ fn serve_runs_the_schedule_on_its_interval() {
     // that certified something, as the server logs it.
     let log_path = a.tmp.path().join("serve.log");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !std::fs::read_to_string(&log_path)
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("retention run:") && !l.ends_with(" 0 certificates"))
-    {
+    // (and for the server to be serving: before that it has no handler
+    // for the signal that stops it).
+    let ready = |log: &str| {
+        log.lines().any(|l| l.starts_with("custos serving"))
+            && log
+                .lines()
+                .any(|l| l.starts_with("retention run:") && !l.ends_with(" 0 certificates"))
+    };
+    while !ready(&std::fs::read_to_string(&log_path).unwrap()) {
         if std::time::Instant::now() > deadline {
             server.kill().unwrap();
             panic!(
@@ -370,9 +374,11 @@ fn serve_runs_the_schedule_on_its_interval() {
         .status()
         .unwrap();
     assert!(stopped.success());
+    let status = server.wait().unwrap();
     assert!(
-        server.wait().unwrap().success(),
-        "serve did not stop cleanly"
+        status.success(),
+        "serve did not stop cleanly ({status}):\n{}",
+        std::fs::read_to_string(&log_path).unwrap()
     );
     // Today every 2019 record has passed its end.
     let certs = certificates(&a);
@@ -383,4 +389,46 @@ fn serve_runs_the_schedule_on_its_interval() {
     );
     assert!(is_shredded(&a, b1));
     assert!(a.run(&["verify"]).status.success());
+}
+
+#[test]
+fn erasure_keeps_what_a_retention_duty_still_covers_and_destroys_the_rest() {
+    let a = archive();
+    // A 30-year custom rule for SMS keeps Bea's record (SMS) and leaves
+    // Ana's (WhatsApp, 3 or 5 years from 2019) erasable.
+    let file = a.write(
+        "schedule2.toml",
+        format!(
+            "{SCHEDULE}\n[[rule]]\nname = \"sms ten years\"\nperiod = \"30y\"\nsource = \"board resolution 12\"\nchannels = [\"sms\"]\n"
+        ),
+    );
+    a.ok(&["retention", "rules", "set", &file]);
+    let open = |who: &str| {
+        let out = a.ok(&["privacy", "open", who, "--kind", "erasure", "--law", "gdpr"]);
+        out.split_whitespace().next().unwrap().to_string()
+    };
+
+    let (b1, ana) = (seq_of(&a, "b1"), ["a1", "a2", "a3"].map(|m| seq_of(&a, m)));
+    // Bea's only record is SMS: a duty runs until 2049, so nothing goes.
+    let id = open(BEA);
+    let out = a.ok(&["privacy", "erase", &id]);
+    assert!(out.contains("kept"), "{out}");
+    assert!(
+        out.contains("sms ten years") && out.contains("board resolution 12"),
+        "{out}"
+    );
+    assert!(!is_shredded(&a, b1));
+
+    // Ana's records are all past their 3 years (the FX desk's 5 years too):
+    // every key of hers goes.
+    let id = open(ANA);
+    let out = a.ok(&["privacy", "erase", &id]);
+    assert!(out.contains("erased"), "{out}");
+    for seq in ana {
+        assert!(is_shredded(&a, seq), "{seq}");
+    }
+    let decided = a.ok(&["privacy", "list", "--all", "--json"]);
+    assert!(decided.contains("\"outcome\":\"kept\""), "{decided}");
+    assert!(decided.contains("\"outcome\":\"erased\""), "{decided}");
+    assert!(a.ok(&["verify"]).starts_with("verified"));
 }

@@ -8,7 +8,8 @@ use std::process::{Command, Stdio};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-fn with_stdin(a: &Archive, args: &[&str], stdin: &str) -> std::process::Output {
+/// Runs custos with `stdin` as its standard input.
+pub(crate) fn with_stdin(a: &Archive, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
         .arg("--data")
         .arg(&a.data)
