@@ -78,6 +78,9 @@ pub struct Custodian {
     pub opted_in: String,
     /// Business units or desks.
     pub units: Vec<String>,
+    /// Roles (lower case), for retention rules.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
     /// The journal entry that enrolled them.
     pub seq: u64,
     /// When they were enrolled.
@@ -152,21 +155,25 @@ pub fn from_event(seq: u64, event: &custos_model::SystemEvent) -> Option<Custodi
             .unwrap_or_default()
             .to_string()
     };
-    Some(Custodian {
-        id,
-        name: text("name"),
-        phone: text("phone"),
-        opted_in: text("opted_in"),
-        units: event
+    let list = |key: &str| -> Vec<String> {
+        event
             .details
-            .get("units")
+            .get(key)
             .and_then(|v| v.as_array())
             .map(|a| {
                 a.iter()
                     .filter_map(|u| u.as_str().map(str::to_string))
                     .collect()
             })
-            .unwrap_or_default(),
+            .unwrap_or_default()
+    };
+    Some(Custodian {
+        id,
+        name: text("name"),
+        phone: text("phone"),
+        opted_in: text("opted_in"),
+        units: list("units"),
+        roles: list("roles"),
         seq,
         enrolled_at: event.at.to_string(),
         enrolled_by: event.actor.clone(),
@@ -238,12 +245,14 @@ pub fn add(
     opted_in: &str,
     units: &[String],
 ) -> Result<Added> {
-    add_acknowledged(journal, actor, id, name, phone, opted_in, units, None)
+    add_acknowledged(journal, actor, id, name, phone, opted_in, units, &[], None)
 }
 
-/// [`add`], keeping the signed acknowledgement `ack` with the enrolment
-/// (for a custodian already enrolled with the same data, an
-/// acknowledgement not yet on record is recorded on its own).
+/// [`add`] with the custodian's `roles` (what retention rules and policies
+/// may match: `trader`, `registered-representative`...), keeping the
+/// signed acknowledgement `ack` with the enrolment (for a custodian already
+/// enrolled with the same data, an acknowledgement not yet on record is
+/// recorded on its own).
 #[allow(clippy::too_many_arguments)]
 pub fn add_acknowledged(
     journal: &Journal,
@@ -253,6 +262,7 @@ pub fn add_acknowledged(
     phone: &str,
     opted_in: &str,
     units: &[String],
+    roles: &[String],
     ack: Option<&Acknowledgement>,
 ) -> Result<Added> {
     if ack.is_some_and(|a| a.bytes.is_empty()) {
@@ -282,9 +292,15 @@ pub fn add_acknowledged(
     }
     units.sort();
     units.dedup();
+    let mut roles: Vec<String> = roles.iter().map(|r| r.trim().to_lowercase()).collect();
+    if roles.iter().any(String::is_empty) {
+        bail!("--role must not be empty");
+    }
+    roles.sort();
+    roles.dedup();
     let registry = registry(journal)?;
     if let Some(known) = registry.get(id) {
-        if known.same_data(name, &phone, &opted_in, &units) {
+        if known.same_data(name, &phone, &opted_in, &units) && known.roles == roles {
             let digest = ack.map(|a| custos_model::Digest::of(&a.bytes).to_string());
             let on_record = known.acknowledgement.as_ref().map(|a| a.sha256.clone());
             if let Some(ack) = ack
@@ -315,6 +331,9 @@ pub fn add_acknowledged(
     details.insert("opted_in".into(), opted_in.into());
     if !units.is_empty() {
         details.insert("units".into(), units.into());
+    }
+    if !roles.is_empty() {
+        details.insert("roles".into(), roles.into());
     }
     if let Some(ack) = ack {
         // Durable before the event names it.
@@ -369,6 +388,7 @@ mod tests {
             "+447700900001",
             "2026-01-02",
             &units,
+            &[],
             Some(&ack),
         )
         .unwrap();
@@ -389,6 +409,7 @@ mod tests {
             "+447700900001",
             "2026-01-02",
             &units,
+            &[],
             Some(&ack),
         )
         .unwrap();
@@ -400,6 +421,7 @@ mod tests {
             "Bo",
             "+447700900002",
             "2026-01-02",
+            &[],
             &[],
             Some(&ack),
         )

@@ -261,6 +261,8 @@ struct RuleText {
     #[serde(default)]
     custodians: Vec<String>,
     #[serde(default)]
+    custodian_roles: Vec<String>,
+    #[serde(default)]
     tags: Vec<String>,
     #[serde(default)]
     labels: Vec<String>,
@@ -297,6 +299,10 @@ pub struct Rule {
     /// Custodians (employee ids).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub custodians: Vec<String>,
+    /// Roles of the custodian involved (`trader`, `registered
+    /// representative`, ...), as their enrolment gives them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custodian_roles: Vec<String>,
     /// Review tags a case gave the message (`relevant`, `privileged`, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
@@ -316,6 +322,8 @@ pub struct Facts {
     pub custodian: Option<String>,
     /// That custodian's business units.
     pub units: Vec<String>,
+    /// That custodian's roles.
+    pub roles: Vec<String>,
     /// Review tags of its message.
     pub tags: Vec<String>,
     /// Regulation labels (the message's `labels` or `regulation` field).
@@ -334,6 +342,7 @@ impl Rule {
                 .as_ref()
                 .is_some_and(|c| self.channels.contains(c)))
             && any(&self.units, &facts.units)
+            && any(&self.custodian_roles, &facts.roles)
             && (self.custodians.is_empty()
                 || facts
                     .custodian
@@ -468,6 +477,7 @@ impl Schedule {
                 ("channels", &r.channels),
                 ("units", &r.units),
                 ("custodians", &r.custodians),
+                ("custodian_roles", &r.custodian_roles),
                 ("tags", &r.tags),
                 ("labels", &r.labels),
             ] {
@@ -484,6 +494,11 @@ impl Schedule {
                 channels: r.channels,
                 units: r.units,
                 custodians: r.custodians,
+                custodian_roles: r
+                    .custodian_roles
+                    .iter()
+                    .map(|role| role.trim().to_lowercase())
+                    .collect(),
                 tags: r.tags,
                 labels: r.labels,
             });
@@ -925,6 +940,7 @@ pub fn collect(journal: &Journal, holds: &Holds) -> Result<Vec<Record>> {
             channel: Some(m.channel.clone()),
             custodian: custodian.map(|c| c.id.clone()),
             units: custodian.map(|c| c.units.clone()).unwrap_or_default(),
+            roles: custodian.map(|c| c.roles.clone()).unwrap_or_default(),
             tags: tags
                 .get(seq)
                 .map(|t| t.iter().cloned().collect())
@@ -981,6 +997,7 @@ pub fn collect(journal: &Journal, holds: &Holds) -> Result<Vec<Record>> {
                     channel,
                     custodian: None,
                     units: Vec::new(),
+                    roles: Vec::new(),
                     tags: Vec::new(),
                     labels: Vec::new(),
                 },
@@ -1265,6 +1282,7 @@ mod tests {
             channel: Some(channel.into()),
             custodian: Some("E001".into()),
             units: units.iter().map(|u| u.to_string()).collect(),
+            roles: vec!["trader".into()],
             tags: Vec::new(),
             labels: Vec::new(),
         }
@@ -1409,6 +1427,8 @@ channels = ["email"]
         assert!(!rule("units", "FX Sales").matches(&f));
         assert!(rule("custodians", "E001").matches(&f));
         assert!(!rule("custodians", "E002").matches(&f));
+        assert!(rule("custodian_roles", "Trader").matches(&f));
+        assert!(!rule("custodian_roles", "research-analyst").matches(&f));
         assert!(rule("tags", "privileged").matches(&f));
         assert!(!rule("tags", "relevant").matches(&f));
         assert!(rule("labels", "mifid").matches(&f));

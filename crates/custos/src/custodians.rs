@@ -44,6 +44,11 @@ pub enum CustodianCommand {
         /// policies can be scoped to units.
         #[arg(long = "unit")]
         units: Vec<String>,
+        /// A role they hold (repeat for several), e.g. trader or
+        /// registered-representative; retention rules can match roles
+        /// (`custodian_roles`).
+        #[arg(long = "role")]
+        roles: Vec<String>,
         /// The custodian's signed acknowledgement of oversight (PDF, scan):
         /// kept encrypted in the archive, named by its SHA-256 in the event.
         #[arg(long)]
@@ -86,6 +91,7 @@ pub fn run(
             phone,
             opted_in,
             units,
+            roles,
             acknowledgement,
         } => {
             let ack = acknowledgement
@@ -109,6 +115,7 @@ pub fn run(
                 phone,
                 opted_in,
                 units,
+                roles,
                 ack.as_ref(),
             )?;
             match added {
