@@ -240,6 +240,21 @@ impl Holds {
             .collect()
     }
 
+    /// The holds in force that cover message entry `seq`: exact for a
+    /// search hold whose query was evaluated ([`Holds::set_matches`]), and
+    /// on the safe side (the rest of its scope) for one that was not.
+    pub fn covering_record(&self, seq: u64, m: &Message, custodian: Option<&str>) -> Vec<&Hold> {
+        self.active()
+            .filter(|h| {
+                if h.placed.scope.search.is_some() && !self.matches.contains_key(&h.id) {
+                    h.placed.scope.covers(m, custodian)
+                } else {
+                    self.hold_covers(h, seq, m, custodian)
+                }
+            })
+            .collect()
+    }
+
     /// The holds in force that cover message `m` (a search hold counts
     /// when the rest of its scope matches: without the entry number its
     /// query cannot be told, and holding too much is the safe side).

@@ -948,7 +948,7 @@ pub fn collect(journal: &Journal, holds: &Holds) -> Result<Vec<Record>> {
             labels: labels_of(m),
         };
         let held: Vec<String> = holds
-            .covering(m, facts.custodian.as_deref())
+            .covering_record(*seq, m, facts.custodian.as_deref())
             .into_iter()
             .map(|h| h.id.clone())
             .collect();
@@ -1054,12 +1054,13 @@ pub fn duties(
     Ok(kept)
 }
 
-/// The plan for `now` under the schedule in force.
-pub fn plan(journal: &Journal, now: Timestamp) -> Result<Plan> {
+/// The plan for `now` under the schedule in force, with `holds` (their
+/// saved searches evaluated by a caller who can run queries, or not, in
+/// which case a search hold holds the rest of its scope).
+pub fn plan(journal: &Journal, now: Timestamp, holds: &Holds) -> Result<Plan> {
     let schedules = Schedules::load(journal)?;
     let (version, schedule) = schedules.current()?;
-    let holds = Holds::load(journal)?;
-    let records = collect(journal, &holds)?;
+    let records = collect(journal, holds)?;
     Ok(plan_records(&schedule, version, records, now))
 }
 
@@ -1208,7 +1209,13 @@ pub fn start(journal: &Journal, actor: &str, plan: &Plan, keys: &[&KeyPlan]) -> 
 /// then disposes of the plan's keys in batches of [`BATCH_KEYS`], each with
 /// its certificate. A dry run changes nothing but journals a
 /// `retention.dry_run` audit event (it read the archive's content).
-pub fn run(journal: &Journal, actor: &str, now: Timestamp, dry_run: bool) -> Result<RunReport> {
+pub fn run(
+    journal: &Journal,
+    actor: &str,
+    now: Timestamp,
+    dry_run: bool,
+    holds: &Holds,
+) -> Result<RunReport> {
     let schedules = Schedules::load(journal)?;
     let mut resumed = Vec::new();
     let mut certificates = Vec::new();
@@ -1217,8 +1224,7 @@ pub fn run(journal: &Journal, actor: &str, now: Timestamp, dry_run: bool) -> Res
         // The plan as of now decides whether each key may still go (a hold
         // may have been placed since the batch started).
         let (_, schedule) = schedules.current()?;
-        let holds = Holds::load(journal)?;
-        let records = collect(journal, &holds)?;
+        let records = collect(journal, holds)?;
         for batch in &unfinished {
             let current = plan_records(
                 &schedule,
@@ -1235,7 +1241,7 @@ pub fn run(journal: &Journal, actor: &str, now: Timestamp, dry_run: bool) -> Res
             resumed.push(batch.id.clone());
         }
     }
-    let plan = plan(journal, now)?;
+    let plan = plan(journal, now, holds)?;
     if dry_run {
         let mut d = serde_json::Map::new();
         d.insert("as_of".into(), now.to_string().into());

@@ -161,7 +161,10 @@ pub fn run(
                 Some(text) => parse_now(text)?,
                 None => Timestamp::now(),
             };
-            let report = retention::run(journal, actor, now, *dry_run)?;
+            // Holds over saved searches are evaluated, so they hold exactly
+            // what their queries match.
+            let holds = crate::holds::load(journal.dir(), journal)?;
+            let report = retention::run(journal, actor, now, *dry_run, &holds)?;
             if *json {
                 writeln!(out, "{}", serde_json::to_string(&report)?)?;
                 return Ok(());
@@ -284,7 +287,20 @@ pub fn schedule(journal: Journal, every: Duration) -> mpsc::Sender<()> {
     let (stop, stopped) = mpsc::channel::<()>();
     std::thread::spawn(move || {
         while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-            match retention::run(&journal, "retention-schedule", Timestamp::now(), false) {
+            // Under serve the live index is the server's: a hold over a saved
+            // search holds the rest of its scope (the safe side).
+            let run = custos_governance::Holds::load(&journal)
+                .map_err(Into::into)
+                .and_then(|holds| {
+                    retention::run(
+                        &journal,
+                        "retention-schedule",
+                        Timestamp::now(),
+                        false,
+                        &holds,
+                    )
+                });
+            match run {
                 // The server's log is its standard error.
                 Ok(report) => eprintln!(
                     "retention run: {} records disposed, {} certificates",

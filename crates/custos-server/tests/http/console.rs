@@ -5,13 +5,11 @@
 //! dashboard and search, a form closes an alert (journalled), the policy
 //! editor's test shows hits, and no page carries inline script or style.
 //!
-//! Until the auth middleware lands, a test-only layer here puts the
-//! `Principal` and `CsrfToken` extensions into each request, choosing the
-//! principal by the `x-test-principal` header; the lead wires the real
-//! layer when merging.
+//! Each test user signs in through `POST /signin` and uses the session
+//! cookie and its CSRF token, as a browser does.
 
 use axum::http::StatusCode;
-use custos_auth::{CsrfToken, Principal, Role, Scope};
+use custos_auth::Role;
 use custos_journal::{Journal, Opened};
 use custos_model::{Digest, Direction, Event, Message, Timestamp};
 use custos_review::Supervisor;
@@ -19,12 +17,12 @@ use custos_server::media::MediaQueue;
 use custos_server::search::{Person, SearchService};
 use custos_server::supervision::Supervision;
 use custos_server::{AppState, Secret, WhatsAppConfig};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const ANA: &str = "+447700900001";
 const BOB: &str = "+447700900002";
 const CUSTOMER: &str = "+5511977776666";
-const CSRF: &str = "test-csrf-token";
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -32,43 +30,24 @@ struct Setup {
     supervision: Supervision,
     base: String,
     http: reqwest::Client,
+    /// Per user: the session cookie and its CSRF token.
+    sessions: BTreeMap<&'static str, (String, String)>,
 }
 
-fn principal(name: &str) -> Principal {
-    let (roles, scope) = match name {
-        "cco" => (vec![Role::ComplianceOfficer], Scope::All),
-        "reviewer-fx" => (
-            vec![Role::Reviewer],
-            Scope::Units(["fx".to_string()].into()),
-        ),
-        "auditor" => (vec![Role::Auditor], Scope::None),
-        "dpo" => (vec![Role::Dpo], Scope::None),
-        "admin" => (vec![Role::Admin], Scope::None),
-        other => panic!("no test principal {other}"),
-    };
-    Principal {
-        user: name.to_string(),
-        name: format!("Test {name}"),
-        roles: roles.into_iter().collect(),
-        scope,
+/// The roles and units of each test user.
+fn roles_of(name: &str) -> (Role, &'static [&'static str]) {
+    match name {
+        "cco" => (Role::ComplianceOfficer, &[]),
+        "reviewer-fx" => (Role::Reviewer, &["fx"]),
+        "auditor" => (Role::Auditor, &[]),
+        "dpo" => (Role::Dpo, &[]),
+        "admin" => (Role::Admin, &[]),
+        other => panic!("no test user {other}"),
     }
 }
 
-/// Test-only stand-in for the auth middleware.
-async fn inject(
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let who = request
-        .headers()
-        .get("x-test-principal")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("cco")
-        .to_string();
-    request.extensions_mut().insert(principal(&who));
-    request.extensions_mut().insert(CsrfToken(CSRF.into()));
-    next.run(request).await
-}
+/// Test users, each signed in through the real form.
+const USERS: [&str; 5] = ["cco", "reviewer-fx", "auditor", "dpo", "admin"];
 
 fn message(id: &str, from: &str, to: &str, direction: Direction, text: &str) -> Event {
     let now = Timestamp::now();
@@ -178,7 +157,14 @@ async fn setup() -> Setup {
         graph_url: "http://127.0.0.1:9".into(),
         phone_number_id: "1065".into(),
     };
-    let state = AppState::new(journal.clone(), config, MediaQueue::disabled()).unwrap();
+    let mut users = custos_auth::Users::default();
+    for name in USERS {
+        let (role, units) = roles_of(name);
+        crate::grant(&journal, &mut users, name, &[role], units, None);
+    }
+    let state = AppState::new(journal.clone(), config, MediaQueue::disabled())
+        .unwrap()
+        .with_auth(crate::auth_of(&journal, users));
     let supervisor = Supervisor::open_saved(&journal, custodians).unwrap();
     let supervision = Supervision::start(
         journal.clone(),
@@ -207,19 +193,54 @@ async fn setup() -> Setup {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let app = custos_server::router(state).layer(axum::middleware::from_fn(inject));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(custos_server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut sessions = BTreeMap::new();
+    for name in USERS {
+        let r = http
+            .post(format!("{base}/signin"))
+            .form(&[("user", name), ("password", crate::PASSWORD), ("next", "/")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in of {name}");
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("custos_session="))
+            .and_then(|v| v.split(';').next())
+            .unwrap()
+            .to_string();
+        let me: serde_json::Value = http
+            .get(format!("{base}/api/v1/me"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let csrf = me["csrf_token"].as_str().unwrap().to_string();
+        sessions.insert(name, (cookie, csrf));
+    }
     Setup {
         _dir: dir,
         journal,
         supervision,
         base,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        http,
+        sessions,
     }
 }
 
@@ -234,7 +255,7 @@ impl Setup {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
-            .header("x-test-principal", who)
+            .header("cookie", &self.sessions[who].0)
             .send()
             .await
             .unwrap();
@@ -246,12 +267,13 @@ impl Setup {
     }
 
     async fn post(&self, who: &str, path: &str, form: &[(&str, &str)]) -> Page {
-        let mut fields = vec![("_csrf", CSRF)];
+        let (cookie, csrf) = &self.sessions[who];
+        let mut fields = vec![("_csrf", csrf.as_str())];
         fields.extend_from_slice(form);
         let r = self
             .http
             .post(format!("{}{path}", self.base))
-            .header("x-test-principal", who)
+            .header("cookie", cookie)
             .form(&fields)
             .send()
             .await

@@ -270,7 +270,12 @@ fn a_run_cut_short_after_its_intent_is_finished_by_the_next_without_double_work(
     {
         let journal =
             custos_journal::Journal::open(&a.data, custos_journal::Options::default()).unwrap();
-        let plan = custos_governance::retention::plan(&journal, now).unwrap();
+        let plan = custos_governance::retention::plan(
+            &journal,
+            now,
+            &custos_governance::Holds::load(&journal).unwrap(),
+        )
+        .unwrap();
         let keys: Vec<_> = plan.keys.iter().filter(|k| k.disposable).collect();
         // Ana's January and February, Bea's January, the internal January.
         assert_eq!(keys.len(), 4);
@@ -431,4 +436,36 @@ fn erasure_keeps_what_a_retention_duty_still_covers_and_destroys_the_rest() {
     assert!(decided.contains("\"outcome\":\"kept\""), "{decided}");
     assert!(decided.contains("\"outcome\":\"erased\""), "{decided}");
     assert!(a.ok(&["verify"]).starts_with("verified"));
+}
+
+#[test]
+fn a_hold_over_a_saved_search_keeps_exactly_what_its_query_matches() {
+    let a = archive();
+    let (a1, a2, a3, b1) = (
+        seq_of(&a, "a1"),
+        seq_of(&a, "a2"),
+        seq_of(&a, "a3"),
+        seq_of(&a, "b1"),
+    );
+    let out = a.ok(&[
+        "hold",
+        "place",
+        "February review",
+        "--reason",
+        "regulator's question",
+        "--search",
+        "february",
+    ]);
+    assert!(out.starts_with("placed "), "{out}");
+    // 2026: every 2019 record has ended; only Ana's February is held (its
+    // month's key), the rest goes.
+    let report = run(&a, "2026-06-01", false);
+    let gone = disposed(&report);
+    assert!(
+        gone.contains(&a1) && gone.contains(&a2) && gone.contains(&b1),
+        "{gone:?}"
+    );
+    assert!(!gone.contains(&a3), "{gone:?}");
+    assert!(!is_shredded(&a, a3));
+    assert!(is_shredded(&a, a1) && is_shredded(&a, b1));
 }
