@@ -37,12 +37,27 @@ fn chromedriver() -> PathBuf {
 /// One browser session: chromedriver on a free loopback port, one headless
 /// Chromium, screenshots numbered in `artefacts`.
 pub struct Browser {
-    driver: Child,
     http: reqwest::blocking::Client,
     session: String,
     base: String,
     artefacts: PathBuf,
     shots: usize,
+    // Dropped after the session is closed (fields drop in order after
+    // `Drop::drop`), and also if starting the session fails.
+    _driver: Driver,
+}
+
+/// The chromedriver process; its whole group (the browser too) is killed
+/// when this is dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
 }
 
 /// An element found on the current page.
@@ -68,15 +83,17 @@ impl Browser {
             .unwrap()
             .port();
         let log = std::fs::File::create(artefacts.join("chromedriver.log")).unwrap();
-        let driver = Command::new(chromedriver())
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("chromedriver starts");
-        pids.add(driver.id());
+        let driver = Driver(
+            Command::new(chromedriver())
+                .arg(format!("--port={port}"))
+                .arg("--allowed-ips=127.0.0.1")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .process_group(0)
+                .spawn()
+                .expect("chromedriver starts"),
+        );
+        pids.add(driver.0.id());
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -123,7 +140,7 @@ impl Browser {
             .unwrap_or_else(|| panic!("chromium did not start: {reply}"))
             .to_string();
         Browser {
-            driver,
+            _driver: driver,
             http,
             session,
             base,
@@ -306,12 +323,8 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Closing the session stops Chromium; then the driver's group.
+        // Closing the session stops Chromium; the driver's group goes next.
         let _ = self.call("DELETE", "", None);
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
-            .status();
-        let _ = self.driver.wait();
     }
 }
 
