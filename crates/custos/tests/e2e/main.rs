@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod demo;
 mod governance;
 mod import_actiance;
 mod import_email;
