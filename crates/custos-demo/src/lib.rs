@@ -73,6 +73,11 @@
 mod calendar;
 mod data;
 mod generator;
+mod media;
+mod recent;
+mod scenes;
+
+pub use scenes::{Cast, Change, ConsentRecord, MediaFile, Scenes};
 
 use std::io::{self, BufWriter, Write};
 
@@ -102,6 +107,28 @@ impl Default for DemoConfig {
 /// so a million messages need a few megabytes at most.
 pub fn generate(config: &DemoConfig) -> impl Iterator<Item = String> + use<> {
     generator::Generator::new(config.seed, config.messages)
+}
+
+/// Generates about `config.messages` messages dated in the `days` days
+/// before `until` (Unix seconds), in chronological order: the 2026 traffic
+/// shifted by whole weeks (weekdays and business hours kept), so a demo
+/// archive always shows recent activity. Deterministic for the same config,
+/// `until` and `days`; the count varies a little with the weekday of `until`.
+pub fn generate_recent(
+    config: &DemoConfig,
+    until: i64,
+    days: u32,
+) -> impl Iterator<Item = String> + use<> {
+    recent::recent(config.seed, config.messages, until, days)
+}
+
+/// The hand-written scenes laid over the generated traffic: a planted risk
+/// for every starter policy in English, Portuguese and Spanish, media with
+/// real bytes (a PNG and a PDF), delivery statuses, an edit, a deletion,
+/// reactions, opt-ins with evidence and opt-outs (STOP, PARAR, BAJA), all
+/// in the days before `until` and between the staff of `config`.
+pub fn scenes(config: &DemoConfig, until: i64) -> Scenes {
+    scenes::scenes(&staff(config), until)
 }
 
 /// An employee of one of the demo firms: a custodian to enrol.

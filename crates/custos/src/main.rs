@@ -7,6 +7,7 @@
 mod cases;
 mod consent;
 mod custodians;
+mod demo;
 mod export;
 mod holds;
 mod import_actiance;
@@ -329,14 +330,27 @@ enum Command {
         #[arg(value_parser = ["search"])]
         what: String,
     },
-    /// Create an archive with realistic synthetic data to explore.
+    /// Create an archive with realistic synthetic data, one user per role,
+    /// and serve the console on it (run again: serve it again).
     Demo {
-        /// How many messages to generate.
+        /// About how many messages to generate.
         #[arg(long, default_value_t = 5000)]
         messages: usize,
-        /// Seed of the generator: the same seed gives the same data.
+        /// Seed of the generator: the same seed (and day) gives the same data.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+        /// Days of traffic, ending today.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// End the traffic on this day (YYYY-MM-DD) instead of now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Address to serve the console on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Only build the archive; do not serve it.
+        #[arg(long)]
+        no_serve: bool,
     },
     /// Measure ingest and verify speed beside peers, and print a table.
     Bench {
@@ -637,7 +651,67 @@ fn run(cli: Cli) -> Result<ExitCode> {
             supervision::model(&journal, &cli.actor, command, &mut out)?;
             journal.close()?;
         }
-        Command::Demo { messages, seed } => demo(&cli, *messages, *seed, &mut out)?,
+        Command::Demo {
+            messages,
+            seed,
+            days,
+            until,
+            listen,
+            no_serve,
+        } => {
+            let until = match until {
+                Some(day) => format!("{day}T18:00:00Z")
+                    .parse::<jiff::Timestamp>()
+                    .with_context(|| format!("--until {day}: expected YYYY-MM-DD"))?
+                    .as_second(),
+                None => jiff::Timestamp::now().as_second(),
+            };
+            let args = demo::DemoArgs {
+                messages: *messages,
+                seed: *seed,
+                days: *days,
+                until,
+            };
+            let (journal, built) = demo::build(
+                &cli.data,
+                |exists| {
+                    if exists {
+                        open(&cli)
+                    } else {
+                        Journal::init(&cli.data, kek(&cli)?, &cli.actor)
+                            .with_context(|| format!("creating archive {}", cli.data.display()))
+                    }
+                },
+                &cli.actor,
+                &args,
+                &mut out,
+            )?;
+            journal.close()?;
+            let signins = match built {
+                demo::Built::New(signins) => signins,
+                demo::Built::Existing => {
+                    writeln!(
+                        out,
+                        "its sign-ins were printed when it was built; `custos user list` names them and `custos user password ID` sets a new one"
+                    )?;
+                    Vec::new()
+                }
+            };
+            if *no_serve {
+                demo::print_signins(None, &signins, &mut out)?;
+            } else {
+                out.flush()?;
+                drop(out);
+                serve(&cli, listen, None, None, &[], None, &mut |address| {
+                    let mut out = std::io::stdout().lock();
+                    demo::print_signins(Some(&address.to_string()), &signins, &mut out)?;
+                    writeln!(out, "Ctrl-C stops it")?;
+                    out.flush()?;
+                    Ok(())
+                })?;
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
         Command::Search {
             query,
             reason,
@@ -718,6 +792,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             smtp_listen.as_deref(),
             firm_domains,
             retention_every.as_deref(),
+            &mut |_| Ok(()),
         )?,
         Command::Send {
             to,
@@ -850,6 +925,7 @@ fn serve(
     smtp_listen: Option<&str>,
     firm_domains: &[String],
     retention_every: Option<&str>,
+    announce: &mut dyn FnMut(std::net::SocketAddr) -> Result<()>,
 ) -> Result<()> {
     let config = custos_server::Config::load(config, |name| std::env::var(name).ok())?;
     let retention_every = retention_every.map(retention::parse_every).transpose()?;
@@ -961,6 +1037,7 @@ fn serve(
             cli.data.display(),
             listener.local_addr()?
         );
+        announce(listener.local_addr()?)?;
         custos_server::serve(listener, state, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
@@ -1364,64 +1441,4 @@ fn conversation_around(
 /// Keeps one entry on one line: line breaks show as `⏎`.
 fn one_line(text: &str) -> String {
     text.replace("\r\n", " ⏎ ").replace(['\n', '\r'], " ⏎ ")
-}
-
-/// Creates (or reuses) an archive and loads synthetic data into it.
-fn demo(cli: &Cli, messages: usize, seed: u64, out: &mut impl Write) -> Result<()> {
-    let journal = if cli.data.join(custos_journal::FORMAT_FILE).exists() {
-        writeln!(out, "using the existing archive in {}", cli.data.display())?;
-        open(cli)?
-    } else {
-        let journal = Journal::init(&cli.data, kek(cli)?, &cli.actor)
-            .with_context(|| format!("creating archive {}", cli.data.display()))?;
-        writeln!(out, "created archive {}", cli.data.display())?;
-        let policies = supervision::install_starter(&journal, &cli.actor)?;
-        writeln!(out, "{policies} starter policies active")?;
-        journal
-    };
-    let config = custos_demo::DemoConfig { seed, messages };
-    let mut enrolled = 0;
-    for person in custos_demo::staff(&config) {
-        let added = custodians::add(
-            &journal,
-            &cli.actor,
-            &person.id,
-            &person.name,
-            &person.phone,
-            "2024-01-15",
-            &person.units,
-        )?;
-        enrolled += usize::from(matches!(added, custodians::Added::New(_)));
-    }
-    if enrolled > 0 {
-        writeln!(
-            out,
-            "enrolled {enrolled} custodians (custos custodian list)"
-        )?;
-    }
-    let mut lines = Vec::new();
-    custos_demo::write_jsonl(&config, &mut lines)?;
-    let bar = progress::bytes(lines.len() as u64);
-    let report = custos_capture::jsonl::append(&journal, &lines[..], &mut |b| bar.set_position(b))
-        .context("loading demo data")?;
-    bar.finish_and_clear();
-    summarise("demo data", &report, out)?;
-    report_alerts(supervision::supervise(&journal)?, out)?;
-    let index = search::open_index(&cli.data, &journal)?;
-    writeln!(out, "search index holds {} messages", index.messages())?;
-    drop(index);
-    let head = journal.sign_head()?;
-    writeln!(
-        out,
-        "journal holds {} entries; signed head root {}",
-        head.tree_size,
-        hex::encode(head.root)
-    )?;
-    journal.close()?;
-    let data = cli.data.display();
-    writeln!(
-        out,
-        "\nnext:\n  custos --data {data} alerts\n  custos --data {data} search 'guarant* OR garant*' --reason 'first look' --context 2\n  custos --data {data} verify\n  custos --data {data} prove 1"
-    )?;
-    Ok(())
 }

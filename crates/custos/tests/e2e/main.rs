@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod demo;
 mod faults;
 mod governance;
 mod import_actiance;
