@@ -16,12 +16,14 @@ pub mod console;
 pub mod enrolment;
 pub mod exports;
 pub mod media;
+pub mod oidc;
 pub mod outbound;
 mod problem;
 pub mod search;
 mod search_api;
 pub mod smtp;
 pub mod supervision;
+pub mod tls;
 pub mod twilio;
 mod whatsapp;
 
@@ -64,6 +66,8 @@ pub struct AppState {
     pub auth: custos_auth::Auth,
     /// Whether session cookies are marked `Secure` (served over TLS).
     pub secure_cookies: bool,
+    /// Single sign-on through an OpenID Connect provider (`None`: off).
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 impl AppState {
@@ -97,6 +101,7 @@ impl AppState {
                 Default::default(),
             ),
             secure_cookies: false,
+            oidc: None,
         })
     }
 
@@ -164,6 +169,8 @@ pub fn router(state: AppState) -> Router {
         .merge(console::public_routes())
         .route("/signin", get(auth::signin_page).post(auth::signin))
         .route("/signout", post(auth::signout))
+        .route("/signin/oidc", get(oidc::start))
+        .route("/signin/oidc/callback", get(oidc::callback))
         .merge(api)
         .merge(console)
         .with_state(state)
