@@ -160,6 +160,12 @@ enum Command {
         /// Run the retention schedule this often (e.g. 24h, 1d; s, m, h, d).
         #[arg(long)]
         retention_every: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (overrides [tls] cert).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert (overrides [tls] key).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Send a WhatsApp message through the Cloud API, within consent and the
     /// 24-hour window (the server must not be running on the same archive).
@@ -358,6 +364,8 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // reqwest and the TLS listener share one rustls provider: aws-lc-rs.
+    custos_server::tls::install_crypto_provider();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -676,14 +684,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             smtp_listen,
             firm_domains,
             retention_every,
-        } => serve(
-            &cli,
-            listen,
-            config.as_deref(),
-            smtp_listen.as_deref(),
-            firm_domains,
-            retention_every.as_deref(),
-        )?,
+            tls_cert,
+            tls_key,
+        } => {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(custos_server::tls::TlsConfig {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            };
+            serve(
+                &cli,
+                listen,
+                config.as_deref(),
+                smtp_listen.as_deref(),
+                firm_domains,
+                retention_every.as_deref(),
+                tls,
+            )?
+        }
         Command::Send {
             to,
             text,
@@ -753,8 +773,21 @@ fn serve(
     smtp_listen: Option<&str>,
     firm_domains: &[String],
     retention_every: Option<&str>,
+    tls: Option<custos_server::tls::TlsConfig>,
 ) -> Result<()> {
     let config = custos_server::Config::load(config, |name| std::env::var(name).ok())?;
+    let tls = tls.or_else(|| config.tls.clone());
+    let tls_config = tls
+        .as_ref()
+        .map(custos_server::tls::server_config)
+        .transpose()
+        .context("loading the TLS certificate")?;
+    let oidc = config
+        .oidc
+        .is_enabled()
+        .then(|| custos_server::oidc::Oidc::new(config.oidc.clone()))
+        .transpose()?
+        .map(std::sync::Arc::new);
     let retention_every = retention_every.map(retention::parse_every).transpose()?;
     let journal = open(cli)?;
     let retention_schedule =
@@ -833,6 +866,8 @@ fn serve(
                     "no users: every /api/v1 request will be refused until `custos user add`"
                 );
             }
+            let mut state = state;
+            state.oidc = oidc;
             Ok(state
                 .with_supervision(supervision)
                 .with_search(search)
@@ -858,11 +893,23 @@ fn serve(
             .await
             .with_context(|| format!("listening on {listen}"))?;
         eprintln!(
-            "custos serving {} on http://{}",
+            "custos serving {} on {}://{}",
             cli.data.display(),
+            if tls_config.is_some() { "https" } else { "http" },
             listener.local_addr()?
         );
-        custos_server::serve(listener, state, shutdown_signal()).await?;
+        match tls_config {
+            Some(tls_config) => {
+                custos_server::tls::serve_tls(
+                    listener.into_std()?,
+                    state,
+                    tls_config,
+                    shutdown_signal(),
+                )
+                .await?
+            }
+            None => custos_server::serve(listener, state, shutdown_signal()).await?,
+        }
         anyhow::Ok(())
     })?;
     drop(retention_schedule);
