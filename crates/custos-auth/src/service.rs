@@ -244,6 +244,82 @@ impl Auth {
         let user = found.expect("checked above");
         self.journal_attempt(&user.id, &ip, true, None)?;
         self.succeed(&keys);
+        Ok(self.open_session(&user, now))
+    }
+
+    /// Signs in the custos user an external identity provider vouched for
+    /// (`method`, e.g. `oidc`): `claim` must equal an enabled user's id,
+    /// or (ignoring ASCII case, as e-mail addresses compare) exactly one
+    /// user's id. Roles and units are custos's own. Journalled like a
+    /// password sign-in, with `method`; an unknown or disabled user is
+    /// refused and journalled (`reason: unknown user`). Blocking: one
+    /// journal append.
+    pub fn sign_in_verified(
+        &self,
+        claim: &str,
+        method: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Session, SignInError> {
+        let ip = client
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let claim: String = claim.trim().chars().take(256).collect();
+        let found = self.with_users_read(|u| {
+            if let Some(user) = u.get(&claim) {
+                return Some(user.clone());
+            }
+            let mut folded = u.users().filter(|u| u.id.eq_ignore_ascii_case(&claim));
+            match (folded.next(), folded.next()) {
+                (Some(one), None) => Some(one.clone()),
+                _ => None,
+            }
+        });
+        let Some(user) = found.filter(|u| !u.disabled) else {
+            self.journal_refusal(Some(&claim), client, method, "unknown user")?;
+            return Err(SignInError::Refused);
+        };
+        let mut d = Map::new();
+        d.insert("user".into(), user.id.as_str().into());
+        d.insert("ip".into(), ip.into());
+        d.insert("method".into(), method.into());
+        self.inner
+            .journal
+            .append_system(&user.id, SIGNED_IN, Some(&user.id), d)?;
+        Ok(self.open_session(&user, Timestamp::now()))
+    }
+
+    /// Journals a refused sign-in by `method` (`auth.signin_failed` with
+    /// the reason), e.g. an identity provider's answer that did not
+    /// verify; `user` when known.
+    pub fn journal_refusal(
+        &self,
+        user: Option<&str>,
+        client: Option<IpAddr>,
+        method: &str,
+        reason: &str,
+    ) -> Result<(), custos_journal::Error> {
+        let mut d = Map::new();
+        let actor = user.unwrap_or(method);
+        if let Some(u) = user {
+            d.insert("user".into(), u.into());
+        }
+        d.insert(
+            "ip".into(),
+            client
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "unknown".into())
+                .into(),
+        );
+        d.insert("method".into(), method.into());
+        d.insert("reason".into(), reason.into());
+        self.inner
+            .journal
+            .append_system(actor, SIGNIN_FAILED, user, d)?;
+        Ok(())
+    }
+
+    /// A new session for `user` from `now`.
+    fn open_session(&self, user: &users::User, now: Timestamp) -> Session {
         let id = random_hex();
         let csrf = CsrfToken(random_hex());
         let expires_at = now
@@ -263,12 +339,12 @@ impl Auth {
                 expires_at,
             },
         );
-        Ok(Session {
+        Session {
             id: SessionId(id),
             csrf,
             principal: user.principal(None),
             expires_at: Timestamp::from_micros(expires_at),
-        })
+        }
     }
 
     fn journal_attempt(
@@ -503,6 +579,48 @@ mod tests {
         assert_eq!(signin.1["ip"], "10.0.0.7");
         assert!(logged.iter().any(|(a, _)| a == SIGNED_OUT));
         assert!(!format!("{logged:?}").contains(PASSWORD));
+    }
+
+    #[test]
+    fn a_verified_identity_signs_in_an_existing_user_only() {
+        let (_dir, journal, mut users) = setup();
+        users
+            .add(
+                &journal,
+                "root",
+                NewUser {
+                    id: "Ana@Bank.example".into(),
+                    name: "Ana".into(),
+                    roles: [Role::Auditor].into(),
+                    units: vec![],
+                    custodian: None,
+                },
+                PASSWORD,
+            )
+            .unwrap();
+        let auth = auth(&journal, users);
+        let s = auth.sign_in_verified("rita", "oidc", None).unwrap();
+        assert_eq!(s.principal.user, "rita");
+        assert!(auth.session(s.id.expose()).is_some());
+        let s = auth
+            .sign_in_verified("ana@bank.example", "oidc", None)
+            .unwrap();
+        assert_eq!(s.principal.user, "Ana@Bank.example", "e-mail case ignored");
+        assert_eq!(s.principal.roles, [Role::Auditor].into());
+        assert!(matches!(
+            auth.sign_in_verified("mallory@bank.example", "oidc", None),
+            Err(SignInError::Refused)
+        ));
+        auth.disable_user("root", "rita").unwrap();
+        assert!(auth.sign_in_verified("rita", "oidc", None).is_err());
+        let logged = actions(&journal);
+        let ins: Vec<_> = logged.iter().filter(|(a, _)| a == SIGNED_IN).collect();
+        assert_eq!(ins.len(), 2);
+        assert!(ins.iter().all(|(_, d)| d["method"] == "oidc"));
+        let refused: Vec<_> = logged.iter().filter(|(a, _)| a == SIGNIN_FAILED).collect();
+        assert_eq!(refused.len(), 2);
+        assert_eq!(refused[0].1["user"], "mallory@bank.example");
+        assert_eq!(refused[0].1["reason"], "unknown user");
     }
 
     #[test]

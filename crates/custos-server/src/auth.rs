@@ -12,7 +12,9 @@
 //! [`signed_in`] guards console pages: it redirects to `/signin` instead.
 //! `GET /signin` shows the form, `POST /signin` signs in (303 to `next`,
 //! with the session cookie: HttpOnly, SameSite=Strict, Path=/, Secure over
-//! TLS), `POST /signout` ends the session.
+//! TLS), `POST /signout` ends the session. Single sign-on
+//! (`/signin/oidc`) lives in [`crate::oidc`] and ends in the same
+//! [`session_response`].
 
 use crate::{AppState, Problem};
 use askama::Template;
@@ -21,7 +23,7 @@ use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Query, Request, State
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use custos_auth::{Auth, CsrfToken, Permission, Principal, SignInError};
+use custos_auth::{Auth, CsrfToken, Permission, Principal, Session, SignInError};
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -297,7 +299,7 @@ fn encode(s: &str) -> String {
 
 /// Where to go after signing in: a local path only (no `//host`, no
 /// scheme), so the form cannot be used to redirect elsewhere.
-fn safe_next(next: Option<&str>) -> String {
+pub(crate) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
         _ => "/".to_string(),
@@ -312,10 +314,13 @@ pub struct SignInPage {
     pub error: Option<String>,
     /// Where to go after.
     pub next: String,
+    /// The single sign-on button's text, when SSO is configured.
+    pub sso: Option<String>,
 }
 
-fn page(status: StatusCode, error: Option<String>, next: String) -> Response {
-    match (SignInPage { error, next }).render() {
+fn page(state: &AppState, status: StatusCode, error: Option<String>, next: String) -> Response {
+    let sso = state.oidc.as_ref().map(|o| o.button_label().to_string());
+    match (SignInPage { error, next, sso }).render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => Problem::internal(&e).into_response(),
     }
@@ -327,9 +332,40 @@ pub struct NextParam {
     next: Option<String>,
 }
 
+impl NextParam {
+    /// The page asked for, as given.
+    pub fn next(&self) -> Option<&str> {
+        self.next.as_deref()
+    }
+}
+
 /// `GET /signin`.
-pub async fn signin_page(Query(q): Query<NextParam>) -> Response {
-    page(StatusCode::OK, None, safe_next(q.next.as_deref()))
+pub async fn signin_page(State(state): State<AppState>, Query(q): Query<NextParam>) -> Response {
+    page(&state, StatusCode::OK, None, safe_next(q.next.as_deref()))
+}
+
+/// The sign-in page again with why single sign-on was refused (401).
+pub(crate) fn refused_page(state: &AppState, error: String) -> Response {
+    page(state, StatusCode::UNAUTHORIZED, Some(error), "/".into())
+}
+
+/// 303 to `next` with the session cookie: HttpOnly, SameSite=Strict,
+/// Path=/, until the session ends, Secure over TLS. Every sign-in method
+/// ends here.
+pub fn session_response(session: &Session, next: &str, secure: bool) -> Response {
+    let ttl =
+        (session.expires_at.as_micros() - custos_model::Timestamp::now().as_micros()) / 1_000_000;
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        session.id.expose(),
+        ttl.max(0),
+        if secure { "; Secure" } else { "" }
+    );
+    let mut response = Redirect::to(next).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
 }
 
 /// The sign-in form.
@@ -366,28 +402,20 @@ pub async fn signin(State(state): State<AppState>, req: Request) -> Response {
     let password = form.password;
     let result = tokio::task::spawn_blocking(move || auth.sign_in(&user, &password, client)).await;
     match result {
-        Ok(Ok(session)) => {
-            let ttl = (session.expires_at.as_micros() - custos_model::Timestamp::now().as_micros())
-                / 1_000_000;
-            let cookie = format!(
-                "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
-                session.id.expose(),
-                ttl.max(0),
-                if state.secure_cookies { "; Secure" } else { "" }
-            );
-            let mut response = Redirect::to(&next).into_response();
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            response
-        }
+        Ok(Ok(session)) => session_response(&session, &next, state.secure_cookies),
         Ok(Err(SignInError::Refused)) => page(
+            &state,
             StatusCode::UNAUTHORIZED,
             Some(SignInError::Refused.to_string()),
             next,
         ),
         Ok(Err(e @ SignInError::Throttled { retry_after_secs })) => {
-            let mut response = page(StatusCode::TOO_MANY_REQUESTS, Some(e.to_string()), next);
+            let mut response = page(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(e.to_string()),
+                next,
+            );
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

@@ -89,6 +89,12 @@ pub struct Config {
     /// `[capture]`: enrolment enforcement.
     #[serde(default)]
     pub capture: CaptureConfig,
+    /// `[oidc]`: single sign-on (off unless `issuer` is set).
+    #[serde(default)]
+    pub oidc: crate::oidc::OidcConfig,
+    /// `[tls]`: serve HTTPS from this certificate (off unless set).
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 /// `[capture]`.
@@ -158,6 +164,14 @@ pub enum ConfigError {
         /// What is wrong and where.
         message: String,
     },
+    /// A value is missing or unusable.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The setting, as `section.key`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// The default Graph API base URL.
@@ -168,8 +182,9 @@ impl Config {
     /// `CUSTOS_WHATSAPP_APP_SECRET`, `CUSTOS_WHATSAPP_VERIFY_TOKEN`,
     /// `CUSTOS_WHATSAPP_ACCESS_TOKEN`, `CUSTOS_WHATSAPP_GRAPH_URL`,
     /// `CUSTOS_WHATSAPP_PHONE_NUMBER_ID`, `CUSTOS_TWILIO_AUTH_TOKEN`,
-    /// `CUSTOS_TWILIO_ACCOUNT_SID` and `CUSTOS_TWILIO_PUBLIC_URL`
-    /// looked up through `env`.
+    /// `CUSTOS_TWILIO_ACCOUNT_SID`, `CUSTOS_TWILIO_PUBLIC_URL` and
+    /// `CUSTOS_OIDC_CLIENT_SECRET` looked up through `env`, and checks
+    /// the `[oidc]` section.
     pub fn load(
         path: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
@@ -216,6 +231,10 @@ impl Config {
         if let Some(v) = env("CUSTOS_TWILIO_PUBLIC_URL") {
             t.public_url = v;
         }
+        if let Some(v) = env("CUSTOS_OIDC_CLIENT_SECRET") {
+            config.oidc.client_secret = Secret::new(v);
+        }
+        config.oidc.validate()?;
         Ok(config)
     }
 }
@@ -291,6 +310,35 @@ mod tests {
         std::fs::write(&path, "[capture]\nrequire_enrollment = true\n").unwrap();
         let err = Config::load(Some(&path), |_| None).unwrap_err().to_string();
         assert!(err.contains("require_enrollment"), "{err}");
+    }
+
+    #[test]
+    fn the_oidc_and_tls_sections_read_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custos.toml");
+        std::fs::write(
+            &path,
+            "[oidc]\nissuer = \"https://idp.example.com\"\nclient_id = \"custos\"\nclient_secret = \"file-oidc\"\nredirect_url = \"https://custos.example.com/signin/oidc/callback\"\nuser_claim = \"preferred_username\"\n[tls]\ncert = \"/etc/custos/cert.pem\"\nkey = \"/etc/custos/key.pem\"\n",
+        )
+        .unwrap();
+        let env =
+            |name: &str| (name == "CUSTOS_OIDC_CLIENT_SECRET").then(|| "env-oidc".to_string());
+        let config = Config::load(Some(&path), env).unwrap();
+        assert!(config.oidc.is_enabled());
+        assert_eq!(config.oidc.client_secret.expose(), "env-oidc");
+        assert_eq!(
+            config.oidc.user_claim,
+            crate::oidc::UserClaim::PreferredUsername
+        );
+        let tls = config.tls.as_ref().unwrap();
+        assert_eq!(tls.cert, Path::new("/etc/custos/cert.pem"));
+        assert!(!format!("{config:?}").contains("env-oidc"));
+        std::fs::write(&path, "[oidc]\nissuer = \"https://idp.example.com\"\n").unwrap();
+        let err = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert_eq!(err, "oidc.client_id: missing");
+        std::fs::write(&path, "[oidc]\nuser_claim = \"sub\"\n").unwrap();
+        let err = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(err.contains("user_claim") || err.contains("sub"), "{err}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod console;
 pub mod enrolment;
 pub mod exports;
 pub mod media;
+pub mod oidc;
 pub mod outbound;
 mod problem;
 pub mod redaction;
@@ -23,6 +24,7 @@ pub mod search;
 mod search_api;
 pub mod smtp;
 pub mod supervision;
+pub mod tls;
 pub mod twilio;
 mod whatsapp;
 
@@ -67,6 +69,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// What each role sees masked (`[redaction]`).
     pub redaction: Arc<redaction::Redaction>,
+    /// Single sign-on through an OpenID Connect provider (`None`: off).
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 impl AppState {
@@ -101,6 +105,7 @@ impl AppState {
             ),
             secure_cookies: false,
             redaction: Arc::default(),
+            oidc: None,
         })
     }
 
@@ -168,6 +173,8 @@ pub fn router(state: AppState) -> Router {
         .merge(console::public_routes())
         .route("/signin", get(auth::signin_page).post(auth::signin))
         .route("/signout", post(auth::signout))
+        .route("/signin/oidc", get(oidc::start))
+        .route("/signin/oidc/callback", get(oidc::callback))
         .merge(api)
         .merge(console)
         .with_state(state)

@@ -161,6 +161,12 @@ enum Command {
         /// Run the retention schedule this often (e.g. 24h, 1d; s, m, h, d).
         #[arg(long)]
         retention_every: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (overrides [tls] cert).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert (overrides [tls] key).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Send a WhatsApp message through the Cloud API, within consent and the
     /// 24-hour window (the server must not be running on the same archive).
@@ -405,6 +411,8 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // reqwest and the TLS listener share one rustls provider: aws-lc-rs.
+    custos_server::tls::install_crypto_provider();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -702,7 +710,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 out.flush()?;
                 drop(out);
-                serve(&cli, listen, None, None, &[], None, &mut |address| {
+                serve(&cli, &ServeOptions::on(listen), &mut |address| {
                     let mut out = std::io::stdout().lock();
                     demo::print_signins(Some(&address.to_string()), &signins, &mut out)?;
                     writeln!(out, "Ctrl-C stops it")?;
@@ -785,15 +793,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             smtp_listen,
             firm_domains,
             retention_every,
-        } => serve(
-            &cli,
-            listen,
-            config.as_deref(),
-            smtp_listen.as_deref(),
-            firm_domains,
-            retention_every.as_deref(),
-            &mut |_| Ok(()),
-        )?,
+            tls_cert,
+            tls_key,
+        } => {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(custos_server::tls::TlsConfig {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            };
+            serve(
+                &cli,
+                &ServeOptions {
+                    listen,
+                    config: config.as_deref(),
+                    smtp_listen: smtp_listen.as_deref(),
+                    firm_domains,
+                    retention_every: retention_every.as_deref(),
+                    tls,
+                },
+                &mut |_| Ok(()),
+            )?
+        }
         Command::Send {
             to,
             text,
@@ -916,18 +938,66 @@ fn bench_load(
     })
 }
 
+/// What `custos serve` was asked for.
+struct ServeOptions<'a> {
+    /// The HTTP address.
+    listen: &'a str,
+    /// The configuration file.
+    config: Option<&'a Path>,
+    /// The SMTP journaling listener's address.
+    smtp_listen: Option<&'a str>,
+    /// The firm's e-mail domains (SMTP direction).
+    firm_domains: &'a [String],
+    /// How often the retention schedule runs.
+    retention_every: Option<&'a str>,
+    /// TLS from the command line (else `[tls]`).
+    tls: Option<custos_server::tls::TlsConfig>,
+}
+
+impl<'a> ServeOptions<'a> {
+    /// HTTP on `listen`, everything else from its default.
+    fn on(listen: &'a str) -> ServeOptions<'a> {
+        ServeOptions {
+            listen,
+            config: None,
+            smtp_listen: None,
+            firm_domains: &[],
+            retention_every: None,
+            tls: None,
+        }
+    }
+}
+
 /// Runs the server until SIGINT or SIGTERM, then closes the archive
-/// (signing a final head).
+/// (signing a final head); `announce` is told the bound address.
 fn serve(
     cli: &Cli,
-    listen: &str,
-    config: Option<&Path>,
-    smtp_listen: Option<&str>,
-    firm_domains: &[String],
-    retention_every: Option<&str>,
+    options: &ServeOptions<'_>,
     announce: &mut dyn FnMut(std::net::SocketAddr) -> Result<()>,
 ) -> Result<()> {
-    let config = custos_server::Config::load(config, |name| std::env::var(name).ok())?;
+    let ServeOptions {
+        listen,
+        config,
+        smtp_listen,
+        firm_domains,
+        retention_every,
+        tls,
+    } = options;
+    let (listen, smtp_listen, firm_domains, retention_every) =
+        (*listen, *smtp_listen, *firm_domains, *retention_every);
+    let config = custos_server::Config::load(*config, |name| std::env::var(name).ok())?;
+    let tls = tls.clone().or_else(|| config.tls.clone());
+    let tls_config = tls
+        .as_ref()
+        .map(custos_server::tls::server_config)
+        .transpose()
+        .context("loading the TLS certificate")?;
+    let oidc = config
+        .oidc
+        .is_enabled()
+        .then(|| custos_server::oidc::Oidc::new(config.oidc.clone()))
+        .transpose()?
+        .map(std::sync::Arc::new);
     let retention_every = retention_every.map(retention::parse_every).transpose()?;
     let journal = open(cli)?;
     let retention_schedule =
@@ -1008,6 +1078,8 @@ fn serve(
                     "no users: every /api/v1 request will be refused until `custos user add`"
                 );
             }
+            let mut state = state;
+            state.oidc = oidc;
             Ok(state
                 .with_supervision(supervision)
                 .with_search(search)
@@ -1033,12 +1105,24 @@ fn serve(
             .await
             .with_context(|| format!("listening on {listen}"))?;
         eprintln!(
-            "custos serving {} on http://{}",
+            "custos serving {} on {}://{}",
             cli.data.display(),
+            if tls_config.is_some() { "https" } else { "http" },
             listener.local_addr()?
         );
         announce(listener.local_addr()?)?;
-        custos_server::serve(listener, state, shutdown_signal()).await?;
+        match tls_config {
+            Some(tls_config) => {
+                custos_server::tls::serve_tls(
+                    listener.into_std()?,
+                    state,
+                    tls_config,
+                    shutdown_signal(),
+                )
+                .await?
+            }
+            None => custos_server::serve(listener, state, shutdown_signal()).await?,
+        }
         anyhow::Ok(())
     })?;
     drop(retention_schedule);

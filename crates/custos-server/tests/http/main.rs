@@ -5,8 +5,10 @@ mod auth;
 mod console;
 mod governance;
 mod media;
+mod oidc;
 mod outbound;
 mod supervision;
+mod tls;
 mod twilio;
 mod webhook;
 
