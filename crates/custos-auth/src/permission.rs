@@ -28,11 +28,13 @@ pub enum Permission {
     ReadConsent,
     /// Record an opt-in or opt-out with its evidence.
     RecordConsent,
+    /// Revoke API tokens and disable users in a running server.
+    ManageUsers,
 }
 
 impl Permission {
     /// Every permission, in a stable order.
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Permission::Search,
         Permission::Export,
         Permission::ReadAlerts,
@@ -43,6 +45,7 @@ impl Permission {
         Permission::ReadAuditLog,
         Permission::ReadConsent,
         Permission::RecordConsent,
+        Permission::ManageUsers,
     ];
 }
 
@@ -53,8 +56,8 @@ impl Role {
         use Permission as P;
         match self {
             // Admins configure: they see policies, never content.
-            Role::Admin => matches!(p, P::ReadPolicies),
-            Role::ComplianceOfficer => !matches!(p, P::Send),
+            Role::Admin => matches!(p, P::ReadPolicies | P::ManageUsers),
+            Role::ComplianceOfficer => !matches!(p, P::Send | P::ManageUsers),
             Role::Reviewer => matches!(
                 p,
                 P::Search | P::Export | P::ReadAlerts | P::ActOnAlerts | P::ReadPolicies
@@ -121,7 +124,10 @@ mod tests {
     #[test]
     fn the_table() {
         let expected: &[(Role, &[Permission])] = &[
-            (Role::Admin, &[Permission::ReadPolicies]),
+            (
+                Role::Admin,
+                &[Permission::ReadPolicies, Permission::ManageUsers],
+            ),
             (
                 Role::ComplianceOfficer,
                 &[

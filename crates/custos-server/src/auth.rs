@@ -63,6 +63,9 @@ pub fn permission_for(method: &Method, route: &str) -> Option<Access> {
         ("GET", "/api/v1/audit") => P::ReadAuditLog,
         ("GET", "/api/v1/consent/{party}") => P::ReadConsent,
         ("POST", "/api/v1/consent") => P::RecordConsent,
+        ("POST", "/api/v1/tokens/{id}/revoke") | ("POST", "/api/v1/users/{id}/disable") => {
+            P::ManageUsers
+        }
         _ => return None,
     }))
 }
@@ -496,4 +499,46 @@ mod tests {
         );
         assert_eq!(session_cookie(&h), None);
     }
+}
+
+/// What revoking or disabling did: the journal entry, or `null` when it
+/// was already so.
+fn managed(
+    done: Result<Option<u64>, custos_auth::UserError>,
+) -> Result<axum::Json<serde_json::Value>, Problem> {
+    match done {
+        Ok(entry) => Ok(axum::Json(serde_json::json!({ "entry": entry }))),
+        Err(custos_auth::UserError::NotFound(detail)) => {
+            Err(Problem::new(StatusCode::NOT_FOUND, "not found", detail))
+        }
+        Err(e) => Err(Problem::internal(&e)),
+    }
+}
+
+/// `POST /api/v1/tokens/{id}/revoke`: the token stops working at once
+/// (journalled as `token.revoked` by the admin).
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<axum::Json<serde_json::Value>, Problem> {
+    let auth = state.auth.clone();
+    let done = tokio::task::spawn_blocking(move || auth.revoke_token(&principal.user, &id))
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    managed(done)
+}
+
+/// `POST /api/v1/users/{id}/disable`: the user's sessions and tokens stop
+/// working at once (journalled as `user.disabled` by the admin).
+pub async fn disable_user(
+    State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<axum::Json<serde_json::Value>, Problem> {
+    let auth = state.auth.clone();
+    let done = tokio::task::spawn_blocking(move || auth.disable_user(&principal.user, &id))
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    managed(done)
 }

@@ -154,6 +154,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/consent", post(consent_api::record))
         .route("/api/v1/consent/{party}", get(consent_api::show))
         .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/tokens/{id}/revoke", post(auth::revoke_token))
+        .route("/api/v1/users/{id}/disable", post(auth::disable_user))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require,

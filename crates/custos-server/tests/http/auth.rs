@@ -372,6 +372,32 @@ async fn every_endpoint_against_every_role() {
             None,
             &["adam", "cora", "rev-a", "aud", "agent-b", "dana"],
         ),
+        (
+            "GET",
+            format!("/api/v1/consent/{CUSTOMER_A}?reason=matrix"),
+            None,
+            &["cora", "dana"],
+        ),
+        (
+            "POST",
+            "/api/v1/consent".into(),
+            Some(
+                serde_json::json!({"party": CUSTOMER_B, "state": "opt_in", "source": "web-form", "text": "I agree"}),
+            ),
+            &["cora", "agent-b", "dana"],
+        ),
+        (
+            "POST",
+            "/api/v1/tokens/no-such-token/revoke".into(),
+            None,
+            &["adam"],
+        ),
+        (
+            "POST",
+            "/api/v1/users/no-such-user/disable".into(),
+            None,
+            &["adam"],
+        ),
     ];
     let mut table = String::new();
     for (method, path, body, allowed) in &endpoints {
@@ -845,4 +871,56 @@ async fn api_answers_mask_personal_data_by_the_readers_role() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_revokes_a_token_and_disables_a_user_in_the_running_server() {
+    let s = setup().await;
+    let (status, _) = s.get("rev-a", "/api/v1/alerts").await;
+    assert_eq!(status, StatusCode::OK);
+    let token_id = s.tokens["rev-a"].split('_').nth(1).unwrap().to_string();
+    let (status, body) = s
+        .send(
+            Some("adam"),
+            "POST",
+            &format!("/api/v1/tokens/{token_id}/revoke"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["entry"].is_u64(), "{body}");
+    // At once: no restart.
+    let (status, _) = s.get("rev-a", "/api/v1/alerts").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Again: already revoked, nothing journalled.
+    let (status, body) = s
+        .send(
+            Some("adam"),
+            "POST",
+            &format!("/api/v1/tokens/{token_id}/revoke"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["entry"].is_null(), "{body}");
+
+    let (status, _) = s.get("dana", "/api/v1/me").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = s
+        .send(Some("adam"), "POST", "/api/v1/users/dana/disable", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = s.get("dana", "/api/v1/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let actions = s.actions();
+    assert!(
+        actions
+            .iter()
+            .any(|(actor, action, _)| actor == "adam" && action == "token.revoked")
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|(actor, action, _)| actor == "adam" && action == "user.disabled")
+    );
 }
