@@ -43,30 +43,45 @@ pub enum Access {
     Needs(Permission),
 }
 
-/// What a route needs: the one table of `/api/v1` (`None`: the route is
-/// not in it and is refused to everyone).
-pub fn permission_for(method: &Method, route: &str) -> Option<Access> {
+/// The one table of `/api/v1`: method, route template, what it needs.
+/// The OpenAPI test checks it against the router and the document.
+pub const PERMISSIONS: &[(&str, &str, Access)] = {
+    use Access::{Needs, SignedIn};
     use Permission as P;
-    if (method.as_str(), route) == ("GET", "/api/v1/me") {
-        return Some(Access::SignedIn);
-    }
-    Some(Access::Needs(match (method.as_str(), route) {
-        ("GET", "/api/v1/alerts") | ("GET", "/api/v1/alerts/{id}") => P::ReadAlerts,
-        ("POST", "/api/v1/alerts/{id}/actions") => P::ActOnAlerts,
-        ("GET", "/api/v1/search") | ("GET", "/api/v1/messages/{seq}") => P::Search,
-        ("POST", "/api/v1/exports") => P::Export,
-        ("GET", "/api/v1/policies") => P::ReadPolicies,
-        ("POST", "/api/v1/policies") => P::LoadPolicies,
-        ("POST", "/api/v1/whatsapp/messages") => P::Send,
-        ("GET", "/api/v1/audit") => P::ReadAuditLog,
-        ("GET", "/api/v1/consent/{party}") => P::ReadConsent,
-        ("POST", "/api/v1/consent") => P::RecordConsent,
-        _ => return None,
-    }))
+    &[
+        ("GET", "/api/v1/me", SignedIn),
+        ("GET", "/api/v1/alerts", Needs(P::ReadAlerts)),
+        ("GET", "/api/v1/alerts/{id}", Needs(P::ReadAlerts)),
+        ("POST", "/api/v1/alerts/{id}/actions", Needs(P::ActOnAlerts)),
+        ("GET", "/api/v1/search", Needs(P::Search)),
+        ("GET", "/api/v1/messages/{seq}", Needs(P::Search)),
+        ("POST", "/api/v1/exports", Needs(P::Export)),
+        ("GET", "/api/v1/policies", Needs(P::ReadPolicies)),
+        ("POST", "/api/v1/policies", Needs(P::LoadPolicies)),
+        ("POST", "/api/v1/whatsapp/messages", Needs(P::Send)),
+        ("GET", "/api/v1/audit", Needs(P::ReadAuditLog)),
+        ("GET", "/api/v1/consent/{party}", Needs(P::ReadConsent)),
+        ("POST", "/api/v1/consent", Needs(P::RecordConsent)),
+    ]
+};
+
+/// What a route needs, from [`PERMISSIONS`] (`None`: the route is not in
+/// it and is refused to everyone).
+pub fn permission_for(method: &Method, route: &str) -> Option<Access> {
+    PERMISSIONS
+        .iter()
+        .find(|(m, r, _)| *m == method.as_str() && *r == route)
+        .map(|(_, _, access)| *access)
 }
 
 /// `GET /api/v1/me`: who is signed in, their roles and scope, and (for a
 /// session) the CSRF token unsafe requests must carry.
+#[utoipa::path(
+    get, path = "/api/v1/me", tag = "session",
+    responses(
+        (status = 200, description = "The principal", body = crate::openapi::schemas::Me),
+    )
+)]
 pub async fn me(
     axum::Extension(principal): axum::Extension<Principal>,
     csrf: Option<axum::Extension<CsrfToken>>,
@@ -251,8 +266,11 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
         }
         req.extensions_mut().insert(csrf.clone());
     }
+    let id = crate::request_log::PrincipalId(principal.user.clone());
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    let mut response = next.run(req).await;
+    response.extensions_mut().insert(id);
+    response
 }
 
 /// The console guard: a signed-in session (or token) goes on with its
@@ -280,8 +298,11 @@ pub async fn signed_in(State(state): State<AppState>, mut req: Request, next: Ne
         }
         req.extensions_mut().insert(csrf.clone());
     }
+    let id = crate::request_log::PrincipalId(principal.user.clone());
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    let mut response = next.run(req).await;
+    response.extensions_mut().insert(id);
+    response
 }
 
 fn encode(s: &str) -> String {

@@ -17,7 +17,11 @@ pub mod enrolment;
 pub mod exports;
 pub mod media;
 pub mod outbound;
+pub mod openapi;
+pub mod ops;
+mod paging;
 mod problem;
+pub mod request_log;
 pub mod search;
 mod search_api;
 pub mod smtp;
@@ -64,6 +68,8 @@ pub struct AppState {
     pub auth: custos_auth::Auth,
     /// Whether session cookies are marked `Secure` (served over TLS).
     pub secure_cookies: bool,
+    /// The counters behind `/metrics` and its scraper token.
+    pub metrics: Arc<ops::Metrics>,
 }
 
 impl AppState {
@@ -97,12 +103,19 @@ impl AppState {
                 Default::default(),
             ),
             secure_cookies: false,
+            metrics: Arc::new(ops::Metrics::new(None)),
         })
     }
 
     /// The same state with search (the index kept current by `search`).
     pub fn with_search(mut self, search: search::SearchService) -> AppState {
         self.search = Some(search);
+        self
+    }
+
+    /// The same state with `/metrics` served to a scraper bearing `token`.
+    pub fn with_metrics_token(mut self, token: Secret) -> AppState {
+        self.metrics = Arc::new(ops::Metrics::new(Some(token)));
         self
     }
 
@@ -126,29 +139,9 @@ impl AppState {
 /// route's permission).
 pub fn router(state: AppState) -> Router {
     use axum::routing::{get, post};
-    let api = Router::new()
-        .route("/api/v1/whatsapp/messages", post(outbound::send_handler))
-        .route("/api/v1/alerts", get(supervision::list_alerts))
-        .route("/api/v1/alerts/{id}", get(supervision::get_alert))
-        .route(
-            "/api/v1/alerts/{id}/actions",
-            post(supervision::act_on_alert),
-        )
-        .route("/api/v1/search", get(search_api::search))
-        .route("/api/v1/exports", post(search_api::create_export))
-        .route("/api/v1/messages/{seq}", get(search_api::open_message))
-        .route(
-            "/api/v1/policies",
-            get(supervision::list_policies).post(supervision::load_policy),
-        )
-        .route("/api/v1/audit", get(audit_api::audit_log))
-        .route("/api/v1/consent", post(consent_api::record))
-        .route("/api/v1/consent/{party}", get(consent_api::show))
-        .route("/api/v1/me", get(auth::me))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require,
-        ));
+    // Every /api/v1 route is registered in `openapi::api`, with its
+    // documentation; only there.
+    let api = openapi::api(state.clone());
     // The console: every page needs a signed-in principal (else a redirect
     // to /signin), and every unsafe request its CSRF token.
     let console = console::routes().route_layer(axum::middleware::from_fn_with_state(
@@ -161,11 +154,19 @@ pub fn router(state: AppState) -> Router {
             get(whatsapp::verify).post(whatsapp::receive),
         )
         .route("/webhooks/twilio", post(twilio::receive))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::count_webhooks,
+        ))
         .merge(console::public_routes())
         .route("/signin", get(auth::signin_page).post(auth::signin))
         .route("/signout", post(auth::signout))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .merge(api)
         .merge(console)
+        .layer(axum::middleware::from_fn(request_log::log))
         .with_state(state)
 }
 
