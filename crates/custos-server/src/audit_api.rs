@@ -151,6 +151,7 @@ pub async fn audit_log(
                     "bad cursor",
                     format!("cursor={c:?}: pass back a next_cursor"),
                 )
+                .with("parameter", "cursor".into())
             })?,
     };
     let format = params.format.as_deref().unwrap_or("json");

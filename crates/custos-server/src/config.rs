@@ -86,6 +86,19 @@ pub struct Config {
     /// `[capture]`: enrolment enforcement.
     #[serde(default)]
     pub capture: CaptureConfig,
+    /// `[metrics]`: the Prometheus scraper's token.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The bearer token a scraper must send to `GET /metrics` (also
+    /// `CUSTOS_METRICS_TOKEN`); unset: the route answers 404.
+    #[serde(default)]
+    pub token: Secret,
 }
 
 /// `[capture]`.
@@ -165,8 +178,8 @@ impl Config {
     /// `CUSTOS_WHATSAPP_APP_SECRET`, `CUSTOS_WHATSAPP_VERIFY_TOKEN`,
     /// `CUSTOS_WHATSAPP_ACCESS_TOKEN`, `CUSTOS_WHATSAPP_GRAPH_URL`,
     /// `CUSTOS_WHATSAPP_PHONE_NUMBER_ID`, `CUSTOS_TWILIO_AUTH_TOKEN`,
-    /// `CUSTOS_TWILIO_ACCOUNT_SID` and `CUSTOS_TWILIO_PUBLIC_URL`
-    /// looked up through `env`.
+    /// `CUSTOS_TWILIO_ACCOUNT_SID`, `CUSTOS_TWILIO_PUBLIC_URL` and
+    /// `CUSTOS_METRICS_TOKEN` looked up through `env`.
     pub fn load(
         path: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
@@ -212,6 +225,9 @@ impl Config {
         }
         if let Some(v) = env("CUSTOS_TWILIO_PUBLIC_URL") {
             t.public_url = v;
+        }
+        if let Some(v) = env("CUSTOS_METRICS_TOKEN") {
+            config.metrics.token = Secret::new(v);
         }
         Ok(config)
     }
@@ -297,5 +313,26 @@ mod tests {
         std::fs::write(&path, "[whatsapp]\napp_secrt = \"x\"\n").unwrap();
         let err = Config::load(Some(&path), |_| None).unwrap_err().to_string();
         assert!(err.contains("app_secrt"), "{err}");
+    }
+
+    #[test]
+    fn the_metrics_token_comes_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custos.toml");
+        std::fs::write(&path, "[metrics]\ntoken = \"from-file\"\n").unwrap();
+        let c = Config::load(Some(&path), |_| None).unwrap();
+        assert_eq!(c.metrics.token.expose(), "from-file");
+        assert_eq!(
+            format!("{:?}", c.metrics),
+            "MetricsConfig { token: Secret(<redacted>) }"
+        );
+        let c = Config::load(Some(&path), |n| {
+            (n == "CUSTOS_METRICS_TOKEN").then(|| "from-env".to_string())
+        })
+        .unwrap();
+        assert_eq!(c.metrics.token.expose(), "from-env");
+        std::fs::write(&path, "[metrics]\ntokn = \"x\"\n").unwrap();
+        let e = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(e.contains("tokn"), "{e}");
     }
 }

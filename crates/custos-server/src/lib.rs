@@ -16,9 +16,9 @@ pub mod console;
 pub mod enrolment;
 pub mod exports;
 pub mod media;
-pub mod outbound;
 pub mod openapi;
 pub mod ops;
+pub mod outbound;
 mod paging;
 mod problem;
 pub mod request_log;
@@ -29,7 +29,9 @@ pub mod supervision;
 pub mod twilio;
 mod whatsapp;
 
-pub use config::{CaptureConfig, Config, ConfigError, ConsentConfig, Secret, WhatsAppConfig};
+pub use config::{
+    CaptureConfig, Config, ConfigError, ConsentConfig, MetricsConfig, Secret, WhatsAppConfig,
+};
 pub use problem::Problem;
 
 use axum::Router;

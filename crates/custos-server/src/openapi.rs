@@ -15,9 +15,9 @@
 use crate::{AppState, Problem};
 use axum::Json;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Schema};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -164,7 +164,10 @@ fn guarded() -> OpenApiRouter<AppState> {
         .routes(routes!(search_api::search))
         .routes(routes!(search_api::create_export))
         .routes(routes!(search_api::open_message))
-        .routes(routes!(supervision::list_policies, supervision::load_policy))
+        .routes(routes!(
+            supervision::list_policies,
+            supervision::load_policy
+        ))
         .routes(routes!(audit_api::audit_log))
         .routes(routes!(consent_api::record))
         .routes(routes!(consent_api::show))
@@ -340,5 +343,23 @@ pub mod schemas {
         pub scope: serde_json::Value,
         /// For a session: the CSRF token unsafe requests must carry.
         pub csrf_token: Option<String>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_parses_as_openapi_3_1() {
+        let text = serde_json::to_string(&document()).unwrap();
+        let spec = oas3::from_json(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(spec.openapi.starts_with("3.1"), "{}", spec.openapi);
+        let operations: Vec<_> = spec.operations().collect();
+        assert_eq!(
+            operations.len(),
+            crate::auth::PERMISSIONS.len() + 1,
+            "every guarded route and the document's own"
+        );
     }
 }

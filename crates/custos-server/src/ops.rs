@@ -198,10 +198,9 @@ impl Snapshot {
             }
             match s.since_pass {
                 None => why.push("the supervisor has not made a pass yet".into()),
-                Some(d) if d > SUPERVISOR_STALE => why.push(format!(
-                    "the supervisor has not run for {}s",
-                    d.as_secs()
-                )),
+                Some(d) if d > SUPERVISOR_STALE => {
+                    why.push(format!("the supervisor has not run for {}s", d.as_secs()))
+                }
                 Some(_) => {}
             }
         }
@@ -250,7 +249,10 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         Err(p) => return p.into_response(),
     };
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         render(&state.metrics, &snap),
     )
         .into_response()
@@ -269,7 +271,10 @@ fn render(metrics: &Metrics, snap: &Snapshot) -> String {
         "New entries made durable, by capture source.",
     );
     for (source, n) in &c.appended {
-        let _ = writeln!(out, "custos_ingest_entries_total{{source=\"{source}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "custos_ingest_entries_total{{source=\"{source}\"}} {n}"
+        );
     }
     head(
         &mut out,
@@ -278,7 +283,10 @@ fn render(metrics: &Metrics, snap: &Snapshot) -> String {
         "Time from a delivery's arrival to its durable answer.",
     );
     for (bound, n) in LAG_BUCKETS.iter().zip(c.lag_buckets) {
-        let _ = writeln!(out, "custos_ingest_lag_seconds_bucket{{le=\"{bound}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "custos_ingest_lag_seconds_bucket{{le=\"{bound}\"}} {n}"
+        );
     }
     let _ = writeln!(
         out,
@@ -413,6 +421,9 @@ mod tests {
     fn reasons_name_the_refusal() {
         assert_eq!(failure_reason(StatusCode::UNAUTHORIZED), "signature");
         assert_eq!(failure_reason(StatusCode::BAD_REQUEST), "malformed");
-        assert_eq!(failure_reason(StatusCode::SERVICE_UNAVAILABLE), "unavailable");
+        assert_eq!(
+            failure_reason(StatusCode::SERVICE_UNAVAILABLE),
+            "unavailable"
+        );
     }
 }

@@ -44,7 +44,9 @@ pub fn bad_cursor(cursor: &str) -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,
         "bad cursor",
-        format!("cursor={cursor:?} is not a cursor of this list: pass back a next_cursor unchanged"),
+        format!(
+            "cursor={cursor:?} is not a cursor of this list: pass back a next_cursor unchanged"
+        ),
     )
     .with("parameter", "cursor".into())
 }
@@ -75,7 +77,11 @@ fn decode(list: &str, cursor: &str) -> Option<usize> {
 /// cursor.
 pub fn slice<T>(list: &str, items: Vec<T>, page: Page) -> (Vec<T>, Option<String>) {
     let total = items.len();
-    let taken: Vec<T> = items.into_iter().skip(page.start).take(page.limit).collect();
+    let taken: Vec<T> = items
+        .into_iter()
+        .skip(page.start)
+        .take(page.limit)
+        .collect();
     let next = next_cursor(list, page.start, taken.len(), total);
     (taken, next)
 }

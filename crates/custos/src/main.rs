@@ -160,6 +160,11 @@ enum Command {
         /// Run the retention schedule this often (e.g. 24h, 1d; s, m, h, d).
         #[arg(long)]
         retention_every: Option<String>,
+        /// Log format on standard error: `json` writes one JSON object per
+        /// line, with a line per request (method, route template, status,
+        /// latency, principal; never the query string).
+        #[arg(long, env = "CUSTOS_LOG_FORMAT", value_enum, default_value = "text")]
+        log_format: LogFormat,
     },
     /// Send a WhatsApp message through the Cloud API, within consent and the
     /// 24-hour window (the server must not be running on the same archive).
@@ -350,15 +355,39 @@ fn default_actor() -> String {
     std::env::var("USER").unwrap_or_else(|_| "operator".into())
 }
 
+/// How `custos serve` writes its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (warnings and errors unless `CUSTOS_LOG` says more).
+    Text,
+    /// One JSON object per line, including one per request.
+    Json,
+}
+
+/// The log on standard error: `CUSTOS_LOG` filters (default: warnings;
+/// in JSON, also the request lines).
+fn init_logging(format: LogFormat) {
+    let default = match format {
+        LogFormat::Text => "warn",
+        LogFormat::Json => "warn,custos::request=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logging(match &cli.command {
+        Command::Serve { log_format, .. } => *log_format,
+        _ => LogFormat::Text,
+    });
     match run(cli) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -676,6 +705,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             smtp_listen,
             firm_domains,
             retention_every,
+            log_format: _,
         } => serve(
             &cli,
             listen,
@@ -790,6 +820,7 @@ fn serve(
         let require_enrolment = config.capture.require_enrolment;
         let confirmations = custos_server::confirm::Confirmations::from_config(&config.consent);
         let search_data = cli.data.clone();
+        let metrics_token = config.metrics.token.clone();
         let state = tokio::task::spawn_blocking(move || -> Result<_> {
             let mut state =
                 custos_server::AppState::new(journal_for_state.clone(), whatsapp, media)?;
@@ -833,6 +864,11 @@ fn serve(
                     "no users: every /api/v1 request will be refused until `custos user add`"
                 );
             }
+            let state = if metrics_token.is_set() {
+                state.with_metrics_token(metrics_token)
+            } else {
+                state
+            };
             Ok(state
                 .with_supervision(supervision)
                 .with_search(search)

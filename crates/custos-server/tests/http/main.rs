@@ -5,6 +5,7 @@ mod auth;
 mod console;
 mod governance;
 mod media;
+mod ops;
 mod outbound;
 mod supervision;
 mod twilio;

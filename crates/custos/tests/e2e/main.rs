@@ -9,6 +9,7 @@ mod import_email;
 mod import_rsmf;
 mod import_slack;
 mod import_teams;
+mod ops;
 mod retention;
 mod search;
 mod serve;
