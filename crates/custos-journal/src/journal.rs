@@ -601,6 +601,12 @@ impl Journal {
         (state.batches, state.committed)
     }
 
+    /// Why the writer stopped (after a failed fsync or cut), if it did:
+    /// every append is then refused until the archive is reopened.
+    pub fn writer_failure(&self) -> Option<String> {
+        read(&self.inner.state).failed.clone()
+    }
+
     /// How many entries the journal holds (all durable).
     pub fn size(&self) -> u64 {
         read(&self.inner.state).size()

@@ -36,7 +36,8 @@ pub const ACCESS_ACTIONS: &[&str] = &[
 const CURSOR_PREFIX: &str = "a1.";
 
 /// Parameters of `GET /api/v1/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Only this actor's events.
     pub actor: Option<String>,
@@ -121,6 +122,14 @@ fn csv_field(v: &str) -> String {
 }
 
 /// `GET /api/v1/audit`.
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "audit",
+    params(AuditParams),
+    responses(
+        (status = 200, description = "A page of access events (json); csv or jsonl: every match, the export itself journalled", body = crate::openapi::schemas::AuditPage),
+        (status = 400, description = "A bad time, cursor or format", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn audit_log(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -142,6 +151,7 @@ pub async fn audit_log(
                     "bad cursor",
                     format!("cursor={c:?}: pass back a next_cursor"),
                 )
+                .with("parameter", "cursor".into())
             })?,
     };
     let format = params.format.as_deref().unwrap_or("json");

@@ -45,33 +45,47 @@ pub enum Access {
     Needs(Permission),
 }
 
-/// What a route needs: the one table of `/api/v1` (`None`: the route is
-/// not in it and is refused to everyone).
-pub fn permission_for(method: &Method, route: &str) -> Option<Access> {
+/// The one table of `/api/v1`: method, route template, what it needs.
+/// The OpenAPI test checks it against the router and the document.
+pub const PERMISSIONS: &[(&str, &str, Access)] = {
+    use Access::{Needs, SignedIn};
     use Permission as P;
-    if (method.as_str(), route) == ("GET", "/api/v1/me") {
-        return Some(Access::SignedIn);
-    }
-    Some(Access::Needs(match (method.as_str(), route) {
-        ("GET", "/api/v1/alerts") | ("GET", "/api/v1/alerts/{id}") => P::ReadAlerts,
-        ("POST", "/api/v1/alerts/{id}/actions") => P::ActOnAlerts,
-        ("GET", "/api/v1/search") | ("GET", "/api/v1/messages/{seq}") => P::Search,
-        ("POST", "/api/v1/exports") => P::Export,
-        ("GET", "/api/v1/policies") => P::ReadPolicies,
-        ("POST", "/api/v1/policies") => P::LoadPolicies,
-        ("POST", "/api/v1/whatsapp/messages") => P::Send,
-        ("GET", "/api/v1/audit") => P::ReadAuditLog,
-        ("GET", "/api/v1/consent/{party}") => P::ReadConsent,
-        ("POST", "/api/v1/consent") => P::RecordConsent,
-        ("POST", "/api/v1/tokens/{id}/revoke") | ("POST", "/api/v1/users/{id}/disable") => {
-            P::ManageUsers
-        }
-        _ => return None,
-    }))
+    &[
+        ("GET", "/api/v1/me", SignedIn),
+        ("GET", "/api/v1/alerts", Needs(P::ReadAlerts)),
+        ("GET", "/api/v1/alerts/{id}", Needs(P::ReadAlerts)),
+        ("POST", "/api/v1/alerts/{id}/actions", Needs(P::ActOnAlerts)),
+        ("GET", "/api/v1/search", Needs(P::Search)),
+        ("GET", "/api/v1/messages/{seq}", Needs(P::Search)),
+        ("POST", "/api/v1/exports", Needs(P::Export)),
+        ("GET", "/api/v1/policies", Needs(P::ReadPolicies)),
+        ("POST", "/api/v1/policies", Needs(P::LoadPolicies)),
+        ("POST", "/api/v1/whatsapp/messages", Needs(P::Send)),
+        ("GET", "/api/v1/audit", Needs(P::ReadAuditLog)),
+        ("GET", "/api/v1/consent/{party}", Needs(P::ReadConsent)),
+        ("POST", "/api/v1/consent", Needs(P::RecordConsent)),
+        ("POST", "/api/v1/tokens/{id}/revoke", Needs(P::ManageUsers)),
+        ("POST", "/api/v1/users/{id}/disable", Needs(P::ManageUsers)),
+    ]
+};
+
+/// What a route needs, from [`PERMISSIONS`] (`None`: the route is not in
+/// it and is refused to everyone).
+pub fn permission_for(method: &Method, route: &str) -> Option<Access> {
+    PERMISSIONS
+        .iter()
+        .find(|(m, r, _)| *m == method.as_str() && *r == route)
+        .map(|(_, _, access)| *access)
 }
 
 /// `GET /api/v1/me`: who is signed in, their roles and scope, and (for a
 /// session) the CSRF token unsafe requests must carry.
+#[utoipa::path(
+    get, path = "/api/v1/me", tag = "session",
+    responses(
+        (status = 200, description = "The principal", body = crate::openapi::schemas::Me),
+    )
+)]
 pub async fn me(
     axum::Extension(principal): axum::Extension<Principal>,
     csrf: Option<axum::Extension<CsrfToken>>,
@@ -256,8 +270,11 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
         }
         req.extensions_mut().insert(csrf.clone());
     }
+    let id = crate::request_log::PrincipalId(principal.user.clone());
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    let mut response = next.run(req).await;
+    response.extensions_mut().insert(id);
+    response
 }
 
 /// The console guard: a signed-in session (or token) goes on with its
@@ -285,8 +302,11 @@ pub async fn signed_in(State(state): State<AppState>, mut req: Request, next: Ne
         }
         req.extensions_mut().insert(csrf.clone());
     }
+    let id = crate::request_log::PrincipalId(principal.user.clone());
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    let mut response = next.run(req).await;
+    response.extensions_mut().insert(id);
+    response
 }
 
 fn encode(s: &str) -> String {
@@ -457,6 +477,64 @@ pub async fn signout(State(state): State<AppState>, req: Request) -> Response {
     response
 }
 
+/// What revoking or disabling did: the journal entry, or `null` when it
+/// was already so.
+fn managed(
+    done: Result<Option<u64>, custos_auth::UserError>,
+) -> Result<axum::Json<serde_json::Value>, Problem> {
+    match done {
+        Ok(entry) => Ok(axum::Json(serde_json::json!({ "entry": entry }))),
+        Err(custos_auth::UserError::NotFound(detail)) => {
+            Err(Problem::new(StatusCode::NOT_FOUND, "not found", detail))
+        }
+        Err(e) => Err(Problem::internal(&e)),
+    }
+}
+
+/// `POST /api/v1/tokens/{id}/revoke`: the token stops working at once
+/// (journalled as `token.revoked` by the admin).
+#[utoipa::path(
+    post, path = "/api/v1/tokens/{id}/revoke", tag = "session",
+    params(("id" = String, Path, description = "The token's id (the part after `cst_`)")),
+    responses(
+        (status = 200, description = "Revoked; `entry` is null when it already was", body = crate::openapi::schemas::EntryAnswer),
+        (status = 404, description = "No such token", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<axum::Json<serde_json::Value>, Problem> {
+    let auth = state.auth.clone();
+    let done = tokio::task::spawn_blocking(move || auth.revoke_token(&principal.user, &id))
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    managed(done)
+}
+
+/// `POST /api/v1/users/{id}/disable`: the user's sessions and tokens stop
+/// working at once (journalled as `user.disabled` by the admin).
+#[utoipa::path(
+    post, path = "/api/v1/users/{id}/disable", tag = "session",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Disabled; `entry` is null when they already were", body = crate::openapi::schemas::EntryAnswer),
+        (status = 404, description = "No such user", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn disable_user(
+    State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<axum::Json<serde_json::Value>, Problem> {
+    let auth = state.auth.clone();
+    let done = tokio::task::spawn_blocking(move || auth.disable_user(&principal.user, &id))
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    managed(done)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,46 +577,4 @@ mod tests {
         );
         assert_eq!(session_cookie(&h), None);
     }
-}
-
-/// What revoking or disabling did: the journal entry, or `null` when it
-/// was already so.
-fn managed(
-    done: Result<Option<u64>, custos_auth::UserError>,
-) -> Result<axum::Json<serde_json::Value>, Problem> {
-    match done {
-        Ok(entry) => Ok(axum::Json(serde_json::json!({ "entry": entry }))),
-        Err(custos_auth::UserError::NotFound(detail)) => {
-            Err(Problem::new(StatusCode::NOT_FOUND, "not found", detail))
-        }
-        Err(e) => Err(Problem::internal(&e)),
-    }
-}
-
-/// `POST /api/v1/tokens/{id}/revoke`: the token stops working at once
-/// (journalled as `token.revoked` by the admin).
-pub async fn revoke_token(
-    State(state): State<AppState>,
-    axum::Extension(principal): axum::Extension<Principal>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<axum::Json<serde_json::Value>, Problem> {
-    let auth = state.auth.clone();
-    let done = tokio::task::spawn_blocking(move || auth.revoke_token(&principal.user, &id))
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    managed(done)
-}
-
-/// `POST /api/v1/users/{id}/disable`: the user's sessions and tokens stop
-/// working at once (journalled as `user.disabled` by the admin).
-pub async fn disable_user(
-    State(state): State<AppState>,
-    axum::Extension(principal): axum::Extension<Principal>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<axum::Json<serde_json::Value>, Problem> {
-    let auth = state.auth.clone();
-    let done = tokio::task::spawn_blocking(move || auth.disable_user(&principal.user, &id))
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    managed(done)
 }

@@ -95,6 +95,19 @@ pub struct Config {
     /// `[tls]`: serve HTTPS from this certificate (off unless set).
     #[serde(default)]
     pub tls: Option<crate::tls::TlsConfig>,
+    /// `[metrics]`: the Prometheus scraper's token.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The bearer token a scraper must send to `GET /metrics` (also
+    /// `CUSTOS_METRICS_TOKEN`); unset: the route answers 404.
+    #[serde(default)]
+    pub token: Secret,
 }
 
 /// `[capture]`.
@@ -183,8 +196,8 @@ impl Config {
     /// `CUSTOS_WHATSAPP_ACCESS_TOKEN`, `CUSTOS_WHATSAPP_GRAPH_URL`,
     /// `CUSTOS_WHATSAPP_PHONE_NUMBER_ID`, `CUSTOS_TWILIO_AUTH_TOKEN`,
     /// `CUSTOS_TWILIO_ACCOUNT_SID`, `CUSTOS_TWILIO_PUBLIC_URL` and
-    /// `CUSTOS_OIDC_CLIENT_SECRET` looked up through `env`, and checks
-    /// the `[oidc]` section.
+    /// `CUSTOS_OIDC_CLIENT_SECRET` and `CUSTOS_METRICS_TOKEN` looked up
+    /// through `env`, and checks the `[oidc]` section.
     pub fn load(
         path: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
@@ -235,6 +248,9 @@ impl Config {
             config.oidc.client_secret = Secret::new(v);
         }
         config.oidc.validate()?;
+        if let Some(v) = env("CUSTOS_METRICS_TOKEN") {
+            config.metrics.token = Secret::new(v);
+        }
         Ok(config)
     }
 }
@@ -348,5 +364,26 @@ mod tests {
         std::fs::write(&path, "[whatsapp]\napp_secrt = \"x\"\n").unwrap();
         let err = Config::load(Some(&path), |_| None).unwrap_err().to_string();
         assert!(err.contains("app_secrt"), "{err}");
+    }
+
+    #[test]
+    fn the_metrics_token_comes_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custos.toml");
+        std::fs::write(&path, "[metrics]\ntoken = \"from-file\"\n").unwrap();
+        let c = Config::load(Some(&path), |_| None).unwrap();
+        assert_eq!(c.metrics.token.expose(), "from-file");
+        assert_eq!(
+            format!("{:?}", c.metrics),
+            "MetricsConfig { token: Secret(<redacted>) }"
+        );
+        let c = Config::load(Some(&path), |n| {
+            (n == "CUSTOS_METRICS_TOKEN").then(|| "from-env".to_string())
+        })
+        .unwrap();
+        assert_eq!(c.metrics.token.expose(), "from-env");
+        std::fs::write(&path, "[metrics]\ntokn = \"x\"\n").unwrap();
+        let e = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(e.contains("tokn"), "{e}");
     }
 }

@@ -55,7 +55,7 @@ pub fn history(
 }
 
 /// A consent change to record.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentRequest {
     /// The party: phone number or e-mail address.
@@ -64,6 +64,7 @@ pub struct ConsentRequest {
     #[serde(default = "whatsapp")]
     pub channel: String,
     /// `opt_in` or `opt_out`.
+    #[schema(value_type = String, example = "opt_in")]
     pub state: ConsentState,
     /// Where: web-form, ivr, in-chat, paper, crm...
     pub source: String,
@@ -87,6 +88,14 @@ fn bad(detail: String, field: &str) -> Problem {
 }
 
 /// `POST /api/v1/consent`
+#[utoipa::path(
+    post, path = "/api/v1/consent", tag = "consent",
+    request_body = ConsentRequest,
+    responses(
+        (status = 201, description = "The change, journalled", body = crate::openapi::schemas::ConsentRecorded),
+        (status = 400, description = "An invalid consent change (names the field)", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn record(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -159,6 +168,13 @@ pub async fn record(
 }
 
 /// `GET /api/v1/consent/{party}`
+#[utoipa::path(
+    get, path = "/api/v1/consent/{party}", tag = "consent",
+    params(("party" = String, Path, description = "Phone number or e-mail address")),
+    responses(
+        (status = 200, description = "The party's consent now and its history (the read is journalled)", body = crate::openapi::schemas::ConsentHistory),
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

@@ -17,9 +17,13 @@ pub mod enrolment;
 pub mod exports;
 pub mod media;
 pub mod oidc;
+pub mod openapi;
+pub mod ops;
 pub mod outbound;
+mod paging;
 mod problem;
 pub mod redaction;
+pub mod request_log;
 pub mod search;
 mod search_api;
 pub mod smtp;
@@ -28,7 +32,9 @@ pub mod tls;
 pub mod twilio;
 mod whatsapp;
 
-pub use config::{CaptureConfig, Config, ConfigError, ConsentConfig, Secret, WhatsAppConfig};
+pub use config::{
+    CaptureConfig, Config, ConfigError, ConsentConfig, MetricsConfig, Secret, WhatsAppConfig,
+};
 pub use problem::Problem;
 
 use axum::Router;
@@ -71,6 +77,8 @@ pub struct AppState {
     pub redaction: Arc<redaction::Redaction>,
     /// Single sign-on through an OpenID Connect provider (`None`: off).
     pub oidc: Option<Arc<oidc::Oidc>>,
+    /// The counters behind `/metrics` and its scraper token.
+    pub metrics: Arc<ops::Metrics>,
 }
 
 impl AppState {
@@ -106,12 +114,19 @@ impl AppState {
             secure_cookies: false,
             redaction: Arc::default(),
             oidc: None,
+            metrics: Arc::new(ops::Metrics::new(None)),
         })
     }
 
     /// The same state with search (the index kept current by `search`).
     pub fn with_search(mut self, search: search::SearchService) -> AppState {
         self.search = Some(search);
+        self
+    }
+
+    /// The same state with `/metrics` served to a scraper bearing `token`.
+    pub fn with_metrics_token(mut self, token: Secret) -> AppState {
+        self.metrics = Arc::new(ops::Metrics::new(Some(token)));
         self
     }
 
@@ -135,31 +150,9 @@ impl AppState {
 /// route's permission).
 pub fn router(state: AppState) -> Router {
     use axum::routing::{get, post};
-    let api = Router::new()
-        .route("/api/v1/whatsapp/messages", post(outbound::send_handler))
-        .route("/api/v1/alerts", get(supervision::list_alerts))
-        .route("/api/v1/alerts/{id}", get(supervision::get_alert))
-        .route(
-            "/api/v1/alerts/{id}/actions",
-            post(supervision::act_on_alert),
-        )
-        .route("/api/v1/search", get(search_api::search))
-        .route("/api/v1/exports", post(search_api::create_export))
-        .route("/api/v1/messages/{seq}", get(search_api::open_message))
-        .route(
-            "/api/v1/policies",
-            get(supervision::list_policies).post(supervision::load_policy),
-        )
-        .route("/api/v1/audit", get(audit_api::audit_log))
-        .route("/api/v1/consent", post(consent_api::record))
-        .route("/api/v1/consent/{party}", get(consent_api::show))
-        .route("/api/v1/me", get(auth::me))
-        .route("/api/v1/tokens/{id}/revoke", post(auth::revoke_token))
-        .route("/api/v1/users/{id}/disable", post(auth::disable_user))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require,
-        ));
+    // Every /api/v1 route is registered in `openapi::api`, with its
+    // documentation; only there.
+    let api = openapi::api(state.clone());
     // The console: every page needs a signed-in principal (else a redirect
     // to /signin), and every unsafe request its CSRF token.
     let console = console::routes().route_layer(axum::middleware::from_fn_with_state(
@@ -172,13 +165,21 @@ pub fn router(state: AppState) -> Router {
             get(whatsapp::verify).post(whatsapp::receive),
         )
         .route("/webhooks/twilio", post(twilio::receive))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::count_webhooks,
+        ))
         .merge(console::public_routes())
         .route("/signin", get(auth::signin_page).post(auth::signin))
         .route("/signout", post(auth::signout))
         .route("/signin/oidc", get(oidc::start))
         .route("/signin/oidc/callback", get(oidc::callback))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .merge(api)
         .merge(console)
+        .layer(axum::middleware::from_fn(request_log::log))
         .with_state(state)
 }
 

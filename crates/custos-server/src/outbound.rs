@@ -24,7 +24,7 @@ use std::sync::{Arc, RwLock};
 pub const SERVICE_WINDOW_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 /// A message to send.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     /// The recipient's WhatsApp number (wa_id), digits with or without `+`.
@@ -106,6 +106,16 @@ impl Parties {
 }
 
 /// `POST /api/v1/whatsapp/messages`
+#[utoipa::path(
+    post, path = "/api/v1/whatsapp/messages", tag = "sending",
+    request_body = SendRequest,
+    responses(
+        (status = 201, description = "Sent and journalled", body = crate::openapi::schemas::Sent),
+        (status = 400, description = "Invalid message", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Outside consent or the 24-hour window, or blocked by policy", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The Cloud API refused or failed", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn send_handler(
     State(state): State<AppState>,
     axum::Extension(principal): axum::Extension<custos_auth::Principal>,

@@ -21,14 +21,17 @@ use custos_search::{SearchOptions, Sort};
 use serde::Deserialize;
 
 /// Parameters of `GET /api/v1/search`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// The query.
     pub q: String,
     /// Hits per page (default 20, at most 500).
     pub limit: Option<usize>,
-    /// Hits skipped.
+    /// Hits skipped (superseded by `cursor`).
     pub offset: Option<usize>,
+    /// Where the last page ended (its `next_cursor`).
+    pub cursor: Option<String>,
     /// relevance, newest or oldest.
     pub sort: Option<String>,
     /// Why (required unless `matter` is given).
@@ -40,7 +43,8 @@ pub struct SearchParams {
 }
 
 /// Parameters of `GET /api/v1/messages/{seq}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OpenParams {
     /// Messages of conversation before and after.
     pub context: Option<usize>,
@@ -81,6 +85,15 @@ fn service(state: &AppState) -> Result<crate::search::SearchService, Problem> {
 }
 
 /// `GET /api/v1/search`
+#[utoipa::path(
+    get, path = "/api/v1/search", tag = "search",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "A page of hits (the search is journalled)", body = crate::openapi::schemas::SearchPage),
+        (status = 400, description = "A malformed query (with its position), a missing reason, a bad sort or cursor", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Search is off", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn search(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -97,10 +110,15 @@ pub async fn search(
         None => Sort::Relevance,
         Some(s) => s.parse().map_err(|e: String| bad("bad sort", e))?,
     };
+    let page = crate::paging::page("search", params.cursor.as_deref(), params.limit, 20, 500)?;
     let options = SearchOptions {
         sort,
-        offset: params.offset.unwrap_or(0),
-        limit: params.limit.unwrap_or(20).clamp(1, 500),
+        offset: if params.cursor.is_some() {
+            page.start
+        } else {
+            params.offset.unwrap_or(0)
+        },
+        limit: page.limit,
     };
     let svc = service(&state)?;
     let supervision = state.supervision.clone();
@@ -175,9 +193,16 @@ pub async fn search(
         for hit in results.hits.iter_mut().chain(context.iter_mut().flatten()) {
             crate::redaction::redact_hit(hit, &profile);
         }
+        let next_cursor = crate::paging::next_cursor(
+            "search",
+            options.offset,
+            results.hits.len(),
+            results.total as usize,
+        );
         Ok(serde_json::json!({
             "total": results.total,
             "offset": options.offset,
+            "next_cursor": next_cursor,
             "hits": results.hits,
             "context": if params.context.is_some() { Some(context) } else { None },
         }))
@@ -188,6 +213,15 @@ pub async fn search(
 }
 
 /// `GET /api/v1/messages/{seq}`: one message and the conversation around it.
+#[utoipa::path(
+    get, path = "/api/v1/messages/{seq}", tag = "search",
+    params(("seq" = u64, Path, description = "The message's journal entry"), OpenParams),
+    responses(
+        (status = 200, description = "The message and its conversation (the read is journalled)", body = crate::openapi::schemas::MessageView),
+        (status = 400, description = "A missing reason", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such message, or outside the principal's barrier", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn open_message(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -239,7 +273,7 @@ pub async fn open_message(
 }
 
 /// The body of `POST /api/v1/exports`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ExportBody {
     /// The query selecting messages (or `case`).
     pub query: Option<String>,
@@ -265,6 +299,15 @@ pub struct ExportBody {
 
 /// `POST /api/v1/exports`: makes an export in the server's exports
 /// directory; 201 with its id, place and custody digest.
+#[utoipa::path(
+    post, path = "/api/v1/exports", tag = "search",
+    request_body = ExportBody,
+    responses(
+        (status = 201, description = "The export: id, place and custody digest", body = Object),
+        (status = 400, description = "Nothing selected, an unknown format or slicing, a query naming nothing", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Exports are off", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn create_export(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

@@ -46,6 +46,8 @@ struct Inner {
     notifier: Option<Notifier>,
     /// The sending rules' view, told of keyword opt-outs at once.
     parties: Option<crate::outbound::SharedParties>,
+    /// When the supervisor thread last finished a pass (for `/readyz`).
+    last_pass: Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Supervision {
@@ -74,6 +76,7 @@ impl Supervision {
                 wake: Mutex::new(tx),
                 notifier,
                 parties,
+                last_pass: Mutex::new(None),
             }),
         };
         let weak = Arc::downgrade(&this.inner);
@@ -82,7 +85,14 @@ impl Supervision {
             .spawn(move || {
                 loop {
                     let Some(inner) = weak.upgrade() else { return };
-                    Supervision { inner }.pass(&journal);
+                    let this = Supervision { inner };
+                    this.pass(&journal);
+                    *this
+                        .inner
+                        .last_pass
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+                    drop(this);
                     match rx.recv_timeout(Duration::from_secs(1)) {
                         Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
                         Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -92,6 +102,16 @@ impl Supervision {
             })
             .expect("spawning the supervisor thread");
         Ok(this)
+    }
+
+    /// How long since the supervisor thread last finished a pass (`None`:
+    /// not yet).
+    pub fn since_last_pass(&self) -> Option<Duration> {
+        self.inner
+            .last_pass
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|at| at.elapsed())
     }
 
     /// Asks the supervisor thread for a pass now (after a commit).
@@ -318,15 +338,32 @@ fn internal(e: impl std::fmt::Display) -> Problem {
     Problem::internal(&e)
 }
 
-/// `?all=true` includes closed alerts.
-#[derive(Debug, Deserialize)]
+/// `?all=true` includes closed alerts; `limit` and `cursor` page the
+/// queue in its review order.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     #[serde(default)]
     all: bool,
+    /// At most this many alerts (default 100, at most 1000).
+    limit: Option<usize>,
+    /// Where the last page ended (its `next_cursor`).
+    cursor: Option<String>,
+}
+
+/// `limit` and `cursor` of a list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// At most this many items (default 100, at most 1000).
+    limit: Option<usize>,
+    /// Where the last page ended (its `next_cursor`).
+    cursor: Option<String>,
 }
 
 /// `?reason=` of an alert view.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ViewQuery {
     reason: Option<String>,
 }
@@ -336,11 +373,21 @@ fn no_such_alert(id: &str) -> Problem {
 }
 
 /// `GET /api/v1/alerts`.
+#[utoipa::path(
+    get, path = "/api/v1/alerts", tag = "alerts",
+    params(QueueQuery),
+    responses(
+        (status = 200, description = "A page of the review queue", body = crate::openapi::schemas::AlertPage),
+        (status = 400, description = "A bad cursor (names the parameter)", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Supervision is off", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list_alerts(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Query(q): Query<QueueQuery>,
 ) -> Result<Json<serde_json::Value>, Problem> {
+    let page = crate::paging::page("alerts", q.cursor.as_deref(), q.limit, 100, 1000)?;
     let s = supervision(&state)?.clone();
     let barrier = crate::barrier::of(&state, &principal);
     let index = state.search.clone();
@@ -357,11 +404,13 @@ pub async fn list_alerts(
             .into_iter()
             .filter(|a| barrier.allows_alert(a, index.as_ref().map(|i| i.index())))
             .collect();
+        // The rank ends with the id: a total order, so pages are stable.
         list.sort_by_key(custos_review::state::queue_rank);
         list
     })
     .await
     .map_err(internal)?;
+    let (alerts, next_cursor) = crate::paging::slice("alerts", alerts, page);
     let now = Timestamp::now();
     let items: Vec<serde_json::Value> = alerts
         .iter()
@@ -380,10 +429,21 @@ pub async fn list_alerts(
             v
         })
         .collect();
-    Ok(Json(serde_json::json!({ "alerts": items })))
+    Ok(Json(
+        serde_json::json!({ "alerts": items, "next_cursor": next_cursor }),
+    ))
 }
 
 /// `GET /api/v1/alerts/{id}`: the alert and its message, recorded as a read.
+#[utoipa::path(
+    get, path = "/api/v1/alerts/{id}", tag = "alerts",
+    params(("id" = String, Path, description = "The alert's id"), ViewQuery),
+    responses(
+        (status = 200, description = "The alert, its history and its message (the read is journalled)", body = Object),
+        (status = 404, description = "No such alert, or outside the principal's barrier", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Supervision is off", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_alert(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -443,7 +503,7 @@ pub async fn get_alert(
 }
 
 /// The body of `POST /api/v1/alerts/{id}/actions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
     /// assign, comment, escalate or close.
@@ -460,6 +520,17 @@ pub struct ActionBody {
 }
 
 /// `POST /api/v1/alerts/{id}/actions`.
+#[utoipa::path(
+    post, path = "/api/v1/alerts/{id}/actions", tag = "alerts",
+    params(("id" = String, Path, description = "The alert's id")),
+    request_body = ActionBody,
+    responses(
+        (status = 200, description = "The action's journal entry", body = crate::openapi::schemas::EntryAnswer),
+        (status = 400, description = "An invalid action", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such alert, or outside the principal's barrier", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The alert is closed", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn act_on_alert(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -552,9 +623,20 @@ pub(crate) async fn record_step(
 }
 
 /// `GET /api/v1/policies`.
+#[utoipa::path(
+    get, path = "/api/v1/policies", tag = "policies",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of policies, by name", body = crate::openapi::schemas::PolicyPage),
+        (status = 400, description = "A bad cursor (names the parameter)", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Supervision is off", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list_policies(
     State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Json<serde_json::Value>, Problem> {
+    let page = crate::paging::page("policies", q.cursor.as_deref(), q.limit, 100, 1000)?;
     let s = supervision(&state)?.clone();
     let list = s.with(|sup| {
         sup.state
@@ -575,10 +657,24 @@ pub async fn list_policies(
             })
             .collect::<Vec<_>>()
     });
-    Ok(Json(serde_json::json!({ "policies": list })))
+    // In name order (the state's map), so positions are stable.
+    let (list, next_cursor) = crate::paging::slice("policies", list, page);
+    Ok(Json(
+        serde_json::json!({ "policies": list, "next_cursor": next_cursor }),
+    ))
 }
 
 /// `POST /api/v1/policies`: the body is the policy's TOML text.
+#[utoipa::path(
+    post, path = "/api/v1/policies", tag = "policies",
+    request_body(content = String, content_type = "text/plain", description = "The policy's TOML text"),
+    responses(
+        (status = 201, description = "A new version, journalled and in force", body = crate::openapi::schemas::PolicyLoaded),
+        (status = 200, description = "The same text as the current version: nothing recorded", body = crate::openapi::schemas::PolicyLoaded),
+        (status = 400, description = "An invalid policy (file, line and column)", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Supervision is off", body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn load_policy(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

@@ -470,6 +470,9 @@ fn accept(
             return Err(Problem::internal(&e));
         }
     };
+    state
+        .metrics
+        .appended("twilio", appended.iter().filter(|a| !a.duplicate).count());
     {
         let mut parties = state.parties.write().unwrap_or_else(|e| e.into_inner());
         for entry in &entries {

@@ -43,7 +43,7 @@ pub async fn verify(
 
 /// Compares two secrets without revealing where they differ: both are
 /// hashed first, so the comparison runs over 32 bytes whatever their length.
-fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
     let (a, b) = (Digest::of(a), Digest::of(b));
     a.as_bytes()
         .iter()
@@ -178,6 +178,9 @@ fn accept(state: &AppState, signature: Option<&str>, body: &[u8]) -> Result<Stat
     let appended = journal
         .append_all(&entries)
         .map_err(|e| Problem::internal(&e))?;
+    state
+        .metrics
+        .appended("whatsapp", appended.iter().filter(|a| !a.duplicate).count());
     {
         let mut parties = state.parties.write().unwrap_or_else(|e| e.into_inner());
         for entry in &entries {

@@ -167,6 +167,11 @@ enum Command {
         /// The PEM private key of --tls-cert (overrides [tls] key).
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Log format on standard error: `json` writes one JSON object per
+        /// line, with a line per request (method, route template, status,
+        /// latency, principal; never the query string).
+        #[arg(long, env = "CUSTOS_LOG_FORMAT", value_enum, default_value = "text")]
+        log_format: LogFormat,
     },
     /// Send a WhatsApp message through the Cloud API, within consent and the
     /// 24-hour window (the server must not be running on the same archive).
@@ -403,17 +408,41 @@ fn default_actor() -> String {
     std::env::var("USER").unwrap_or_else(|_| "operator".into())
 }
 
+/// How `custos serve` writes its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (warnings and errors unless `CUSTOS_LOG` says more).
+    Text,
+    /// One JSON object per line, including one per request.
+    Json,
+}
+
+/// The log on standard error: `CUSTOS_LOG` filters (default: warnings;
+/// in JSON, also the request lines).
+fn init_logging(format: LogFormat) {
+    let default = match format {
+        LogFormat::Text => "warn",
+        LogFormat::Json => "warn,custos::request=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     // reqwest and the TLS listener share one rustls provider: aws-lc-rs.
     custos_server::tls::install_crypto_provider();
     let cli = Cli::parse();
+    init_logging(match &cli.command {
+        Command::Serve { log_format, .. } => *log_format,
+        _ => LogFormat::Text,
+    });
     match run(cli) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -795,6 +824,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             retention_every,
             tls_cert,
             tls_key,
+            log_format: _,
         } => {
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => Some(custos_server::tls::TlsConfig {
@@ -1034,6 +1064,7 @@ fn serve(
         let confirmations = custos_server::confirm::Confirmations::from_config(&config.consent);
         let redaction = std::sync::Arc::new(config.redaction.clone());
         let search_data = cli.data.clone();
+        let metrics_token = config.metrics.token.clone();
         let state = tokio::task::spawn_blocking(move || -> Result<_> {
             let mut state =
                 custos_server::AppState::new(journal_for_state.clone(), whatsapp, media)?;
@@ -1078,7 +1109,11 @@ fn serve(
                     "no users: every /api/v1 request will be refused until `custos user add`"
                 );
             }
-            let mut state = state;
+            let mut state = if metrics_token.is_set() {
+                state.with_metrics_token(metrics_token)
+            } else {
+                state
+            };
             state.oidc = oidc;
             Ok(state
                 .with_supervision(supervision)

@@ -6,6 +6,7 @@ mod console;
 mod governance;
 mod media;
 mod oidc;
+mod ops;
 mod outbound;
 mod supervision;
 mod tls;

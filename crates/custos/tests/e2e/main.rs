@@ -11,6 +11,7 @@ mod import_email;
 mod import_rsmf;
 mod import_slack;
 mod import_teams;
+mod ops;
 mod redaction;
 mod retention;
 mod search;
