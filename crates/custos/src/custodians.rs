@@ -9,6 +9,9 @@ use std::path::PathBuf;
 
 pub use custos_governance::custodians::{Added, normalise_phone, registry};
 
+/// The action of a refused change to an enrolment.
+pub const REFUSED_ACTION: &str = "custodian.change_refused";
+
 /// Enrols a custodian (see [`custos_governance::custodians::add`]).
 pub fn add(
     journal: &Journal,
@@ -117,7 +120,14 @@ pub fn run(
                 units,
                 roles,
                 ack.as_ref(),
-            )?;
+            );
+            // An enrolment is never changed: the attempt is on record.
+            if let Err(custos_governance::custodians::CustodianError::Conflict(why)) = &added {
+                let mut details = serde_json::Map::new();
+                details.insert("reason".into(), why.clone().into());
+                journal.append_system(actor, REFUSED_ACTION, Some(id.trim()), details)?;
+            }
+            let added = added?;
             match added {
                 Added::New(seq) => writeln!(out, "enrolled custodian {} (entry {seq})", id.trim())?,
                 Added::Acknowledged(seq) => writeln!(

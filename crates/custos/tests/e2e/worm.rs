@@ -74,6 +74,29 @@ fn no_cli_path_alters_or_removes_a_held_record_and_every_refusal_is_on_record() 
         .join("\n"),
     );
     a.ok(&["ingest", &file]);
+    // An enrolment is never changed, and the attempt is on record.
+    let err = a.fail(&[
+        "custodian",
+        "add",
+        "E1",
+        "--name",
+        "Ana Lima",
+        "--phone",
+        "+44 7700 900009",
+        "--opted-in",
+        "2026-01-02",
+    ]);
+    assert!(
+        err.contains("already enrolled with different data"),
+        "{err}"
+    );
+    assert!(a.log().iter().any(|e| {
+        e["action"] == "custodian.change_refused"
+            && e["target"] == "E1"
+            && e["details"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("different data"))
+    }));
     let by_person = hold_id(&a.ok(&[
         "hold",
         "place",
