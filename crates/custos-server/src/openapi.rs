@@ -217,6 +217,32 @@ pub(crate) fn api(state: AppState) -> axum::Router<AppState> {
             crate::auth::require,
         ))
         .route("/api/v1/openapi.json", axum::routing::get(openapi_json))
+        .layer(axum::middleware::from_fn(problem_for_rejections))
+}
+
+/// A request axum's extractors refuse (a malformed query string, a body
+/// that is not the JSON expected) answers in plain text; the API answers
+/// problem+json, with axum's words as the detail.
+async fn problem_for_rejections(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() && plain) {
+        return response;
+    }
+    let detail = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
+    crate::Problem::new(status, "invalid request", detail).into_response()
 }
 
 /// Response shapes, for the document only (the handlers build these

@@ -366,6 +366,11 @@ async fn every_list_pages_with_an_opaque_cursor_and_refuses_a_bad_one() {
             "{body}"
         );
     }
+    // What axum's extractors refuse is problem+json too, with their words.
+    let (status, kind, body) = s.get("/api/v1/alerts?limit=abc").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(kind, "application/problem+json");
+    assert!(body["detail"].as_str().unwrap().contains("limit"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
