@@ -124,7 +124,19 @@ fn custodians_are_enrolled_listed_and_never_changed() {
     bad[8] = "15/01/2024";
     let err = a.fail(&bad);
     assert!(err.contains("YYYY-MM-DD"), "{err}");
-    assert_eq!(a.entries(), before, "refusals write nothing");
+    // The two attempts to change an enrolment are on record (one entry
+    // each, and nothing enrolled); a malformed value writes nothing.
+    assert_eq!(
+        a.entries(),
+        before + 2,
+        "one refusal entry per change refused"
+    );
+    let refused = a
+        .log()
+        .into_iter()
+        .filter(|e| e["action"] == "custodian.change_refused")
+        .count();
+    assert_eq!(refused, 2);
 
     // Enrolment is a journalled system event under the archive's key.
     let events: Vec<Value> = a
