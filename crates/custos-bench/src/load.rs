@@ -233,9 +233,34 @@ pub fn run(options: &LoadOptions, progress: &mut dyn FnMut(&str)) -> Result<Summ
         .tempdir_in(&parent)
         .with_context(|| format!("making a temporary directory in {}", parent.display()))?;
     let data = work.path().join("data");
-    custos_journal::Journal::init(&data, None, "custos-bench")
-        .with_context(|| format!("creating an archive in {}", data.display()))?
-        .close()?;
+    let journal = custos_journal::Journal::init(&data, None, "custos-bench")
+        .with_context(|| format!("creating an archive in {}", data.display()))?;
+    // The searchers sign in as a compliance officer with an API token.
+    let mut users = custos_auth::Users::default();
+    users.add(
+        &journal,
+        "custos-bench",
+        custos_auth::NewUser {
+            id: "bench".into(),
+            name: "Load searcher".into(),
+            roles: [custos_auth::Role::ComplianceOfficer].into(),
+            units: Vec::new(),
+            custodian: None,
+        },
+        "a load-test passphrase",
+    )?;
+    let expires = custos_model::Timestamp::from_micros(
+        custos_model::Timestamp::now().as_micros() + 24 * 3_600_000_000,
+    );
+    let (_, secret) = users.create_token(
+        &journal,
+        "custos-bench",
+        "bench",
+        &Default::default(),
+        expires,
+    )?;
+    let bearer = format!("Bearer {}", secret.expose());
+    journal.close()?;
     let server = Server::start(
         &options.custos_exe,
         &data,
@@ -315,6 +340,7 @@ pub fn run(options: &LoadOptions, progress: &mut dyn FnMut(&str)) -> Result<Summ
         }
         for s in 0..options.searchers {
             let (searches, searched, stop, fail) = (&searches, &searched, &stop, &fail);
+            let bearer = &bearer;
             scope.spawn(move || {
                 let mut client = match Client::connect(addr) {
                     Ok(c) => c,
@@ -330,7 +356,7 @@ pub fn run(options: &LoadOptions, progress: &mut dyn FnMut(&str)) -> Result<Summ
                         encode(&format!("\"{word}\""))
                     );
                     let sent = Instant::now();
-                    match client.request("GET", &target, &[("X-Custos-Actor", "custos-bench")], b"")
+                    match client.request("GET", &target, &[("Authorization", bearer.as_str())], b"")
                     {
                         Ok(r) if r.status == 200 => {
                             searches.record(sent.elapsed());
