@@ -295,16 +295,26 @@ fn take_lock(dir: &Path, holder: &str) -> Result<File> {
         .truncate(false)
         .open(&path)
         .at(&path)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
-            let holder = fs::read_to_string(&path).unwrap_or_default();
-            return Err(Error::Locked {
-                dir: dir.to_path_buf(),
-                holder: holder.trim().to_string(),
-            });
+    // A holder in this very process is an archive being closed (its
+    // threads finishing) just before this open: it is given a moment.
+    let ours = format!("pid {} ", std::process::id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path).unwrap_or_default();
+                if holder.starts_with(&ours) && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                return Err(Error::Locked {
+                    dir: dir.to_path_buf(),
+                    holder: holder.trim().to_string(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e).at(&path),
         }
-        Err(fs::TryLockError::Error(e)) => return Err(e).at(&path),
     }
     file.set_len(0).at(&path)?;
     let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
