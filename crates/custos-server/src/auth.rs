@@ -477,11 +477,15 @@ pub async fn signout(State(state): State<AppState>, req: Request) -> Response {
     response
 }
 
-/// What revoking or disabling did: the journal entry, or `null` when it
-/// was already so.
-fn managed(
-    done: Result<Option<u64>, custos_auth::UserError>,
+/// Runs an admin's change to users or tokens off the async threads (it
+/// appends to the journal) and answers its journal entry, or `null` when
+/// it was already so; an unknown id is 404.
+async fn managed(
+    change: impl FnOnce() -> Result<Option<u64>, custos_auth::UserError> + Send + 'static,
 ) -> Result<axum::Json<serde_json::Value>, Problem> {
+    let done = tokio::task::spawn_blocking(change)
+        .await
+        .map_err(|e| Problem::internal(&e))?;
     match done {
         Ok(entry) => Ok(axum::Json(serde_json::json!({ "entry": entry }))),
         Err(custos_auth::UserError::NotFound(detail)) => {
@@ -507,10 +511,7 @@ pub async fn revoke_token(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<axum::Json<serde_json::Value>, Problem> {
     let auth = state.auth.clone();
-    let done = tokio::task::spawn_blocking(move || auth.revoke_token(&principal.user, &id))
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    managed(done)
+    managed(move || auth.revoke_token(&principal.user, &id)).await
 }
 
 /// `POST /api/v1/users/{id}/disable`: the user's sessions and tokens stop
@@ -529,10 +530,7 @@ pub async fn disable_user(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<axum::Json<serde_json::Value>, Problem> {
     let auth = state.auth.clone();
-    let done = tokio::task::spawn_blocking(move || auth.disable_user(&principal.user, &id))
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    managed(done)
+    managed(move || auth.disable_user(&principal.user, &id)).await
 }
 
 #[cfg(test)]
