@@ -949,9 +949,13 @@ fn bench_load(
             .filter(|d| !d.is_zero())
             .with_context(|| format!("{what} must be a positive number, not {s}"))
     };
-    let mut options = custos_bench::load::LoadOptions::new(
-        std::env::current_exe().context("finding the custos binary")?,
-    );
+    // CUSTOS_BENCH_SERVE_EXE runs `serve` through another program that
+    // takes custos's arguments (a heap profiler's wrapper script, say).
+    let exe = match std::env::var_os("CUSTOS_BENCH_SERVE_EXE") {
+        Some(exe) => PathBuf::from(exe),
+        None => std::env::current_exe().context("finding the custos binary")?,
+    };
+    let mut options = custos_bench::load::LoadOptions::new(exe);
     options.dir = dir;
     options.duration = seconds("--minutes", minutes * 60.0)?;
     options.interval = seconds("--every", every)?;

@@ -1,5 +1,6 @@
-//! Faults end to end (issue 8): `custos import` and `custos rebuild
-//! search` SIGKILLed in the middle of their work, and `custos serve`
+//! Faults end to end (issue 8): `custos import`, `custos rebuild search`
+//! and `custos retention run` SIGKILLed in the middle of their work, and
+//! `custos serve`
 //! running out of file space during a webhook append. After each: `verify`
 //! passes, nothing acknowledged is missing, nothing is stored twice, and
 //! the work completes when run again.
@@ -221,6 +222,124 @@ fn a_rebuild_killed_midway_leaves_the_archive_whole_and_runs_again_in_full() {
     assert!(out.contains(&format!("{read} messages")), "{out}");
     assert_eq!(total(&a), Ok(read));
     verify_passes(&a);
+}
+
+/// Customers whose January 2019 is past its retention in March 2024: one
+/// data key each, so a disposition run has many batches to cut short.
+const CUSTOMERS: usize = 3_000;
+
+/// Key ids named by `key.shred` entries, and how often each.
+fn shredded_keys(a: &Archive) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for e in a.log().iter().filter(|e| e["action"] == "key.shred") {
+        *seen
+            .entry(e["target"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    seen
+}
+
+/// Seqs named by the disposition certificates, and how often each.
+fn certified(a: &Archive) -> (usize, HashMap<u64, usize>) {
+    let out = a.ok(&["retention", "certificates", "--json"]);
+    let mut seen = HashMap::new();
+    let mut n = 0;
+    for line in out.lines() {
+        n += 1;
+        let cert: Value = serde_json::from_str(line).unwrap();
+        for r in cert["records"].as_array().unwrap() {
+            *seen.entry(r["seq"].as_u64().unwrap()).or_default() += 1;
+        }
+    }
+    (n, seen)
+}
+
+#[test]
+fn a_retention_run_killed_midway_verifies_and_the_next_run_finishes_it_once() {
+    let a = Archive::initialised();
+    let mut lines = String::new();
+    for i in 0..CUSTOMERS {
+        lines.push_str(&format!(
+            r#"{{"channel":"whatsapp","id":"old-{i}","conversation":"c-{i}","from":"+447700900001","to":["+55119{i:08}"],"direction":"outbound","sent_at":"2019-01-10T09:00:00Z","text":"january {i}"}}"#
+        ));
+        lines.push('\n');
+    }
+    lines.push_str(r#"{"channel":"whatsapp","id":"recent","conversation":"c-recent","from":"+447700900001","to":["+12025550123"],"direction":"outbound","sent_at":"2023-06-01T09:00:00Z","text":"kept"}"#);
+    lines.push('\n');
+    let file = a.write("msgs.jsonl", lines);
+    a.ok(&["ingest", &file]);
+    let rules = a.write(
+        "schedule.toml",
+        "[[rule]]\nname = \"all comms\"\npreset = \"sec-17a-4-b4\"\n",
+    );
+    a.ok(&["retention", "rules", "set", &rules]);
+    let now = ["retention", "run", "--now", "2024-03-01"];
+
+    // What the run will dispose of, from a dry run.
+    let mut dry = now.to_vec();
+    dry.extend(["--dry-run", "--json"]);
+    let plan: Value = serde_json::from_str(&a.ok(&dry)).unwrap();
+    let keys: Vec<&Value> = plan["plan"]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["disposable"] == true)
+        .collect();
+    assert_eq!(keys.len(), CUSTOMERS, "one key per customer's January");
+    let due: Vec<u64> = keys
+        .iter()
+        .flat_map(|k| k["records"].as_array().unwrap().iter())
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(due.len(), CUSTOMERS);
+
+    // Killed once it has journalled a few batches' worth (intent, key
+    // shreds, certificate), long before its last.
+    let journal = a.data.join("journal");
+    let before = size_of(&journal);
+    let killed = kill_when(&a, &now, || size_of(&journal) > before + (96 << 10));
+    assert!(killed, "the retention run finished before its kill");
+    verify_passes(&a);
+    let cut_short = shredded_keys(&a);
+    let (certs_before, _) = certified(&a);
+    assert!(
+        cut_short.len() < CUSTOMERS,
+        "the kill came after every key was shredded"
+    );
+    assert!(
+        cut_short.values().all(|n| *n == 1),
+        "a key was shredded twice"
+    );
+    eprintln!(
+        "retention: killed after {} of {CUSTOMERS} keys, {certs_before} certificates",
+        cut_short.len()
+    );
+
+    // The next run finishes the work: every key once, every record
+    // certified once, the record under no expired rule kept.
+    let out = a.ok(&now);
+    assert!(out.contains("finished batch RD-") || out.contains("batch"), "{out}");
+    let shreds = shredded_keys(&a);
+    assert_eq!(shreds.len(), CUSTOMERS, "every due key shredded");
+    assert!(shreds.values().all(|n| *n == 1), "a key shredded twice");
+    let (certs, records) = certified(&a);
+    assert!(certs > certs_before);
+    assert_eq!(records.len(), CUSTOMERS, "every due record certified");
+    assert!(
+        records.values().all(|n| *n == 1),
+        "a record certified twice"
+    );
+    for seq in &due {
+        assert!(records.contains_key(seq), "entry {seq} was never certified");
+    }
+    let log = a.log();
+    let recent = log.iter().find(|e| e["id"] == "recent").unwrap();
+    assert!(recent.get("shredded_at").is_none(), "a record within its retention was shredded");
+    verify_passes(&a);
+    // And a third run has nothing left to do.
+    a.ok(&now);
+    assert_eq!(shredded_keys(&a).len(), CUSTOMERS);
+    assert_eq!(certified(&a).1.len(), CUSTOMERS);
 }
 
 const SECRET: &str = "faults-app-secret";
