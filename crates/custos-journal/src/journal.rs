@@ -9,6 +9,7 @@ use crate::head::{HeadLog, SignedTreeHead};
 use crate::keys::{ARCHIVE_SUBJECT, Kek, KeyId, KeyState, KeyStore, SigningKey, period_key_name};
 use crate::merkle::{self, Frontier, Hash};
 use crate::segment::{self, SEGMENT_HEADER};
+use crate::shredding;
 use custos_model::{Digest, Event, EventKind, SystemEvent, Timestamp};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -209,6 +210,8 @@ struct Inner {
     /// The writer and syncer threads, joined in that order on stop.
     writer: Mutex<Vec<JoinHandle<()>>>,
     cadence_stop: Mutex<Option<Sender<()>>>,
+    /// Held while a shred runs: one intent file at a time.
+    shredding: Mutex<()>,
     _lock: File,
 }
 
@@ -572,9 +575,11 @@ impl Journal {
                 requests: RwLock::new(Some(tx)),
                 writer: Mutex::new(vec![handle, syncer]),
                 cadence_stop: Mutex::new(None),
+                shredding: Mutex::new(()),
                 _lock: lock,
             }),
         };
+        journal.finish_pending_shred()?;
         if let Some(every) = options.head_every {
             journal.start_cadence(every);
         }
@@ -1082,6 +1087,7 @@ impl Journal {
                 "the archive's own key cannot be shredded".into(),
             ));
         }
+        let _one_shred_at_a_time = lock(&self.inner.shredding);
         let live: Vec<KeyId> = ids
             .iter()
             .copied()
@@ -1109,12 +1115,69 @@ impl Journal {
                 }
             })
             .collect();
-        self.append_all(&events)?;
-        let shredded = self.inner.keys.shred_ids(&live, at)?;
-        for id in &live {
+        // The intent first: a crash after the entries and before the key
+        // store's rewrite is finished by the next open.
+        shredding::begin(&self.inner.dir, self.size(), &live)?;
+        if let Err(e) = self.append_all(&events) {
+            // Nothing was journalled: the keys stay, and so may the intent
+            // (the next open finds no entry for it and removes it).
+            let _ = shredding::finish(&self.inner.dir);
+            return Err(e);
+        }
+        self.destroy_keys(&live, at)
+    }
+
+    /// Destroys keys whose `key.shred` entries are durable, deletes their
+    /// blobs, then removes the shred's intent.
+    fn destroy_keys(&self, ids: &[KeyId], at: Timestamp) -> Result<Vec<KeyId>> {
+        let shredded = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.keys.shred_ids(ids, at)?
+        };
+        for id in ids {
             blobs::remove_all(&self.inner.dir, *id)?;
         }
+        shredding::finish(&self.inner.dir)?;
         Ok(shredded)
+    }
+
+    /// At open: finishes a shred a crash cut short between its `key.shred`
+    /// entries and the key store's rewrite (see [`shredding`]). Keys whose
+    /// entries are durable are destroyed; the others were never shredded.
+    fn finish_pending_shred(&self) -> Result<()> {
+        let Some(intent) = shredding::pending(&self.inner.dir)? else {
+            return Ok(());
+        };
+        let mut journalled = Vec::new();
+        let mut at = None;
+        for seq in intent.from..self.size() {
+            let entry = self.entry(seq)?;
+            if entry.leaf.kind != EventKind::System {
+                continue;
+            }
+            let Opened::Event(Event::System(e)) = self.open_entry(&entry)? else {
+                continue;
+            };
+            if e.action != "key.shred" {
+                continue;
+            }
+            if let Some(id) = intent
+                .ids
+                .iter()
+                .find(|id| e.target.as_deref() == Some(id.to_string().as_str()))
+            {
+                journalled.push(*id);
+                at = Some(e.at);
+            }
+        }
+        tracing::warn!(
+            journalled = journalled.len(),
+            intended = intent.ids.len(),
+            "finishing a key shred a crash cut short"
+        );
+        self.destroy_keys(&journalled, at.unwrap_or_else(Timestamp::now))?;
+        Ok(())
     }
 
     /// When key `id` was destroyed, if it was.
@@ -1600,6 +1663,60 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_shred_cut_short_after_its_entries_is_finished_by_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::init(dir.path(), None, "test").unwrap();
+        let mut alice = message("m-alice");
+        alice.subject = Some("+447700900111".into());
+        let mut bob = message("m-bob");
+        bob.subject = Some("+447700900222".into());
+        journal.append_all(&[alice, bob]).unwrap();
+        let a = journal.key_ids_of("+447700900111");
+        let b = journal.key_ids_of("+447700900222");
+        assert_eq!((a.len(), b.len()), (1, 1));
+        // What a crash leaves: the intent for both keys, Alice's entry
+        // durable, the key store not yet rewritten.
+        shredding::begin(dir.path(), journal.size(), &[a[0], b[0]]).unwrap();
+        journal
+            .append_system(
+                "test",
+                "key.shred",
+                Some(&a[0].to_string()),
+                Default::default(),
+            )
+            .unwrap();
+        journal.close().unwrap();
+
+        let journal = Journal::open(dir.path(), Options::default()).unwrap();
+        assert!(
+            journal.key_shredded_at(a[0]).is_some(),
+            "the journalled shred is finished"
+        );
+        assert!(
+            journal.key_shredded_at(b[0]).is_none(),
+            "an unjournalled one never happened"
+        );
+        assert_eq!(shredding::pending(dir.path()).unwrap(), None);
+        let opened: Vec<bool> = journal
+            .entries(0)
+            .map(|e| {
+                matches!(
+                    journal.open_entry(&e.unwrap()).unwrap(),
+                    Opened::Shredded(_)
+                )
+            })
+            .collect();
+        assert_eq!(opened.iter().filter(|s| **s).count(), 1);
+        // A later shred of Alice journals nothing more.
+        assert!(
+            journal
+                .shred("+447700900111", "test", "again")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

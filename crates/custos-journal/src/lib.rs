@@ -51,6 +51,7 @@ pub mod keys;
 pub mod merkle;
 mod multiproof;
 pub mod segment;
+mod shredding;
 mod verify;
 
 pub use blobs::BlobRef;

@@ -318,7 +318,10 @@ fn a_retention_run_killed_midway_verifies_and_the_next_run_finishes_it_once() {
     // The next run finishes the work: every key once, every record
     // certified once, the record under no expired rule kept.
     let out = a.ok(&now);
-    assert!(out.contains("finished batch RD-") || out.contains("batch"), "{out}");
+    assert!(
+        out.contains("finished batch RD-") || out.contains("batch"),
+        "{out}"
+    );
     let shreds = shredded_keys(&a);
     assert_eq!(shreds.len(), CUSTOMERS, "every due key shredded");
     assert!(shreds.values().all(|n| *n == 1), "a key shredded twice");
@@ -334,7 +337,10 @@ fn a_retention_run_killed_midway_verifies_and_the_next_run_finishes_it_once() {
     }
     let log = a.log();
     let recent = log.iter().find(|e| e["id"] == "recent").unwrap();
-    assert!(recent.get("shredded_at").is_none(), "a record within its retention was shredded");
+    assert!(
+        recent.get("shredded_at").is_none(),
+        "a record within its retention was shredded"
+    );
     verify_passes(&a);
     // And a third run has nothing left to do.
     a.ok(&now);
