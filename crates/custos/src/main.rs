@@ -35,6 +35,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// mimalloc, not glibc's malloc: under sustained load glibc kept about
+/// 200 MiB of freed memory in its per-thread arenas (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// custos: a self-hosted, tamper-evident communications-compliance archive.
 #[derive(Parser, Debug)]
 #[command(name = "custos", version, about, max_term_width = 100)]
