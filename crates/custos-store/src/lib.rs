@@ -168,6 +168,7 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            .acquire_timeout(std::time::Duration::from_secs(10))
             .connect(url)
             .await?;
         let before = applied_versions(&pool).await.unwrap_or_default();

@@ -149,6 +149,38 @@ impl Setup {
         (r.status(), r.json().await.unwrap())
     }
 
+    /// A console page as `user` (signed in through the form, as a
+    /// browser does).
+    async fn console(&self, user: &str, path: &str) -> (StatusCode, String) {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http
+            .post(format!("{}/signin", self.base))
+            .form(&[("user", user), ("password", crate::PASSWORD), ("next", "/")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in of {user}");
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("custos_session="))
+            .and_then(|v| v.split(';').next())
+            .unwrap()
+            .to_string();
+        let r = http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
     /// Every page of `path` (which has a `?`), `limit` at a time.
     async fn walk(&self, token: &str, path: &str, limit: usize) -> Vec<serde_json::Value> {
         let mut all = Vec::new();
@@ -253,4 +285,18 @@ async fn the_queue_is_paged_newest_first_with_the_barrier_in_the_query() {
     let (status, problem) = s.get(&s.rita, "/api/v1/alerts?cursor=bm9wZQ").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(problem["parameter"], "cursor", "{problem}");
+
+    // The console's queue and custodian list read the same rows.
+    let (status, html) = s.console("rex", "/alerts?status=all").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("on this page, newest first"), "{html}");
+    assert!(html.contains("Ana") && !html.contains("Ben"), "{html}");
+    let (_, html) = s.console("rita", "/alerts?status=all").await;
+    assert!(html.contains("6 alerts on this page"), "{html}");
+    assert!(!html.contains("next-page"), "one page holds six");
+    let (_, html) = s.console("rita", "/alerts?status=all&cursor=bm9wZQ").await;
+    assert!(html.contains("not a page of this list"), "{html}");
+    let (status, html) = s.console("rita", "/custodians").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Ana") && html.contains("Ben"), "{html}");
 }
