@@ -193,10 +193,35 @@ fn acknowledgement_of(
     Some(a)
 }
 
+/// The custodian registry as a fold of the journal's `custodian.add` and
+/// `custodian.acknowledgement` events (the first enrolment of an id
+/// stands), for projections that apply events one at a time.
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    /// The enrolled custodians by id.
+    pub all: BTreeMap<String, Custodian>,
+}
+
+impl Registry {
+    /// Applies one system event at entry `seq` (others are ignored).
+    pub fn apply(&mut self, seq: u64, event: &custos_model::SystemEvent) {
+        if event.action == ACKNOWLEDGEMENT_ACTION {
+            let target = event.target.as_deref().unwrap_or_default();
+            if let (Some(c), Some(a)) = (self.all.get_mut(target), acknowledgement_of(seq, event)) {
+                c.acknowledgement = Some(a);
+            }
+            return;
+        }
+        if let Some(c) = from_event(seq, event) {
+            self.all.entry(c.id.clone()).or_insert(c);
+        }
+    }
+}
+
 /// The enrolled custodians by id, from the journal's `custodian.add`
 /// events (the first enrolment of an id stands).
 pub fn registry(journal: &Journal) -> Result<BTreeMap<String, Custodian>> {
-    let mut found: BTreeMap<String, Custodian> = BTreeMap::new();
+    let mut found = Registry::default();
     for entry in journal.entries(0) {
         let entry = entry?;
         if entry.leaf.kind != EventKind::System {
@@ -205,21 +230,9 @@ pub fn registry(journal: &Journal) -> Result<BTreeMap<String, Custodian>> {
         let Opened::Event(Event::System(event)) = journal.open_entry(&entry)? else {
             continue;
         };
-        if event.action == ACKNOWLEDGEMENT_ACTION {
-            let target = event.target.as_deref().unwrap_or_default();
-            if let (Some(c), Some(a)) = (
-                found.get_mut(target),
-                acknowledgement_of(entry.leaf.seq, &event),
-            ) {
-                c.acknowledgement = Some(a);
-            }
-            continue;
-        }
-        if let Some(c) = from_event(entry.leaf.seq, &event) {
-            found.entry(c.id.clone()).or_insert(c);
-        }
+        found.apply(entry.leaf.seq, &event);
     }
-    Ok(found)
+    Ok(found.all)
 }
 
 /// What [`add`] did.

@@ -98,6 +98,20 @@ pub struct Config {
     /// `[metrics]`: the Prometheus scraper's token.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[state]`: where the SQL state projections live.
+    #[serde(default)]
+    pub state: StateConfig,
+}
+
+/// `[state]`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// The database of the state projections: `postgres://...` (also
+    /// `CUSTOS_STATE_URL`; it may carry a password); unset: SQLite at
+    /// `DATA/state/state.db`.
+    #[serde(default)]
+    pub url: Secret,
 }
 
 /// `[metrics]`.
@@ -196,7 +210,7 @@ impl Config {
     /// `CUSTOS_WHATSAPP_ACCESS_TOKEN`, `CUSTOS_WHATSAPP_GRAPH_URL`,
     /// `CUSTOS_WHATSAPP_PHONE_NUMBER_ID`, `CUSTOS_TWILIO_AUTH_TOKEN`,
     /// `CUSTOS_TWILIO_ACCOUNT_SID`, `CUSTOS_TWILIO_PUBLIC_URL` and
-    /// `CUSTOS_OIDC_CLIENT_SECRET` and `CUSTOS_METRICS_TOKEN` looked up
+    /// `CUSTOS_OIDC_CLIENT_SECRET`, `CUSTOS_METRICS_TOKEN` and `CUSTOS_STATE_URL` looked up
     /// through `env`, and checks the `[oidc]` section.
     pub fn load(
         path: Option<&Path>,
@@ -250,6 +264,9 @@ impl Config {
         config.oidc.validate()?;
         if let Some(v) = env("CUSTOS_METRICS_TOKEN") {
             config.metrics.token = Secret::new(v);
+        }
+        if let Some(v) = env("CUSTOS_STATE_URL") {
+            config.state.url = Secret::new(v);
         }
         Ok(config)
     }

@@ -27,13 +27,15 @@ pub mod request_log;
 pub mod search;
 mod search_api;
 pub mod smtp;
+pub mod store;
 pub mod supervision;
 pub mod tls;
 pub mod twilio;
 mod whatsapp;
 
 pub use config::{
-    CaptureConfig, Config, ConfigError, ConsentConfig, MetricsConfig, Secret, WhatsAppConfig,
+    CaptureConfig, Config, ConfigError, ConsentConfig, MetricsConfig, Secret, StateConfig,
+    WhatsAppConfig,
 };
 pub use problem::Problem;
 
@@ -79,6 +81,9 @@ pub struct AppState {
     pub oidc: Option<Arc<oidc::Oidc>>,
     /// The counters behind `/metrics` and its scraper token.
     pub metrics: Arc<ops::Metrics>,
+    /// The SQL state projection (alert queue, custodians) kept current;
+    /// `None`: lists are folded in memory.
+    pub store: Option<store::StoreService>,
 }
 
 impl AppState {
@@ -115,12 +120,19 @@ impl AppState {
             redaction: Arc::default(),
             oidc: None,
             metrics: Arc::new(ops::Metrics::new(None)),
+            store: None,
         })
     }
 
     /// The same state with search (the index kept current by `search`).
     pub fn with_search(mut self, search: search::SearchService) -> AppState {
         self.search = Some(search);
+        self
+    }
+
+    /// The same state with lists read from the SQL state projection.
+    pub fn with_store(mut self, store: store::StoreService) -> AppState {
+        self.store = Some(store);
         self
     }
 

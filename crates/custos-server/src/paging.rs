@@ -73,6 +73,29 @@ fn decode(list: &str, cursor: &str) -> Option<usize> {
     at.parse().ok()
 }
 
+/// The opaque cursor of a keyset page: `key` (where the next page starts
+/// in a store-ordered list, e.g. `raised_at:seq`) in `list`.
+pub fn encode_key(list: &str, key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{list}:{key}"))
+}
+
+/// The page key a keyset `cursor` of `list` carries (`None`: the first
+/// page); a cursor that does not decode, or names another list, is a 400.
+pub fn key(list: &str, cursor: Option<&str>) -> Result<Option<String>, Problem> {
+    let Some(c) = cursor.filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let decoded = URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| {
+            let (name, key) = t.split_once(':')?;
+            (name == list && !key.is_empty()).then(|| key.to_string())
+        });
+    decoded.map(Some).ok_or_else(|| bad_cursor(c))
+}
+
 /// One page of `items` (already in the list's stable order) and the next
 /// cursor.
 pub fn slice<T>(list: &str, items: Vec<T>, page: Page) -> (Vec<T>, Option<String>) {
@@ -114,6 +137,24 @@ mod tests {
             let p = page("alerts", Some(c), None, 50, 500).unwrap_err();
             assert_eq!(p.status(), StatusCode::BAD_REQUEST);
             assert!(p.detail().contains("cursor="), "{}", p.detail());
+        }
+    }
+
+    #[test]
+    fn keyset_cursors_carry_their_key_and_refuse_others() {
+        let c = encode_key("alerts", "1780000000000000:42");
+        assert_eq!(
+            key("alerts", Some(&c)).unwrap().as_deref(),
+            Some("1780000000000000:42")
+        );
+        assert_eq!(key("alerts", None).unwrap(), None);
+        for bad in [
+            encode_key("custodians", "3"),
+            "%%%".into(),
+            encode_key("alerts", ""),
+        ] {
+            let p = key("alerts", Some(&bad)).unwrap_err();
+            assert_eq!(p.status(), StatusCode::BAD_REQUEST);
         }
     }
 

@@ -339,16 +339,105 @@ fn internal(e: impl std::fmt::Display) -> Problem {
 }
 
 /// `?all=true` includes closed alerts; `limit` and `cursor` page the
-/// queue in its review order.
+/// queue: in its review order, or, when the server keeps the SQL state
+/// projection, newest first, where `status`, `assignee` and `unit` filter
+/// it too.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     #[serde(default)]
     all: bool,
+    /// Only alerts in this state: `open`, `assigned`, `escalated` or
+    /// `closed` (SQL state only).
+    status: Option<String>,
+    /// Only alerts assigned to this reviewer (SQL state only).
+    assignee: Option<String>,
+    /// Only alerts whose custodian works in this unit (SQL state only).
+    unit: Option<String>,
     /// At most this many alerts (default 100, at most 1000).
     limit: Option<usize>,
     /// Where the last page ended (its `next_cursor`).
     cursor: Option<String>,
+}
+
+/// The statuses `?status=` takes.
+const STATUSES: [&str; 4] = ["open", "assigned", "escalated", "closed"];
+
+/// An alert as the queue lists it: its fold, its age and the
+/// classifier's false-positive flag.
+fn queue_item(a: &Alert, now: Timestamp) -> serde_json::Value {
+    let mut v = serde_json::to_value(a).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "age_seconds".into(),
+            ((now.as_micros() - a.raised_at.as_micros()) / 1_000_000).into(),
+        );
+        o.insert(
+            "likely_false_positive".into(),
+            a.likely_false_positive().into(),
+        );
+    }
+    v
+}
+
+/// The queue from the SQL state projection: filtered and barred inside
+/// the query (a reviewer's page is full of their units' alerts), newest
+/// first, paged by key; each alert's body comes from the fold, as in the
+/// in-memory path.
+async fn list_alerts_from_store(
+    state: &AppState,
+    principal: &Principal,
+    q: QueueQuery,
+    store: crate::store::StoreService,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let after = crate::paging::key("alerts", q.cursor.as_deref())?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let mut filter = custos_store::AlertFilter::visible((&principal.scope).into());
+    filter.assignee = q.assignee.clone().filter(|a| !a.is_empty());
+    filter.unit = q.unit.clone().filter(|u| !u.is_empty());
+    match q.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(status) if STATUSES.contains(&status) => filter.statuses = vec![status.to_string()],
+        Some(other) => {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad status",
+                format!("status={other:?}: expected open, assigned, escalated or closed"),
+            )
+            .with("parameter", "status".into()));
+        }
+        None if q.all => {}
+        None => filter = filter.open(),
+    }
+    let page = store
+        .current()
+        .await
+        .alerts(&filter, after.as_deref(), limit)
+        .await
+        .map_err(|e| match e {
+            custos_store::Error::Cursor(_) => {
+                crate::paging::bad_cursor(q.cursor.as_deref().unwrap_or_default())
+            }
+            other => internal(other),
+        })?;
+    let s = supervision(state)?.clone();
+    let now = Timestamp::now();
+    let rows = page.alerts;
+    let items = tokio::task::spawn_blocking(move || {
+        s.with(|sup| {
+            rows.iter()
+                .map(|row| match sup.state.alerts.get(&row.id) {
+                    Some(a) => queue_item(a, now),
+                    None => serde_json::to_value(row).unwrap_or_default(),
+                })
+                .collect::<Vec<_>>()
+        })
+    })
+    .await
+    .map_err(internal)?;
+    let next_cursor = page.next.map(|k| crate::paging::encode_key("alerts", &k));
+    Ok(Json(
+        serde_json::json!({ "alerts": items, "next_cursor": next_cursor }),
+    ))
 }
 
 /// `limit` and `cursor` of a list.
@@ -387,6 +476,9 @@ pub async fn list_alerts(
     Extension(principal): Extension<Principal>,
     Query(q): Query<QueueQuery>,
 ) -> Result<Json<serde_json::Value>, Problem> {
+    if let Some(store) = state.store.clone() {
+        return list_alerts_from_store(&state, &principal, q, store).await;
+    }
     let page = crate::paging::page("alerts", q.cursor.as_deref(), q.limit, 100, 1000)?;
     let s = supervision(&state)?.clone();
     let barrier = crate::barrier::of(&state, &principal);
@@ -412,23 +504,7 @@ pub async fn list_alerts(
     .map_err(internal)?;
     let (alerts, next_cursor) = crate::paging::slice("alerts", alerts, page);
     let now = Timestamp::now();
-    let items: Vec<serde_json::Value> = alerts
-        .iter()
-        .map(|a| {
-            let mut v = serde_json::to_value(a).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() {
-                o.insert(
-                    "age_seconds".into(),
-                    ((now.as_micros() - a.raised_at.as_micros()) / 1_000_000).into(),
-                );
-                o.insert(
-                    "likely_false_positive".into(),
-                    a.likely_false_positive().into(),
-                );
-            }
-            v
-        })
-        .collect();
+    let items: Vec<serde_json::Value> = alerts.iter().map(|a| queue_item(a, now)).collect();
     Ok(Json(
         serde_json::json!({ "alerts": items, "next_cursor": next_cursor }),
     ))

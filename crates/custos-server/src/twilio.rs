@@ -485,6 +485,9 @@ fn accept(
     if let Some(search) = &state.search {
         search.wake();
     }
+    if let Some(store) = &state.store {
+        store.wake();
+    }
     let new_message = entries
         .iter()
         .zip(&appended)

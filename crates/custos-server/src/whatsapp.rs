@@ -193,6 +193,9 @@ fn accept(state: &AppState, signature: Option<&str>, body: &[u8]) -> Result<Stat
     if let Some(search) = &state.search {
         search.wake();
     }
+    if let Some(store) = &state.store {
+        store.wake();
+    }
     // Media ids expire: queue the downloads as soon as the messages are
     // durable (a restart queues again whatever has no outcome).
     for entry in &entries {

@@ -21,6 +21,7 @@ mod privacy;
 mod progress;
 mod retention;
 mod search;
+mod state;
 mod supervision;
 mod tuning;
 mod users;
@@ -67,6 +68,11 @@ struct Cli {
     /// Who is acting, as audit events record it.
     #[arg(long, global = true, env = "CUSTOS_ACTOR", default_value_t = default_actor())]
     actor: String,
+    /// The SQL state projection's database: `postgres://...`; by default
+    /// SQLite at DATA/state/state.db (also `[state] url` in serve's
+    /// configuration).
+    #[arg(long, global = true, env = "CUSTOS_STATE_URL", hide_env_values = true)]
+    state_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -340,10 +346,12 @@ enum Command {
         #[arg(long)]
         public_key: Option<String>,
     },
-    /// Rebuild a projection from the journal (today: `search`, the full-text index).
+    /// Rebuild a projection from the journal: `search` (the full-text
+    /// index) or `state` (the SQL state: alerts, holds, cases, consent,
+    /// users, custodians).
     Rebuild {
         /// What to rebuild.
-        #[arg(value_parser = ["search"])]
+        #[arg(value_parser = ["search", "state"])]
         what: String,
     },
     /// Create an archive with realistic synthetic data, one user per role,
@@ -815,9 +823,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Rebuild { what: _ } => {
+        Command::Rebuild { what } => {
             let journal = open(&cli)?;
-            let result = search::rebuild(&cli.data, &journal, &mut out);
+            let result = if what == "state" {
+                let url = state::url(&cli.data, cli.state_url.as_deref(), None);
+                state::rebuild(&cli.data, &url, &journal, &mut out)
+            } else {
+                search::rebuild(&cli.data, &journal, &mut out)
+            };
             journal.close()?;
             result?;
         }
@@ -1074,6 +1087,24 @@ fn serve(
         let redaction = std::sync::Arc::new(config.redaction.clone());
         let search_data = cli.data.clone();
         let metrics_token = config.metrics.token.clone();
+        let config_state_url = config.state.url.clone();
+        let state_url = state::url(
+            &cli.data,
+            cli.state_url.as_deref(),
+            config_state_url.is_set().then(|| config_state_url.expose()),
+        );
+        if state_url.starts_with("sqlite:") {
+            std::fs::create_dir_all(cli.data.join("state"))
+                .with_context(|| format!("creating {}", cli.data.join("state").display()))?;
+        }
+        let store = custos_server::store::StoreService::start(journal.clone(), &state_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "opening the state database {}",
+                    custos_store::redact_url(&state_url)
+                )
+            })?;
         let state = tokio::task::spawn_blocking(move || -> Result<_> {
             let mut state =
                 custos_server::AppState::new(journal_for_state.clone(), whatsapp, media)?;
@@ -1127,6 +1158,7 @@ fn serve(
             Ok(state
                 .with_supervision(supervision)
                 .with_search(search)
+                .with_store(store)
                 .with_auth(auth))
         })
         .await??;

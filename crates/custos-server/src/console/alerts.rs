@@ -25,6 +25,8 @@ pub(super) struct Filters {
     policy: Option<String>,
     severity: Option<String>,
     assignee: Option<String>,
+    /// Where the page starts (SQL state: keyset paging).
+    cursor: Option<String>,
 }
 
 /// One row of the queue.
@@ -74,6 +76,10 @@ pub(super) struct AlertsPage {
     severities: Vec<Choice>,
     assignee: String,
     total: usize,
+    /// `true`: a page of the SQL state projection, newest first.
+    paged: bool,
+    /// The next page's URL, when there is one.
+    next: Option<String>,
 }
 
 pub(super) fn status_name(s: &Status) -> String {
@@ -114,6 +120,16 @@ pub(super) async fn list(
     let policy = f.policy.unwrap_or_default();
     let severity = f.severity.unwrap_or_default();
     let assignee = f.assignee.unwrap_or_default().trim().to_string();
+    if let Some(store) = state.store.clone() {
+        let filters = QueueFilters {
+            status,
+            policy,
+            severity,
+            assignee,
+            cursor: f.cursor.unwrap_or_default(),
+        };
+        return list_from_store(&state, &p, &csrf, store, filters).await;
+    }
     let supervision = super::supervision(&state)?;
     let journal = state.journal.clone();
     let console = state.console.clone();
@@ -205,6 +221,153 @@ pub(super) async fn list(
             "any severity",
         ),
         assignee,
+        paged: false,
+        next: None,
+    })
+}
+
+/// The queue's filters, checked.
+struct QueueFilters {
+    status: String,
+    policy: String,
+    severity: String,
+    assignee: String,
+    cursor: String,
+}
+
+/// The status choices of the filter form.
+fn status_choices(status: &str) -> Vec<Choice> {
+    ["open", "assigned", "escalated", "closed", "all"]
+        .into_iter()
+        .map(|s| Choice {
+            value: s.into(),
+            label: s.into(),
+            selected: s == status || (status.is_empty() && s == "open"),
+        })
+        .collect()
+}
+
+/// `GET /alerts` over the SQL state projection: filters and the reader's
+/// barrier inside the query, newest first, a page at a time.
+async fn list_from_store(
+    state: &AppState,
+    p: &Principal,
+    csrf: &CsrfToken,
+    store: crate::store::StoreService,
+    f: QueueFilters,
+) -> Result<AlertsPage, PageError> {
+    const PAGE: usize = 100;
+    let after = crate::paging::key("console-alerts", Some(&f.cursor)).map_err(|_| {
+        PageError::BadRequest(format!("cursor {:?}: not a page of this list", f.cursor))
+    })?;
+    let severity = if f.severity.is_empty() {
+        None
+    } else {
+        Some(
+            Severity::ALL
+                .into_iter()
+                .find(|s| s.name() == f.severity)
+                .ok_or_else(|| {
+                    PageError::BadRequest(format!(
+                        "severity {:?}: expected low, medium, high or critical",
+                        f.severity
+                    ))
+                })?,
+        )
+    };
+    let mut filter = custos_store::AlertFilter::visible((&p.scope).into());
+    filter.statuses = match f.status.as_str() {
+        "" | "open" => ["open", "assigned", "escalated"].map(String::from).to_vec(),
+        "all" => Vec::new(),
+        one => vec![one.to_string()],
+    };
+    filter.policy = (!f.policy.is_empty()).then(|| f.policy.clone());
+    filter.severity = severity;
+    filter.assignee = (!f.assignee.is_empty()).then(|| f.assignee.clone());
+    let page = store
+        .current()
+        .await
+        .alerts(&filter, after.as_deref(), PAGE)
+        .await
+        .map_err(|e| match e {
+            custos_store::Error::Cursor(c) => {
+                PageError::BadRequest(format!("cursor {c:?}: not a page of this list"))
+            }
+            other => PageError::internal(&other),
+        })?;
+    let supervision = super::supervision(state)?;
+    let journal = state.journal.clone();
+    let console = state.console.clone();
+    let (names, policies) = tokio::task::spawn_blocking(move || -> Result<_, PageError> {
+        let names = console.with(&journal, |proj| {
+            proj.custodians
+                .values()
+                .map(|c| (c.id.clone(), c.name.clone()))
+                .collect::<std::collections::HashMap<String, String>>()
+        })?;
+        let policies =
+            supervision.with(|sup| sup.state.policies.keys().cloned().collect::<Vec<_>>());
+        Ok((names, policies))
+    })
+    .await??;
+    let now = Timestamp::now();
+    let utc = jiff::tz::TimeZone::UTC;
+    let rows: Vec<Row> = page
+        .alerts
+        .iter()
+        .map(|a| Row {
+            id: a.id.clone(),
+            severity: a.severity.name(),
+            title: a.title.clone(),
+            policy: a.policy.clone(),
+            channel: a.channel.clone(),
+            custodian: a
+                .custodian
+                .as_ref()
+                .map(|c| names.get(c).cloned().unwrap_or_else(|| c.clone()))
+                .unwrap_or_else(|| "—".into()),
+            raised: when(a.raised_at, &utc),
+            age: age(a.raised_at, now),
+            status: match &a.disposition {
+                Some(d) => format!("closed: {}", d.replace('_', " ")),
+                None => a.status.clone(),
+            },
+            assignee: a.assignee.clone().unwrap_or_default(),
+            labels: a.labels.join(", "),
+            likely_fp: a.origin == "policy"
+                && a.score
+                    .is_some_and(|s| s < f64::from(custos_review::state::LIKELY_FALSE_POSITIVE)),
+        })
+        .collect();
+    let next = page.next.map(|key| {
+        let query = [
+            ("status", f.status.as_str()),
+            ("policy", f.policy.as_str()),
+            ("severity", f.severity.as_str()),
+            ("assignee", f.assignee.as_str()),
+            ("cursor", &crate::paging::encode_key("console-alerts", &key)),
+        ]
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+        format!("/alerts?{query}")
+    });
+    Ok(AlertsPage {
+        layout: Layout::new(p, csrf, Section::Alerts, "Alerts"),
+        total: rows.len(),
+        rows,
+        statuses: status_choices(&f.status),
+        policies: choices(policies, &f.policy, "any policy"),
+        severities: choices(
+            Severity::ALL.iter().map(|s| s.name().to_string()),
+            &f.severity,
+            "any severity",
+        ),
+        assignee: f.assignee,
+        paged: true,
+        next,
     })
 }
 

@@ -442,15 +442,64 @@ pub(super) struct CustodianRow {
 pub(super) struct CustodiansPage {
     layout: Layout,
     rows: Vec<CustodianRow>,
+    /// The next page's URL (SQL state: a page at a time).
+    next: Option<String>,
 }
 
-/// `GET /custodians`.
+/// `?cursor=` of the custodian list.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct CustodiansQuery {
+    cursor: Option<String>,
+}
+
+/// Custodians a page.
+const CUSTODIANS_PAGE: usize = 200;
+
+/// `GET /custodians`: from the SQL state projection a page at a time, in
+/// order of enrolment, when the server keeps it; else the whole registry.
 pub(super) async fn custodians(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Extension(csrf): Extension<CsrfToken>,
+    axum::extract::Query(q): axum::extract::Query<CustodiansQuery>,
 ) -> Result<CustodiansPage, PageError> {
     require(&p, Section::Custodians)?;
+    if let Some(store) = state.store.clone() {
+        let cursor = q.cursor.unwrap_or_default();
+        let bad = || PageError::BadRequest(format!("cursor {cursor:?}: not a page of this list"));
+        let after = crate::paging::key("custodians", Some(&cursor)).map_err(|_| bad())?;
+        let page = store
+            .current()
+            .await
+            .custodians(None, after.as_deref(), CUSTODIANS_PAGE)
+            .await
+            .map_err(|e| match e {
+                custos_store::Error::Cursor(_) => bad(),
+                other => PageError::internal(&other),
+            })?;
+        let rows = page
+            .custodians
+            .into_iter()
+            .map(|c| CustodianRow {
+                id: c.id,
+                name: c.name,
+                phone: c.phone,
+                units: c.units.join(", "),
+                opted_in: c.opted_in,
+                enrolled: format!("{} by {}", c.enrolled_at, c.enrolled_by),
+            })
+            .collect();
+        return Ok(CustodiansPage {
+            layout: Layout::new(&p, &csrf, Section::Custodians, "Custodians"),
+            rows,
+            next: page.next.map(|k| {
+                format!(
+                    "/custodians?cursor={}",
+                    crate::paging::encode_key("custodians", &k)
+                )
+            }),
+        });
+    }
     let journal = state.journal.clone();
     let console = state.console.clone();
     let rows = tokio::task::spawn_blocking(move || {
@@ -472,5 +521,6 @@ pub(super) async fn custodians(
     Ok(CustodiansPage {
         layout: Layout::new(&p, &csrf, Section::Custodians, "Custodians"),
         rows,
+        next: None,
     })
 }

@@ -8,6 +8,7 @@ mod media;
 mod oidc;
 mod ops;
 mod outbound;
+mod state;
 mod supervision;
 mod tls;
 mod twilio;

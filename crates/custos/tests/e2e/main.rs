@@ -16,6 +16,7 @@ mod redaction;
 mod retention;
 mod search;
 mod serve;
+mod state;
 mod supervision;
 mod users;
 mod whatsapp_export;
