@@ -98,6 +98,10 @@ pub struct Config {
     /// `[metrics]`: the Prometheus scraper's token.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[inbox]`: the agent inbox's canned responses, disclaimer and
+    /// approved templates.
+    #[serde(default)]
+    pub inbox: crate::inbox::InboxConfig,
 }
 
 /// `[metrics]`.

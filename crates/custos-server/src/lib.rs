@@ -15,7 +15,9 @@ pub mod consent_api;
 pub mod console;
 pub mod enrolment;
 pub mod exports;
+pub mod inbox;
 pub mod media;
+pub mod multipart;
 pub mod oidc;
 pub mod openapi;
 pub mod ops;
@@ -79,6 +81,8 @@ pub struct AppState {
     pub oidc: Option<Arc<oidc::Oidc>>,
     /// The counters behind `/metrics` and its scraper token.
     pub metrics: Arc<ops::Metrics>,
+    /// The agent inbox's canned responses, disclaimer and templates.
+    pub inbox: Arc<inbox::InboxConfig>,
 }
 
 impl AppState {
@@ -115,6 +119,7 @@ impl AppState {
             redaction: Arc::default(),
             oidc: None,
             metrics: Arc::new(ops::Metrics::new(None)),
+            inbox: Arc::default(),
         })
     }
 
