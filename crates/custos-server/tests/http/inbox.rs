@@ -161,6 +161,16 @@ async fn setup() -> Setup {
             Some(CUSTOMER),
         )
         .unwrap();
+    // The same person by e-mail too (the profile shows it).
+    custos_governance::identities::Identities::default()
+        .link(
+            &journal,
+            "dpo",
+            &[format!("+{CUSTOMER}"), "carla@example.com".into()],
+            "Carla Souza",
+            "the CRM record",
+        )
+        .unwrap();
     let mut users = custos_auth::Users::default();
     crate::grant(
         &journal,
@@ -400,9 +410,36 @@ async fn agents_read_reply_and_transfer_within_their_inbox() {
     let list = s.get("agent-ana", "/inbox").await;
     assert!(list.body.contains("1 unread"), "{}", list.body);
 
+    // Search within her own conversations: journalled, nothing of others.
+    let found = s.post("agent-ana", "/inbox", &[("q", "FATURA")]).await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert!(
+        found.body.contains("1 conversation(s) match"),
+        "{}",
+        found.body
+    );
+    assert!(found.body.contains(&format!("/inbox/c/{id}")));
+    let none = s.post("agent-bob", "/inbox", &[("q", "fatura")]).await;
+    assert!(
+        none.body.contains("0 conversation(s) match"),
+        "{}",
+        none.body
+    );
+    assert!(!none.body.contains(&format!("/inbox/c/{id}")));
+    let runs = s.system_events("search.run");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].actor, "agent-ana");
+    assert_eq!(runs[0].details["via"], "inbox");
+    assert_eq!(runs[0].details["conversations"], serde_json::json!([id]));
+    assert_eq!(runs[1].details["conversations"], serde_json::json!([]));
+    let r = s.post("agent-ana", "/inbox", &[("q", " ")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
     // Ana opens it: recorded, and read.
     let page = s.get("agent-ana", &here).await;
     assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Carla Souza"), "the linked name");
+    assert!(page.body.contains("carla@example.com"), "the other address");
     assert_only_own_script(&here, &page);
     assert!(page.body.contains("Olá, a minha fatura?"));
     assert!(page.body.contains("opted in since"), "consent shown");
@@ -416,6 +453,22 @@ async fn agents_read_reply_and_transfer_within_their_inbox() {
     assert_eq!(opened[1].details["upto"], id);
     let list = s.get("agent-ana", "/inbox").await;
     assert!(!list.body.contains("unread\""), "{}", list.body);
+    // The access log lists the reads.
+    let log: serde_json::Value = s
+        .http
+        .get(format!("{}/api/v1/audit", s.base))
+        .header("cookie", &s.sessions["cco"].0)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = log.to_string();
+    assert!(
+        text.contains("inbox.opened") && text.contains("agent-ana"),
+        "{log:#}"
+    );
 
     // Replies: free text with the disclaimer, a canned response, a template.
     let r = s
