@@ -17,9 +17,14 @@
     function open() {
       var url = el.dataset.events + "?sig=" + encodeURIComponent(el.dataset.sig || "");
       source = new EventSource(url);
-      source.addEventListener("changed", function () {
+      source.addEventListener("changed", function (e) {
         source.close();
-        refresh();
+        if (e.data === "gone") {
+          // Transferred out of this reader's sight: the reload says so.
+          window.location.reload();
+        } else {
+          refresh();
+        }
       });
       source.addEventListener("end", function () {
         source.close();

@@ -127,6 +127,9 @@ async fn setup() -> Setup {
 
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::init(dir.path(), None, "test").unwrap();
+    for event in custos_review::policies::starter_events("cco").unwrap() {
+        journal.append(&event, None).unwrap();
+    }
     for (id, name, phone, unit) in [
         ("ana", "Ana Lima", "+447700900001", "fx"),
         ("bob", "Bob Reyes", "+447700900002", "rates"),
@@ -157,7 +160,10 @@ async fn setup() -> Setup {
         .unwrap();
     journal
         .append(
-            &inbound("wamid.IN1", "Olá, a minha fatura?"),
+            &inbound(
+                "wamid.IN1",
+                "Olá, a minha fatura? I want to make a formal complaint about the fees",
+            ),
             Some(CUSTOMER),
         )
         .unwrap();
@@ -203,9 +209,33 @@ async fn setup() -> Setup {
         graph_url,
         phone_number_id: PHONE_ID.into(),
     };
-    let mut state = AppState::new(journal.clone(), config, MediaQueue::disabled())
+    let state = AppState::new(journal.clone(), config, MediaQueue::disabled())
         .unwrap()
         .with_auth(crate::auth_of(&journal, users));
+    // Supervision raises the complaint alert the profile shows.
+    let registry = custos_governance::custodians::registry(&journal).unwrap();
+    let custodians = registry
+        .values()
+        .map(|c| custos_review::Custodian {
+            id: c.id.clone(),
+            address: custos_model::party_id(&c.phone),
+            units: c.units.clone(),
+        })
+        .collect();
+    let supervisor = custos_review::Supervisor::open_saved(&journal, custodians).unwrap();
+    let supervision = custos_server::supervision::Supervision::start(
+        journal.clone(),
+        supervisor,
+        None,
+        Some(state.parties.clone()),
+    )
+    .unwrap();
+    let mut state = state.with_supervision(supervision.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while supervision.with(|s| s.state.alerts.is_empty()) {
+        assert!(std::time::Instant::now() < deadline, "no alert raised");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     state.pre_send = Arc::new(NoCards);
     state.inbox = Arc::new(InboxConfig {
         canned: vec!["Thanks, looking into it.".into()],
@@ -407,6 +437,8 @@ async fn agents_read_reply_and_transfer_within_their_inbox() {
     assert!(page.body.contains("fatura"));
     assert!(page.body.contains("supervising"));
     assert!(!page.body.contains("id=\"reply\""), "no composer");
+    assert!(page.body.contains("id=\"alerts\""), "{}", page.body);
+    assert!(page.body.contains("sev-"), "the alert's severity");
     let list = s.get("agent-ana", "/inbox").await;
     assert!(list.body.contains("1 unread"), "{}", list.body);
 
@@ -439,6 +471,7 @@ async fn agents_read_reply_and_transfer_within_their_inbox() {
     let page = s.get("agent-ana", &here).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Carla Souza"), "the linked name");
+    assert!(!page.body.contains("id=\"alerts\""), "agents see no alerts");
     assert!(page.body.contains("carla@example.com"), "the other address");
     assert_only_own_script(&here, &page);
     assert!(page.body.contains("Olá, a minha fatura?"));
@@ -635,6 +668,20 @@ async fn agents_read_reply_and_transfer_within_their_inbox() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("to:"), "{}", r.body);
+    // Bob hands it back to Ana herself.
+    let r = s
+        .post(
+            "agent-bob",
+            &format!("{here}/assign"),
+            &[("to", "user:agent-ana"), ("reason", "her client")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(s.get("agent-ana", &here).await.status, StatusCode::OK);
+    assert_eq!(
+        s.get("agent-bob", &here).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     // The script is served from self, without signing in.
     let r = s
