@@ -201,7 +201,7 @@ impl Config {
     /// `CUSTOS_WHATSAPP_PHONE_NUMBER_ID`, `CUSTOS_TWILIO_AUTH_TOKEN`,
     /// `CUSTOS_TWILIO_ACCOUNT_SID`, `CUSTOS_TWILIO_PUBLIC_URL` and
     /// `CUSTOS_OIDC_CLIENT_SECRET` and `CUSTOS_METRICS_TOKEN` looked up
-    /// through `env`, and checks the `[oidc]` section.
+    /// through `env`, and checks the `[oidc]` and `[inbox]` sections.
     pub fn load(
         path: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
@@ -252,6 +252,7 @@ impl Config {
             config.oidc.client_secret = Secret::new(v);
         }
         config.oidc.validate()?;
+        config.inbox.validate()?;
         if let Some(v) = env("CUSTOS_METRICS_TOKEN") {
             config.metrics.token = Secret::new(v);
         }

@@ -76,6 +76,46 @@ pub struct InboxConfig {
 }
 
 impl InboxConfig {
+    /// Checks what TOML cannot: the opt-in template is one of the
+    /// templates, template names are unique and complete, a disclaimer
+    /// rule has a disclaimer.
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        let invalid = |field: &str, message: String| crate::ConfigError::Invalid {
+            field: format!("inbox.{field}"),
+            message,
+        };
+        for (i, t) in self.templates.iter().enumerate() {
+            if t.name.trim().is_empty() || t.language.trim().is_empty() {
+                return Err(invalid(
+                    &format!("templates[{i}]"),
+                    "a template needs its approved name and language".into(),
+                ));
+            }
+            if self.templates[..i].iter().any(|o| o.name == t.name) {
+                return Err(invalid(
+                    &format!("templates[{i}].name"),
+                    format!("{:?} is listed twice", t.name),
+                ));
+            }
+        }
+        if !self.opt_in_template.is_empty() && self.template(&self.opt_in_template).is_none() {
+            return Err(invalid(
+                "opt_in_template",
+                format!(
+                    "{:?} is not one of the `templates` (list it there with its language and text)",
+                    self.opt_in_template
+                ),
+            ));
+        }
+        if self.disclaimer_when != DisclaimerWhen::Never && self.disclaimer.trim().is_empty() {
+            return Err(invalid(
+                "disclaimer",
+                "disclaimer_when is set but the disclaimer text is empty".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The replies that give consent.
     pub fn opt_in_yes(&self) -> Vec<String> {
         if self.opt_in_yes.is_empty() {
@@ -653,6 +693,38 @@ mod tests {
         );
         assert_eq!(f.failures["out1"], "131026: Message undeliverable");
         assert!(f.get(10).unwrap().version > before);
+    }
+
+    #[test]
+    fn the_section_is_checked_and_errors_name_the_field() {
+        let parse = |text: &str| -> Result<InboxConfig, String> {
+            let c: InboxConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+            c.validate().map(|()| c).map_err(|e| e.to_string())
+        };
+        let ok = parse(
+            r#"canned = ["hi"]
+disclaimer = "Recorded."
+disclaimer_when = "first_of_day"
+opt_in_template = "optin"
+templates = [{ name = "optin", language = "en", body = "May we?" }]
+"#,
+        )
+        .unwrap();
+        assert_eq!(ok.disclaimer_when, DisclaimerWhen::FirstOfDay);
+        assert_eq!(ok.template("optin").unwrap().body, "May we?");
+        let e = parse("opt_in_template = \"optin\"").unwrap_err();
+        assert!(e.starts_with("inbox.opt_in_template:"), "{e}");
+        let e = parse("disclaimer_when = \"always\"").unwrap_err();
+        assert!(e.starts_with("inbox.disclaimer:"), "{e}");
+        let e = parse(
+            r#"templates = [{ name = "a", language = "en", body = "x" }, { name = "a", language = "pt", body = "y" }]"#,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("inbox.templates[1].name:"), "{e}");
+        let e = parse("disclaimer_when = \"sometimes\"").unwrap_err();
+        assert!(e.contains("sometimes"), "{e}");
+        let e = parse("greeting = \"hi\"").unwrap_err();
+        assert!(e.contains("greeting"), "{e}");
     }
 
     #[test]
