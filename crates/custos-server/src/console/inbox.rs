@@ -345,7 +345,6 @@ fn ticks(state: Option<DeliveryState>) -> (&'static str, &'static str) {
 /// What one read of a conversation gathered (under the projection's lock
 /// and from the journal), before rendering.
 struct Read {
-    conversation: Conversation,
     bubbles: Vec<Bubble>,
     facts: Facts,
     sig: u64,
@@ -502,7 +501,6 @@ fn read(state: &AppState, p: &Principal, id: u64, csrf: Option<String>) -> Resul
             };
             Read {
                 sig: thread_sig(&c),
-                conversation: c,
                 bubbles,
                 facts,
                 supervising,
@@ -661,7 +659,6 @@ async fn page(
         agents,
         teams,
     };
-    let _ = r.conversation;
     Ok((status, page).into_response())
 }
 
