@@ -25,6 +25,7 @@ pub const AUDIT_EXPORTED: &str = "audit.exported";
 pub const ACCESS_ACTIONS: &[&str] = &[
     crate::search::SEARCHED,
     crate::search::OPENED,
+    crate::inbox::OPENED,
     "content.read",
     crate::exports::EXPORTED,
     AUDIT_EXPORTED,

@@ -172,19 +172,32 @@ async fn check_csrf(auth: &Auth, csrf: &CsrfToken, req: Request) -> Result<Reque
         let ok = value.to_str().is_ok_and(|v| auth.check_csrf(csrf, v));
         return if ok { Ok(req) } else { Err(forbidden(REFUSED)) };
     }
-    let is_form = req
+    let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or_default()
+        .to_string();
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+    // File uploads (the inbox's composer) carry the token as a field too.
+    let is_upload = content_type.starts_with("multipart/form-data");
+    if !is_form && !is_upload {
         return Err(forbidden(REFUSED));
     }
+    let limit = if is_upload {
+        crate::multipart::MAX_BYTES + MAX_FORM_BYTES
+    } else {
+        MAX_FORM_BYTES
+    };
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+    let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| forbidden("the form is too large to check its CSRF token"))?;
-    let token = form_urlencoded_field(&bytes, CSRF_FIELD);
+    let token = if is_upload {
+        crate::multipart::field(&content_type, &bytes, CSRF_FIELD)
+    } else {
+        form_urlencoded_field(&bytes, CSRF_FIELD)
+    };
     if !token.is_some_and(|t| auth.check_csrf(csrf, &t)) {
         return Err(forbidden(REFUSED));
     }

@@ -101,6 +101,10 @@ pub struct Config {
     /// `[state]`: where the SQL state projections live.
     #[serde(default)]
     pub state: StateConfig,
+    /// `[inbox]`: the agent inbox's canned responses, disclaimer and
+    /// approved templates.
+    #[serde(default)]
+    pub inbox: crate::inbox::InboxConfig,
 }
 
 /// `[state]`.
@@ -211,7 +215,7 @@ impl Config {
     /// `CUSTOS_WHATSAPP_PHONE_NUMBER_ID`, `CUSTOS_TWILIO_AUTH_TOKEN`,
     /// `CUSTOS_TWILIO_ACCOUNT_SID`, `CUSTOS_TWILIO_PUBLIC_URL` and
     /// `CUSTOS_OIDC_CLIENT_SECRET`, `CUSTOS_METRICS_TOKEN` and `CUSTOS_STATE_URL` looked up
-    /// through `env`, and checks the `[oidc]` section.
+    /// through `env`, and checks the `[oidc]` and `[inbox]` sections.
     pub fn load(
         path: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
@@ -262,6 +266,7 @@ impl Config {
             config.oidc.client_secret = Secret::new(v);
         }
         config.oidc.validate()?;
+        config.inbox.validate()?;
         if let Some(v) = env("CUSTOS_METRICS_TOKEN") {
             config.metrics.token = Secret::new(v);
         }

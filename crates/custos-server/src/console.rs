@@ -4,8 +4,10 @@
 //!
 //! Every page is plain HTML from an askama template (`templates/console/`),
 //! styled by one stylesheet compiled into the binary and served at
-//! `/assets/custos.css`; there is no JavaScript and nothing inline, so the
-//! Content-Security-Policy forbids inline scripts and styles outright.
+//! `/assets/custos.css`; nothing is inline, so the Content-Security-Policy
+//! forbids inline scripts and styles outright. The one script,
+//! `/assets/inbox.js` (served from here, on the inbox pages only), adds
+//! live updates to the agent inbox; every page works without it.
 //!
 //! Who is acting comes from the auth middleware, which puts
 //! `Extension<Principal>` and `Extension<CsrfToken>` in each request and
@@ -25,6 +27,7 @@ pub mod charts;
 mod conversations;
 mod dashboard;
 mod governance;
+mod inbox;
 mod policies;
 mod projection;
 mod search;
@@ -96,6 +99,22 @@ pub fn routes() -> Router<AppState> {
         .route("/policies/{name}", get(policies::view))
         .route("/verify", get(audit::verify_page).post(audit::verify_run))
         .route("/audit", get(audit::log))
+        .route("/inbox", get(inbox::list).post(inbox::search))
+        .route("/inbox/list", get(inbox::list_fragment))
+        .route("/inbox/events", get(inbox::list_events))
+        .route("/inbox/c/{id}", get(inbox::conversation))
+        .route("/inbox/c/{id}/thread", get(inbox::thread))
+        .route("/inbox/c/{id}/events", get(inbox::conversation_events))
+        .route("/inbox/c/{id}/send", post(inbox::send))
+        .route("/inbox/c/{id}/assign", post(inbox::assign))
+        .route("/inbox/c/{id}/retry", post(inbox::retry))
+        .route(
+            "/inbox/c/{id}/media",
+            post(inbox::media).layer(axum::extract::DefaultBodyLimit::max(
+                crate::multipart::MAX_BYTES + (1 << 20),
+            )),
+        )
+        .route("/inbox/c/{id}/notes", post(inbox::note))
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -103,6 +122,7 @@ pub fn routes() -> Router<AppState> {
 pub fn public_routes() -> Router<AppState> {
     Router::new()
         .route("/assets/custos.css", get(stylesheet))
+        .route("/assets/inbox.js", get(inbox::script))
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -156,6 +176,8 @@ pub enum Section {
     Alerts,
     /// `/search` and `/conversations`.
     Search,
+    /// `/inbox`: agents' WhatsApp conversations (supervisors read them).
+    Inbox,
     /// `/holds`: legal holds.
     Holds,
     /// `/consent`: a party's consent history.
@@ -174,10 +196,11 @@ pub enum Section {
 
 impl Section {
     /// Every section, in navigation order.
-    pub const ALL: [Section; 10] = [
+    pub const ALL: [Section; 11] = [
         Section::Dashboard,
         Section::Alerts,
         Section::Search,
+        Section::Inbox,
         Section::Holds,
         Section::Consent,
         Section::Privacy,
@@ -193,6 +216,7 @@ impl Section {
             Section::Dashboard => "/",
             Section::Alerts => "/alerts",
             Section::Search => "/search",
+            Section::Inbox => "/inbox",
             Section::Holds => "/holds",
             Section::Consent => "/consent",
             Section::Privacy => "/privacy",
@@ -209,6 +233,7 @@ impl Section {
             Section::Dashboard => "Dashboard",
             Section::Alerts => "Alerts",
             Section::Search => "Search",
+            Section::Inbox => "Inbox",
             Section::Holds => "Legal holds",
             Section::Consent => "Consent",
             Section::Privacy => "Privacy requests",
@@ -222,13 +247,15 @@ impl Section {
     /// The roles that may use it. Reviewers: alerts and search (and the
     /// dashboard of their desks); compliance officers: everything;
     /// auditors: verify and audit; the DPO: privacy and consent; admins:
-    /// custodians and policies, never content.
+    /// custodians and policies, never content; agents: their inbox
+    /// (reviewers and compliance officers supervise it).
     pub fn roles(self) -> &'static [Role] {
         use Role::*;
         match self {
             Section::Dashboard | Section::Alerts | Section::Search => {
                 &[Reviewer, ComplianceOfficer]
             }
+            Section::Inbox => &[Agent, Reviewer, ComplianceOfficer],
             Section::Holds => &[ComplianceOfficer],
             Section::Consent | Section::Privacy => &[Dpo, ComplianceOfficer],
             Section::Custodians | Section::Policies => &[Admin, ComplianceOfficer],
@@ -545,7 +572,12 @@ mod tests {
         };
         assert_eq!(
             visible(Role::Reviewer),
-            vec![Section::Dashboard, Section::Alerts, Section::Search]
+            vec![
+                Section::Dashboard,
+                Section::Alerts,
+                Section::Search,
+                Section::Inbox
+            ]
         );
         assert_eq!(
             visible(Role::Auditor),
@@ -557,7 +589,7 @@ mod tests {
             vec![Section::Custodians, Section::Policies]
         );
         assert_eq!(visible(Role::ComplianceOfficer).len(), Section::ALL.len());
-        assert!(visible(Role::Agent).is_empty());
+        assert_eq!(visible(Role::Agent), vec![Section::Inbox]);
     }
 
     #[test]

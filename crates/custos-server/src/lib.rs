@@ -15,7 +15,9 @@ pub mod consent_api;
 pub mod console;
 pub mod enrolment;
 pub mod exports;
+pub mod inbox;
 pub mod media;
+pub mod multipart;
 pub mod oidc;
 pub mod openapi;
 pub mod ops;
@@ -84,6 +86,8 @@ pub struct AppState {
     /// The SQL state projection (alert queue, custodians) kept current;
     /// `None`: lists are folded in memory.
     pub store: Option<store::StoreService>,
+    /// The agent inbox's canned responses, disclaimer and templates.
+    pub inbox: Arc<inbox::InboxConfig>,
 }
 
 impl AppState {
@@ -121,6 +125,7 @@ impl AppState {
             oidc: None,
             metrics: Arc::new(ops::Metrics::new(None)),
             store: None,
+            inbox: Arc::default(),
         })
     }
 

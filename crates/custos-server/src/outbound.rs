@@ -41,6 +41,34 @@ pub struct SendRequest {
     /// Who is sending (the agent or custodian), for the record.
     #[serde(default)]
     pub sender: Option<String>,
+    /// A file to upload to the Cloud API and send as `media` (the
+    /// console's composer); never part of an API body.
+    #[serde(skip)]
+    pub upload: Option<Upload>,
+}
+
+/// A file the console's composer sends: stored as a blob under the
+/// customer's key, uploaded to `POST /{phone-number-id}/media` once the
+/// rules allow the message, sent by the id Meta answers, and named in the
+/// outbound message's attachments.
+#[derive(Clone)]
+pub struct Upload {
+    /// The file's name.
+    pub filename: String,
+    /// Its IANA media type.
+    pub media_type: String,
+    /// Its bytes.
+    pub bytes: std::sync::Arc<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("filename", &self.filename)
+            .field("media_type", &self.media_type)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 /// The pre-send seam: the policy engine will check outbound text here.
@@ -154,7 +182,7 @@ pub async fn send(state: &AppState, request: SendRequest) -> Result<String, Prob
         ));
     }
     if let Err(reason) = check_rules(state, &to, &request) {
-        refuse(state, &to, &reason).await?;
+        refuse(state, &to, &reason, request.sender.as_deref()).await?;
         return Err(Problem::new(
             StatusCode::CONFLICT,
             "message refused",
@@ -172,7 +200,7 @@ pub async fn send(state: &AppState, request: SendRequest) -> Result<String, Prob
     if let Some(text) = &text
         && let Err(reason) = state.pre_send.check(&to, text)
     {
-        refuse(state, &to, &reason).await?;
+        refuse(state, &to, &reason, request.sender.as_deref()).await?;
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "message blocked by policy",
@@ -204,24 +232,135 @@ pub async fn send(state: &AppState, request: SendRequest) -> Result<String, Prob
         body["type"] = kind.clone().into();
         body[kind] = object;
     }
+    let mut attachments = Vec::new();
+    if let Some(upload) = &request.upload {
+        let (id, attachment) = upload_media(state, &to, upload, request.sender.as_deref()).await?;
+        let kind = body["type"].as_str().unwrap_or("document").to_string();
+        body[kind]["id"] = id.into();
+        attachments.push(attachment);
+    }
     let mut extra = serde_json::Map::new();
     if let Some(sender) = &request.sender {
         extra.insert("sent_by".into(), sender.clone().into());
     }
     let from = state.whatsapp.phone_number_id.clone();
-    deliver(state, &from, &to, body, text, extra, "whatsapp-send").await
+    deliver(
+        state,
+        &from,
+        &to,
+        body,
+        text,
+        attachments,
+        extra,
+        "whatsapp-send",
+    )
+    .await
+}
+
+/// Stores `upload` as a blob under `to`'s key (durable before it is
+/// named), then uploads it to the Cloud API; Meta's media id and the
+/// attachment the outbound message names. A refused upload is journalled
+/// as `whatsapp.send.failed`.
+async fn upload_media(
+    state: &AppState,
+    to: &str,
+    upload: &Upload,
+    sender: Option<&str>,
+) -> Result<(String, custos_model::Attachment), Problem> {
+    let journal = state.journal.clone();
+    let (subject, bytes) = (to.to_string(), upload.bytes.clone());
+    let blob = tokio::task::spawn_blocking(move || {
+        journal.put_blob(Some(&subject), Timestamp::now(), &bytes)
+    })
+    .await
+    .map_err(|e| Problem::internal(&e))?
+    .map_err(|e| Problem::internal(&e))?;
+    let attachment = custos_model::Attachment {
+        name: Some(upload.filename.clone()),
+        media_type: upload.media_type.clone(),
+        sha256: blob.digest,
+        size: blob.size,
+    };
+    let part = |name: &str, data: &[u8]| crate::multipart::Part {
+        name: name.into(),
+        filename: None,
+        content_type: None,
+        data: data.to_vec(),
+    };
+    let (content_type, body) = crate::multipart::encode(&[
+        part("messaging_product", b"whatsapp"),
+        part("type", upload.media_type.as_bytes()),
+        crate::multipart::Part {
+            name: "file".into(),
+            filename: Some(upload.filename.clone()),
+            content_type: Some(upload.media_type.clone()),
+            data: upload.bytes.to_vec(),
+        },
+    ]);
+    let config = &state.whatsapp;
+    let url = format!(
+        "{}/{}/media",
+        config.graph_url.trim_end_matches('/'),
+        config.phone_number_id
+    );
+    let answer = state
+        .http
+        .post(url)
+        .bearer_auth(config.access_token.expose())
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string());
+    let id = match answer {
+        Ok(r) => {
+            let status = r.status();
+            let json: serde_json::Value = r.json().await.unwrap_or_default();
+            match json.get("id").and_then(|v| v.as_str()) {
+                Some(id) if status.is_success() => Ok(id.to_string()),
+                _ => Err(format!("Cloud API media upload answered {status}: {json}")),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    match id {
+        Ok(id) => Ok((id, attachment)),
+        Err(problem) => {
+            let mut extra = serde_json::Map::new();
+            if let Some(sender) = sender {
+                extra.insert("sent_by".into(), sender.into());
+            }
+            extra.insert("attachment".into(), serde_json::json!(attachment));
+            record_by(
+                state,
+                "whatsapp-send",
+                "whatsapp.send.failed",
+                to,
+                &problem,
+                &extra,
+            )
+            .await?;
+            Err(Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "send failed",
+                problem,
+            ))
+        }
+    }
 }
 
 /// Posts `body` to the Cloud API from business number `from` (its phone
 /// number id) and journals the outcome: the outbound message (with `text`
-/// and `extra`) keyed by Meta's wamid, or `whatsapp.send.failed` recorded
+/// `attachments` and `extra`) keyed by Meta's wamid, or `whatsapp.send.failed` recorded
 /// by `actor`; returns the wamid.
+#[allow(clippy::too_many_arguments)]
 async fn deliver(
     state: &AppState,
     from: &str,
     to: &str,
     body: serde_json::Value,
     text: Option<String>,
+    attachments: Vec<custos_model::Attachment>,
     mut extra: serde_json::Map<String, serde_json::Value>,
     actor: &str,
 ) -> Result<String, Problem> {
@@ -285,7 +424,7 @@ async fn deliver(
         sent_at: now,
         captured_at: now,
         text,
-        attachments: Vec::new(),
+        attachments,
         reply_to: None,
         raw_digest: Digest::of(body.to_string().as_bytes()),
         extra,
@@ -370,6 +509,7 @@ pub async fn confirm_opt_out(
         &to,
         body,
         Some(confirmation.text.clone()),
+        Vec::new(),
         extra,
         CONFIRMATION_SENDER,
     )
@@ -377,41 +517,60 @@ pub async fn confirm_opt_out(
 }
 
 /// Consent and the 24-hour window.
+/// With no consent on record, the one thing allowed is the approved opt-in
+/// template (`[inbox] opt_in_template`) inside the window the customer's
+/// own message opened: it asks for the consent.
 fn check_rules(state: &AppState, to: &str, request: &SendRequest) -> Result<(), String> {
     let parties = state.parties.read().unwrap_or_else(|e| e.into_inner());
+    let open = parties
+        .last_inbound
+        .get(to)
+        .is_some_and(|t| Timestamp::now().as_micros() - t.as_micros() < SERVICE_WINDOW_MICROS);
     match parties.consent.get(to) {
-        None => return Err(format!("{to} has no WhatsApp consent on record")),
+        None => {
+            let opt_in = &state.inbox.opt_in_template;
+            let asks = !opt_in.is_empty()
+                && request
+                    .template
+                    .as_ref()
+                    .and_then(|t| t.get("name"))
+                    .and_then(|n| n.as_str())
+                    == Some(opt_in.as_str());
+            if !(asks && open) {
+                return Err(format!("{to} has no WhatsApp consent on record"));
+            }
+        }
         Some(ConsentState::OptOut) => {
             return Err(format!("{to} has opted out of WhatsApp messages"));
         }
         Some(ConsentState::OptIn) => {}
     }
-    if request.template.is_none() {
-        let open = parties
-            .last_inbound
-            .get(to)
-            .is_some_and(|t| Timestamp::now().as_micros() - t.as_micros() < SERVICE_WINDOW_MICROS);
-        if !open {
-            return Err(format!(
-                "the 24-hour customer-service window with {to} is closed: only template messages may be sent"
-            ));
-        }
+    if request.template.is_none() && !open {
+        return Err(format!(
+            "the 24-hour customer-service window with {to} is closed: only template messages may be sent"
+        ));
     }
     Ok(())
 }
 
-async fn refuse(state: &AppState, to: &str, reason: &str) -> Result<(), Problem> {
-    record(state, "whatsapp.send.refused", to, reason).await
-}
-
-async fn record(state: &AppState, action: &str, to: &str, reason: &str) -> Result<(), Problem> {
+/// Journals a refusal, naming who tried to send (`sent_by`) when known.
+async fn refuse(
+    state: &AppState,
+    to: &str,
+    reason: &str,
+    sender: Option<&str>,
+) -> Result<(), Problem> {
+    let mut extra = serde_json::Map::new();
+    if let Some(sender) = sender {
+        extra.insert("sent_by".into(), sender.into());
+    }
     record_by(
         state,
         "whatsapp-send",
-        action,
+        "whatsapp.send.refused",
         to,
         reason,
-        &serde_json::Map::new(),
+        &extra,
     )
     .await
 }

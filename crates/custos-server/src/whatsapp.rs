@@ -226,6 +226,17 @@ fn accept(state: &AppState, signature: Option<&str>, body: &[u8]) -> Result<Stat
             });
         }
     }
+    // A button reply to the inbox's opt-in template is consent evidence.
+    let replies: Vec<&custos_model::Message> = entries
+        .iter()
+        .zip(&appended)
+        .filter(|(_, a)| !a.duplicate)
+        .filter_map(|(e, _)| match &e.event {
+            Event::Message(m) if m.direction == custos_model::Direction::Inbound => Some(m),
+            _ => None,
+        })
+        .collect();
+    crate::inbox::record_opt_in_replies(state, &replies);
     tracing::info!(
         events = appended.len() - 2,
         duplicates = appended.iter().filter(|a| a.duplicate).count(),

@@ -884,6 +884,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 custos_policy::Engine::compile(&custos_review::policies::active(&policies)?)?;
             state.pre_send =
                 std::sync::Arc::new(custos_server::supervision::PolicyPreSend::fixed(engine));
+            // The opt-in template may go to a customer without consent.
+            state.inbox = std::sync::Arc::new(config.inbox);
             let request = custos_server::outbound::SendRequest {
                 to: to.clone(),
                 text: text.clone(),
@@ -892,6 +894,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .map(|name| serde_json::json!({"name": name, "language": {"code": language}})),
                 media: None,
                 sender: Some(cli.actor.clone()),
+                upload: None,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -1105,10 +1108,12 @@ fn serve(
                     custos_store::redact_url(&state_url)
                 )
             })?;
+        let inbox = std::sync::Arc::new(config.inbox.clone());
         let state = tokio::task::spawn_blocking(move || -> Result<_> {
             let mut state =
                 custos_server::AppState::new(journal_for_state.clone(), whatsapp, media)?;
             state.redaction = redaction;
+            state.inbox = inbox;
             state.twilio = std::sync::Arc::new(custos_server::twilio::Twilio::open(
                 &journal_for_state,
                 twilio,

@@ -113,6 +113,7 @@ const ACCESS: &[&str] = &[
     "content.read",
     crate::search::SEARCHED,
     crate::search::OPENED,
+    crate::inbox::OPENED,
     "export.created",
 ];
 

@@ -98,6 +98,8 @@ pub struct Projection {
     pub privacy: Requests,
     /// Every system event, oldest first.
     pub audit: Vec<AuditRow>,
+    /// The agent inbox's conversations ([`crate::inbox`]).
+    pub inbox: crate::inbox::Conversations,
 }
 
 /// How far along delivery a state is (a late `delivered` never hides `read`).
@@ -132,6 +134,7 @@ impl Projection {
 
     /// Takes in one event.
     pub fn apply(&mut self, seq: u64, event: &Event) {
+        self.inbox.apply(seq, event);
         match event {
             Event::Message(m) => {
                 let key = CountKey {

@@ -4,6 +4,7 @@
 mod auth;
 mod console;
 mod governance;
+mod inbox;
 mod media;
 mod oidc;
 mod ops;

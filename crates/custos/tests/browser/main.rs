@@ -14,6 +14,7 @@
 //! printed. A watchdog stops the browser and the server and fails the run
 //! if it lasts more than [`OVERALL`].
 
+mod inbox;
 mod webdriver;
 
 #[allow(dead_code)]
@@ -89,6 +90,11 @@ struct Server {
 
 impl Server {
     fn start(a: &Archive, pids: &Pids) -> Server {
+        Server::start_with(a, pids, &[])
+    }
+
+    /// `custos serve` with `extra` arguments after `serve` (`--config`).
+    fn start_with(a: &Archive, pids: &Pids, extra: &[&str]) -> Server {
         use std::os::unix::process::CommandExt;
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -99,6 +105,7 @@ impl Server {
             .arg("--data")
             .arg(&a.data)
             .args(["serve", "--listen", &addr.to_string()])
+            .args(extra)
             .env("CUSTOS_ACTOR", "tester")
             .env_remove("CUSTOS_KEK")
             .env_remove("CUSTOS_DATA")
@@ -150,8 +157,9 @@ impl Drop for Server {
     }
 }
 
-/// Where the screenshots go, emptied first.
-fn artefacts() -> PathBuf {
+/// Where a journey's screenshots go (`<artefacts>/<journey>`), emptied
+/// first; journeys run in parallel, each in its own folder.
+fn artefacts(journey: &str) -> PathBuf {
     let dir = std::env::var_os("CUSTOS_BROWSER_ARTEFACTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -160,7 +168,8 @@ fn artefacts() -> PathBuf {
                 .parent()
                 .unwrap()
                 .join("browser-artefacts")
-        });
+        })
+        .join(journey);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -178,13 +187,18 @@ fn line(id: &str, conversation: &str, firm: &str, client: &str, out: bool, text:
     .to_string()
 }
 
-/// `custos user add` with the password on standard input.
+/// `custos user add` of a reviewer with the password on standard input.
 fn add_user(a: &Archive, user: &str, name: &str, unit: &str) {
+    add_user_as(a, user, name, &["--role", "reviewer", "--unit", unit]);
+}
+
+/// `custos user add` with these role, unit and custodian arguments.
+fn add_user_as(a: &Archive, user: &str, name: &str, args: &[&str]) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
         .arg("--data")
         .arg(&a.data)
-        .args(["user", "add", user, "--name", name, "--role", "reviewer"])
-        .args(["--unit", unit])
+        .args(["user", "add", user, "--name", name])
+        .args(args)
         .env("CUSTOS_ACTOR", "tester")
         .env_remove("CUSTOS_KEK")
         .env_remove("CUSTOS_DATA")
@@ -327,7 +341,7 @@ fn actions<'a>(log: &'a [Value], action: &str) -> Vec<&'a Value> {
 fn a_reviewer_works_an_alert_in_the_browser_and_another_desk_cannot_see_it() {
     let pids = Pids::default();
     let _watchdog = Watchdog::start(pids.clone());
-    let dir = artefacts();
+    let dir = artefacts("reviewer");
     println!("browser artefacts: {}", dir.display());
     let a = archive();
     let server = Server::start(&a, &pids);
