@@ -1,0 +1,268 @@
+//! Uploading what the bucket does not hold yet, with a journal event per
+//! object.
+//!
+//! The journal is the list of what the bucket must hold: each upload, once
+//! checked, is journalled as `worm.uploaded` (object, SHA-256, version id,
+//! retain-until, legal hold, kind, bytes), so the audit trail says what
+//! went up and when, and `custos verify --worm` knows what to look for. An
+//! object found already in the bucket (a sync that crashed between upload
+//! and event) is adopted when its bytes match; other bytes under the name
+//! are an alarm (`worm.alarm`) and an error naming the object. Uploads go
+//! in order (segments first, oldest first) and stop at the first failure,
+//! so the bucket's segments are always a run from the first one.
+//!
+//! These functions block on the journal: call them from a thread of their
+//! own (the CLI, or the serve loop's thread), not a shared runtime's.
+
+use crate::error::WormError;
+use crate::plan::{self, Kind, Local, Retention};
+use crate::store::{Copy, Lock, WormStore};
+use custos_governance::retention::Period;
+use custos_journal::head::HEADS_MAGIC;
+use custos_journal::{Journal, Opened, frame, segment};
+use custos_model::{Digest, Event, Timestamp};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The journal action of a checked upload.
+pub const WORM_UPLOADED: &str = "worm.uploaded";
+/// The journal action of an object found in the bucket with other bytes.
+pub const WORM_ALARM: &str = "worm.alarm";
+
+/// What a sync did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SyncReport {
+    /// Objects uploaded (and checked) now.
+    pub uploaded: Vec<Copy>,
+    /// Objects found in the bucket with the same bytes and recorded now.
+    pub adopted: Vec<Copy>,
+    /// Objects already recorded as uploaded before this sync.
+    pub already: usize,
+}
+
+/// The objects the journal records as uploaded, by name (the latest record
+/// of each).
+pub fn uploaded(journal: &Journal) -> Result<BTreeMap<String, Copy>, WormError> {
+    let archive = journal.archive_key_id()?;
+    let mut out = BTreeMap::new();
+    for entry in journal.entries(0) {
+        let entry = entry?;
+        if entry.leaf.key_id != archive || entry.leaf.kind != custos_model::EventKind::System {
+            continue;
+        }
+        let Opened::Event(Event::System(s)) = journal.open_entry(&entry)? else {
+            continue;
+        };
+        if s.action != WORM_UPLOADED {
+            continue;
+        }
+        let value = serde_json::Value::Object(s.details.clone());
+        if let Ok(copy) = serde_json::from_value::<Copy>(value) {
+            out.insert(copy.object.clone(), copy);
+        }
+    }
+    Ok(out)
+}
+
+/// The heads file as it stands: its magic and one frame per head, the
+/// bytes `heads` holds on disk.
+pub(crate) fn heads_bytes(heads: &[custos_journal::SignedTreeHead]) -> Vec<u8> {
+    let mut bytes = HEADS_MAGIC.to_vec();
+    for h in heads {
+        frame::write(&mut bytes, &h.encode());
+    }
+    bytes
+}
+
+/// Uploads every sealed segment, blob and the heads snapshot the bucket
+/// does not hold yet, each locked until its records' retention ends
+/// (`default` for records no rule governs), and journals each upload as
+/// `actor`.
+pub async fn sync(
+    journal: &Journal,
+    store: &WormStore,
+    default: Period,
+    actor: &str,
+) -> Result<SyncReport, WormError> {
+    let done = uploaded(journal)?;
+    let dir = journal.dir().to_path_buf();
+    let mut report = SyncReport {
+        already: done.len(),
+        ..SyncReport::default()
+    };
+    let segments: Vec<Local> = plan::sealed_segments(&dir)?
+        .into_iter()
+        .filter(|l| !done.contains_key(&l.object))
+        .collect();
+    let blobs: Vec<Local> = plan::blobs(&dir)?
+        .into_iter()
+        .filter(|l| !done.contains_key(&l.object))
+        .collect();
+    let heads = journal.heads();
+    let newest = heads.last().map_or(0, |h| h.tree_size);
+    // A snapshot goes up with each newly sealed segment (and the first
+    // time), not on every head: the heads file grows with every head, and
+    // the bucket needs heads only to verify its segments.
+    let any_heads = done.keys().any(|o| plan::heads_size(o).is_some());
+    let heads_pending =
+        (!segments.is_empty() || !any_heads) && !done.contains_key(&plan::heads_object(newest));
+    if segments.is_empty() && blobs.is_empty() && !heads_pending {
+        return Ok(report);
+    }
+
+    let now = Timestamp::now();
+    let retention = Retention::compute(journal, default, now, !blobs.is_empty())?;
+    let mut longest = done
+        .values()
+        .filter(|c| Kind::of(&c.object) == Some(Kind::Segment))
+        .map(|c| c.retain_until)
+        .max()
+        .unwrap_or(retention.floor())
+        .max(retention.floor());
+
+    for local in segments {
+        let path = local.path.as_ref().expect("a segment has a file");
+        let bytes = std::fs::read(path).map_err(|e| WormError::io(path, e))?;
+        let first = plan::segment_first_seq(&local.object).expect("named by plan");
+        let (until, held) = retention.segment(path, first, &bytes)?;
+        longest = longest.max(until);
+        let lock = Lock {
+            retain_until: until,
+            legal_hold: held,
+        };
+        put(
+            journal,
+            store,
+            actor,
+            &local.object,
+            Kind::Segment,
+            bytes,
+            &lock,
+            &mut report,
+        )
+        .await?;
+    }
+    for local in blobs {
+        let path = local.path.as_ref().expect("a blob has a file");
+        let bytes = std::fs::read(path).map_err(|e| WormError::io(path, e))?;
+        let digest = local.object.rsplit('/').next().unwrap_or_default();
+        let (until, held) = retention.blob(digest);
+        let lock = Lock {
+            retain_until: until,
+            legal_hold: held,
+        };
+        put(
+            journal,
+            store,
+            actor,
+            &local.object,
+            Kind::Blob,
+            bytes,
+            &lock,
+            &mut report,
+        )
+        .await?;
+    }
+    if heads_pending {
+        // The snapshot is kept as long as anything it vouches for.
+        let lock = Lock {
+            retain_until: plan::lock_date(longest, now),
+            legal_hold: false,
+        };
+        let object = plan::heads_object(newest);
+        put(
+            journal,
+            store,
+            actor,
+            &object,
+            Kind::Heads,
+            heads_bytes(&heads),
+            &lock,
+            &mut report,
+        )
+        .await?;
+    }
+    Ok(report)
+}
+
+/// Uploads one object (or adopts an identical one already there) and
+/// journals it.
+#[allow(clippy::too_many_arguments)]
+async fn put(
+    journal: &Journal,
+    store: &WormStore,
+    actor: &str,
+    object: &str,
+    kind: Kind,
+    bytes: Vec<u8>,
+    lock: &Lock,
+    report: &mut SyncReport,
+) -> Result<(), WormError> {
+    let sha256 = Digest::of(&bytes).to_string();
+    let copy = match store.current(object).await? {
+        Some((version, existing)) => {
+            let found = Digest::of(&existing).to_string();
+            if found != sha256 {
+                let mut details = serde_json::Map::new();
+                details.insert("object".into(), object.into());
+                details.insert("kind".into(), kind.name().into());
+                details.insert("expected_sha256".into(), sha256.clone().into());
+                details.insert("found_sha256".into(), found.clone().into());
+                details.insert("version_id".into(), version.clone().into());
+                journal.append_system(actor, WORM_ALARM, Some(object), details)?;
+                tracing::error!(
+                    object,
+                    version,
+                    "the bucket holds other bytes under this name"
+                );
+                return Err(WormError::Mismatch {
+                    object: object.to_string(),
+                    problem: format!(
+                        "the bucket already holds version {version} with SHA-256 {found}, not the local file's {sha256}"
+                    ),
+                });
+            }
+            // Uploaded before, but its event was not journalled (a crash
+            // in between): record the lock the store holds.
+            let state = store.lock_of(object, &version).await?;
+            let copy = Copy {
+                object: object.to_string(),
+                sha256,
+                version_id: version,
+                retain_until: state.retain_until.unwrap_or(lock.retain_until),
+                legal_hold: state.legal_hold,
+                bytes: existing.len() as u64,
+            };
+            store.verify_copy(&copy).await?;
+            if copy.retain_until < lock.retain_until {
+                tracing::warn!(
+                    object,
+                    "adopted copy is locked for less than its records' retention"
+                );
+            }
+            report.adopted.push(copy.clone());
+            copy
+        }
+        None => {
+            let copy = store.put_locked(object, bytes, lock).await?;
+            report.uploaded.push(copy.clone());
+            copy
+        }
+    };
+    let mut details = match serde_json::to_value(&copy) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    details.insert("kind".into(), kind.name().into());
+    journal.append_system(actor, WORM_UPLOADED, Some(object), details)?;
+    Ok(())
+}
+
+/// The number of entries in the segment `bytes` (named for `first_seq`).
+pub(crate) fn entries_in(
+    path: &std::path::Path,
+    first_seq: u64,
+    bytes: &[u8],
+) -> Result<u64, WormError> {
+    Ok(segment::parse(path, bytes, first_seq)?.entries.len() as u64)
+}
