@@ -34,6 +34,7 @@ mod whatsapp;
 
 pub use config::{
     CaptureConfig, Config, ConfigError, ConsentConfig, MetricsConfig, Secret, WhatsAppConfig,
+    WormConfig,
 };
 pub use problem::Problem;
 
