@@ -195,6 +195,104 @@ fn an_archive_syncs_to_a_locked_bucket_that_verifies_and_refuses_deletes() {
 }
 
 #[test]
+fn serve_worm_uploads_the_sealed_segments_in_the_background() {
+    let Some(url) = endpoint() else { return };
+    let a = Archive::initialised();
+    let bucket = format!(
+        "serve-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let config = a.write(
+        "custos.toml",
+        format!(
+            "[worm]\nbucket = \"{bucket}\"\nendpoint = \"{url}\"\naccess_key_id = \"test\"\nsecret_access_key = \"test\"\nsync_every = 1\n"
+        ),
+    );
+    ok(&a, &["worm", "create-bucket", "--config", &config]);
+    ingest(&a, 0, 20);
+    let sealed = sealed(&a);
+    assert!(sealed.len() >= 2, "{sealed:?}");
+
+    let log_path = a.tmp.path().join("serve.log");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_custos"))
+        .arg("--data")
+        .arg(&a.data)
+        .args([
+            "--segment-bytes",
+            SEGMENT,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--worm",
+        ])
+        .args(["--config", &config])
+        .env("CUSTOS_ACTOR", "tester")
+        .env_remove("CUSTOS_KEK")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let store = WormStore::new(StoreConfig {
+        bucket,
+        prefix: String::new(),
+        endpoint: Some(url),
+        region: String::new(),
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+    })
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let last = sealed.iter().next_back().unwrap();
+    while runtime.block_on(store.current(last)).unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve --worm uploaded nothing in 60 s:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // SIGTERM once the server listens (its handler is installed by then).
+    while !std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .contains("custos serving")
+    {
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = server.wait().unwrap();
+    assert!(
+        status.success(),
+        "{status}:\n{}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+
+    let events: Vec<Value> = a
+        .log()
+        .into_iter()
+        .filter(|e| e["action"] == "worm.uploaded")
+        .collect();
+    let objects: BTreeSet<String> = events
+        .iter()
+        .map(|e| e["details"]["object"].as_str().unwrap().to_string())
+        .collect();
+    assert!(sealed.is_subset(&objects), "{objects:?}");
+    assert!(events.iter().all(|e| e["actor"] == "worm-sync"));
+    let verified = ok(&a, &["verify", "--worm", "--config", &config]);
+    assert!(!verified.contains("FAILED"), "{verified}");
+}
+
+#[test]
 fn verify_worm_without_a_bucket_says_what_is_missing() {
     let a = Archive::initialised();
     let config = a.write("custos.toml", "[worm]\nprefix = \"x\"\n");
