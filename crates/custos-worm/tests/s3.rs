@@ -224,11 +224,15 @@ async fn a_shorter_lock_or_other_bytes_than_recorded_are_reported() {
 }
 
 fn message(id: usize, sent_at: Timestamp, attachment: Option<Digest>) -> Event {
+    message_from("+5511988887777", id, sent_at, attachment)
+}
+
+fn message_from(sender: &str, id: usize, sent_at: Timestamp, attachment: Option<Digest>) -> Event {
     Event::Message(Message {
         channel: "whatsapp".into(),
         source_id: format!("wamid.{id}"),
         conversation: "c-1".into(),
-        sender: "+5511988887777".into(),
+        sender: sender.into(),
         recipients: vec!["+447700900001".into()],
         direction: Direction::Inbound,
         sent_at,
@@ -403,5 +407,72 @@ async fn other_bytes_already_under_a_name_are_an_alarm_on_record() {
         .filter(|o| matches!(o, custos_journal::Opened::Event(Event::System(s)) if s.action == custos_worm::WORM_ALARM))
         .collect();
     assert_eq!(alarms.len(), 1);
+    journal.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_holding_a_record_under_legal_hold_get_the_s3_legal_hold() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "hold").await;
+    let tmp = tempfile::tempdir().unwrap();
+    Journal::init(tmp.path(), None, "test")
+        .unwrap()
+        .close()
+        .unwrap();
+    let journal = small_segments(tmp.path());
+    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
+    const HELD: &str = "+5511988887777";
+    const FREE: &str = "+34600999888";
+    // Free messages first (their own segments), then the held party's.
+    for i in 0..8 {
+        journal
+            .append(&message_from(FREE, i, sent, None), Some(FREE))
+            .unwrap();
+    }
+    for i in 8..16 {
+        journal
+            .append(&message_from(HELD, i, sent, None), Some(HELD))
+            .unwrap();
+    }
+    // Seal the held party's last segment.
+    for i in 16..22 {
+        journal
+            .append(&message_from(FREE, i, sent, None), Some(FREE))
+            .unwrap();
+    }
+    custos_governance::Holds::load(&journal)
+        .unwrap()
+        .place(
+            &journal,
+            "test",
+            "SEC 24-113",
+            "subpoena",
+            custos_governance::HoldScope {
+                participants: vec![HELD.into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let report = custos_worm::sync(&journal, &store, Period::years(7), "test")
+        .await
+        .unwrap();
+    let segments: Vec<&Copy> = report
+        .uploaded
+        .iter()
+        .filter(|c| c.object.starts_with("segments/"))
+        .collect();
+    assert!(segments.iter().any(|c| c.legal_hold), "{segments:?}");
+    assert!(segments.iter().any(|c| !c.legal_hold), "{segments:?}");
+    for c in &segments {
+        let state = store.lock_of(&c.object, &c.version_id).await.unwrap();
+        assert_eq!(state.legal_hold, c.legal_hold, "{}", c.object);
+        assert_eq!(state.mode.as_deref(), Some("COMPLIANCE"));
+    }
+    // A held segment is refused for deletion whatever its date.
+    let held = segments.iter().find(|c| c.legal_hold).unwrap();
+    assert!(matches!(
+        store.delete_version(&held.object, &held.version_id).await,
+        Err(WormError::DeleteRefused { .. })
+    ));
     journal.close().unwrap();
 }
