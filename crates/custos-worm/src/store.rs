@@ -462,6 +462,48 @@ impl WormStore {
         }
     }
 
+    /// Turns the S3 legal hold of one version on or off.
+    pub async fn set_legal_hold(
+        &self,
+        object: &str,
+        version: &str,
+        on: bool,
+    ) -> Result<(), WormError> {
+        let body = format!(
+            "<LegalHold xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>{}</Status></LegalHold>",
+            if on { "ON" } else { "OFF" }
+        )
+        .into_bytes();
+        let digest = Digest::of(&body);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-amz-sdk-checksum-algorithm",
+            HeaderValue::from_static("SHA256"),
+        );
+        headers.insert(
+            "x-amz-checksum-sha256",
+            HeaderValue::from_str(
+                &base64::engine::general_purpose::STANDARD.encode(digest.as_bytes()),
+            )
+            .expect("ASCII"),
+        );
+        headers.insert("content-type", HeaderValue::from_static("application/xml"));
+        let (status, _, answer) = self
+            .signed(
+                Method::PUT,
+                object,
+                &[("legal-hold", ""), ("versionId", version)],
+                headers,
+                body,
+                Some(digest.as_bytes()),
+            )
+            .await?;
+        if status != 200 {
+            return Err(http_error(object, status, &answer));
+        }
+        Ok(())
+    }
+
     /// Deletes `object` as a client without version ids does: the store
     /// adds a delete marker and keeps every version.
     pub async fn delete(&self, object: &str) -> Result<(), WormError> {
@@ -530,7 +572,10 @@ impl WormStore {
             url.push('?');
             let pairs: Vec<String> = query
                 .iter()
-                .map(|(k, v)| format!("{}={}", encode_query(k), encode_query(v)))
+                .map(|(k, v)| match v.is_empty() {
+                    true => encode_query(k),
+                    false => format!("{}={}", encode_query(k), encode_query(v)),
+                })
                 .collect();
             url.push_str(&pairs.join("&"));
         }

@@ -11,6 +11,13 @@
 //! in order (segments first, oldest first) and stop at the first failure,
 //! so the bucket's segments are always a run from the first one.
 //!
+//! Legal holds follow the holds in force: an object holding a held record
+//! is uploaded with the S3 legal hold on; when a hold is placed or released
+//! after upload, the next sync turns the S3 legal hold of each affected
+//! version on or off (`worm.legal_hold` per object) and records that it
+//! has weighed the holds up to a point (`worm.holds_applied`), so it does
+//! the work again only after the next hold event.
+//!
 //! These functions block on the journal: call them from a thread of their
 //! own (the CLI, or the serve loop's thread), not a shared runtime's.
 
@@ -28,6 +35,10 @@ use std::collections::BTreeMap;
 pub const WORM_UPLOADED: &str = "worm.uploaded";
 /// The journal action of an object found in the bucket with other bytes.
 pub const WORM_ALARM: &str = "worm.alarm";
+/// The journal action of an S3 legal hold turned on or off after upload.
+pub const WORM_LEGAL_HOLD: &str = "worm.legal_hold";
+/// The journal action recording that legal holds were weighed up to an entry.
+pub const WORM_HOLDS_APPLIED: &str = "worm.holds_applied";
 
 /// What a sync did.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -38,13 +49,33 @@ pub struct SyncReport {
     pub adopted: Vec<Copy>,
     /// Objects already recorded as uploaded before this sync.
     pub already: usize,
+    /// Objects whose S3 legal hold was turned on (true) or off (false)
+    /// because a hold was placed or released since their upload.
+    pub legal_holds: Vec<(String, bool)>,
 }
 
 /// The objects the journal records as uploaded, by name (the latest record
-/// of each).
+/// of each, with its legal hold as last set).
 pub fn uploaded(journal: &Journal) -> Result<BTreeMap<String, Copy>, WormError> {
+    Ok(fold(journal)?.copies)
+}
+
+/// What the journal says of the WORM copy.
+struct State {
+    copies: BTreeMap<String, Copy>,
+    /// The last hold event (placed or released).
+    last_hold: Option<u64>,
+    /// Legal holds were weighed for every entry before this one.
+    holds_applied_through: u64,
+}
+
+fn fold(journal: &Journal) -> Result<State, WormError> {
     let archive = journal.archive_key_id()?;
-    let mut out = BTreeMap::new();
+    let mut state = State {
+        copies: BTreeMap::new(),
+        last_hold: None,
+        holds_applied_through: 0,
+    };
     for entry in journal.entries(0) {
         let entry = entry?;
         if entry.leaf.key_id != archive || entry.leaf.kind != custos_model::EventKind::System {
@@ -53,15 +84,34 @@ pub fn uploaded(journal: &Journal) -> Result<BTreeMap<String, Copy>, WormError> 
         let Opened::Event(Event::System(s)) = journal.open_entry(&entry)? else {
             continue;
         };
-        if s.action != WORM_UPLOADED {
-            continue;
-        }
-        let value = serde_json::Value::Object(s.details.clone());
-        if let Ok(copy) = serde_json::from_value::<Copy>(value) {
-            out.insert(copy.object.clone(), copy);
+        match s.action.as_str() {
+            WORM_UPLOADED => {
+                let value = serde_json::Value::Object(s.details.clone());
+                if let Ok(copy) = serde_json::from_value::<Copy>(value) {
+                    state.copies.insert(copy.object.clone(), copy);
+                }
+            }
+            WORM_LEGAL_HOLD => {
+                let object = s.details.get("object").and_then(|v| v.as_str());
+                let on = s.details.get("legal_hold").and_then(|v| v.as_bool());
+                if let (Some(object), Some(on)) = (object, on)
+                    && let Some(copy) = state.copies.get_mut(object)
+                {
+                    copy.legal_hold = on;
+                }
+            }
+            WORM_HOLDS_APPLIED => {
+                if let Some(through) = s.details.get("through_seq").and_then(|v| v.as_u64()) {
+                    state.holds_applied_through = state.holds_applied_through.max(through);
+                }
+            }
+            custos_governance::holds::PLACED | custos_governance::holds::RELEASED => {
+                state.last_hold = Some(entry.leaf.seq);
+            }
+            _ => {}
         }
     }
-    Ok(out)
+    Ok(state)
 }
 
 /// The heads file as it stands: its magic and one frame per head, the
@@ -84,7 +134,11 @@ pub async fn sync(
     default: Period,
     actor: &str,
 ) -> Result<SyncReport, WormError> {
-    let done = uploaded(journal)?;
+    let state = fold(journal)?;
+    let holds_changed = state
+        .last_hold
+        .is_some_and(|seq| seq >= state.holds_applied_through);
+    let done = state.copies;
     let dir = journal.dir().to_path_buf();
     let mut report = SyncReport {
         already: done.len(),
@@ -106,12 +160,15 @@ pub async fn sync(
     let any_heads = done.keys().any(|o| plan::heads_size(o).is_some());
     let heads_pending =
         (!segments.is_empty() || !any_heads) && !done.contains_key(&plan::heads_object(newest));
-    if segments.is_empty() && blobs.is_empty() && !heads_pending {
+    if segments.is_empty() && blobs.is_empty() && !heads_pending && !holds_changed {
         return Ok(report);
     }
 
     let now = Timestamp::now();
-    let retention = Retention::compute(journal, default, now, !blobs.is_empty())?;
+    // Every entry before this one is weighed by the plan below.
+    let through_seq = journal.size();
+    let any_blobs = !blobs.is_empty() || done.keys().any(|o| Kind::of(o) == Some(Kind::Blob));
+    let retention = Retention::compute(journal, default, now, any_blobs)?;
     let mut longest = done
         .values()
         .filter(|c| Kind::of(&c.object) == Some(Kind::Segment))
@@ -182,7 +239,59 @@ pub async fn sync(
         )
         .await?;
     }
+    if holds_changed {
+        apply_holds(journal, store, actor, &done, &retention, &mut report).await?;
+        let mut details = serde_json::Map::new();
+        details.insert("through_seq".into(), through_seq.into());
+        details.insert("changed".into(), report.legal_holds.len().into());
+        journal.append_system(actor, WORM_HOLDS_APPLIED, None, details)?;
+    }
     Ok(report)
+}
+
+/// Turns the S3 legal hold of each object uploaded before this sync on or
+/// off as the holds in force now require.
+async fn apply_holds(
+    journal: &Journal,
+    store: &WormStore,
+    actor: &str,
+    done: &BTreeMap<String, Copy>,
+    retention: &Retention,
+    report: &mut SyncReport,
+) -> Result<(), WormError> {
+    let dir = journal.dir();
+    for copy in done.values() {
+        let held = match Kind::of(&copy.object) {
+            Some(Kind::Segment) => {
+                let Some(first) = plan::segment_first_seq(&copy.object) else {
+                    continue;
+                };
+                let path = dir
+                    .join(custos_journal::SEGMENTS_DIR)
+                    .join(segment::file_name(first));
+                let bytes = std::fs::read(&path).map_err(|e| WormError::io(&path, e))?;
+                retention.segment(&path, first, &bytes)?.1
+            }
+            Some(Kind::Blob) => {
+                let digest = copy.object.rsplit('/').next().unwrap_or_default();
+                retention.blob(digest).1
+            }
+            _ => false,
+        };
+        if held == copy.legal_hold {
+            continue;
+        }
+        store
+            .set_legal_hold(&copy.object, &copy.version_id, held)
+            .await?;
+        let mut details = serde_json::Map::new();
+        details.insert("object".into(), copy.object.clone().into());
+        details.insert("version_id".into(), copy.version_id.clone().into());
+        details.insert("legal_hold".into(), held.into());
+        journal.append_system(actor, WORM_LEGAL_HOLD, Some(&copy.object), details)?;
+        report.legal_holds.push((copy.object.clone(), held));
+    }
+    Ok(())
 }
 
 /// Uploads one object (or adopts an identical one already there) and

@@ -440,7 +440,7 @@ async fn objects_holding_a_record_under_legal_hold_get_the_s3_legal_hold() {
             .append(&message_from(FREE, i, sent, None), Some(FREE))
             .unwrap();
     }
-    custos_governance::Holds::load(&journal)
+    let hold = custos_governance::Holds::load(&journal)
         .unwrap()
         .place(
             &journal,
@@ -474,5 +474,54 @@ async fn objects_holding_a_record_under_legal_hold_get_the_s3_legal_hold() {
         store.delete_version(&held.object, &held.version_id).await,
         Err(WormError::DeleteRefused { .. })
     ));
+    let held_before: Vec<String> = segments
+        .iter()
+        .filter(|c| c.legal_hold)
+        .map(|c| c.object.clone())
+        .collect();
+
+    // Nothing changed: a second sync touches no legal hold.
+    let again = custos_worm::sync(&journal, &store, Period::years(7), "test")
+        .await
+        .unwrap();
+    assert!(again.legal_holds.is_empty(), "{:?}", again.legal_holds);
+
+    // Released, and another placed over the other party: the next sync
+    // turns each version's S3 legal hold off or on, and says so.
+    let mut holds = custos_governance::Holds::load(&journal).unwrap();
+    holds
+        .release(&journal, "test", &hold, "matter closed")
+        .unwrap();
+    holds
+        .place(
+            &journal,
+            "test",
+            "FCA review",
+            "letter",
+            custos_governance::HoldScope {
+                participants: vec![FREE.into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let after = custos_worm::sync(&journal, &store, Period::years(7), "test")
+        .await
+        .unwrap();
+    assert!(!after.legal_holds.is_empty());
+    let recorded = custos_worm::uploaded(&journal).unwrap();
+    for c in &segments {
+        let now_held = recorded[&c.object].legal_hold;
+        let state = store.lock_of(&c.object, &c.version_id).await.unwrap();
+        assert_eq!(state.legal_hold, now_held, "{}", c.object);
+    }
+    let free_only = segments
+        .iter()
+        .find(|c| !held_before.contains(&c.object) && recorded[&c.object].legal_hold);
+    assert!(
+        free_only.is_some(),
+        "a segment of the other party is now held"
+    );
+    let report = custos_worm::check(&journal, &store, None).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
     journal.close().unwrap();
 }

@@ -117,12 +117,20 @@ pub fn run(
                         if copy.legal_hold { " (legal hold)" } else { "" }
                     )?;
                 }
+                for (object, on) in &report.legal_holds {
+                    writeln!(
+                        out,
+                        "{object} legal hold {}",
+                        if *on { "on" } else { "off" }
+                    )?;
+                }
                 writeln!(
                     out,
-                    "worm sync: {} uploaded, {} found already in the bucket, {} uploaded before",
+                    "worm sync: {} uploaded, {} found already in the bucket, {} uploaded before, {} legal hold(s) changed",
                     report.uploaded.len(),
                     report.adopted.len(),
-                    report.already
+                    report.already,
+                    report.legal_holds.len()
                 )?;
             }
         }
@@ -206,11 +214,15 @@ pub fn schedule(journal: Journal, settings: Settings) -> Result<Running> {
                     "worm-sync",
                 )) {
                     // The server's log is its standard error.
-                    Ok(r) if r.uploaded.is_empty() && r.adopted.is_empty() => {}
+                    Ok(r)
+                        if r.uploaded.is_empty()
+                            && r.adopted.is_empty()
+                            && r.legal_holds.is_empty() => {}
                     Ok(r) => eprintln!(
-                        "worm sync: {} uploaded, {} found already in the bucket",
+                        "worm sync: {} uploaded, {} found already in the bucket, {} legal hold(s) changed",
                         r.uploaded.len(),
-                        r.adopted.len()
+                        r.adopted.len(),
+                        r.legal_holds.len()
                     ),
                     Err(e) => eprintln!("worm sync failed: {e}"),
                 }
