@@ -257,12 +257,23 @@ fn serve_worm_uploads_the_sealed_segments_in_the_background() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    // SIGTERM once the server listens (its handler is installed by then).
-    while !std::fs::read_to_string(&log_path)
-        .unwrap_or_default()
-        .contains("custos serving")
-    {
-        assert!(std::time::Instant::now() < deadline, "serve did not start");
+    // SIGTERM once the server answers (its handler is installed by then).
+    let addr = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(rest) = log.split(" on http://").nth(1) {
+            break rest.lines().next().unwrap().trim().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not start:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    while reqwest::blocking::get(format!("http://{addr}/healthz")).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve does not answer"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let term = std::process::Command::new("kill")
