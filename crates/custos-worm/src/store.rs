@@ -1,10 +1,13 @@
 //! The bucket: uploads under compliance-mode Object Lock, reads back, and
 //! the lock's state.
 //!
-//! object_store has no API for Object Lock. Its default headers could
-//! carry the lock headers, but they are added after signing, and S3 refuses
-//! `x-amz-*` headers that are not signed. So an upload is a PUT built here
-//! with the lock headers (`x-amz-object-lock-mode: COMPLIANCE`,
+//! object_store has no API for Object Lock. Its only way to send the lock
+//! headers is a client's default headers, fixed per client, while each
+//! object has its own date; and the lock's state, a delete of one version,
+//! a legal hold change and a bucket with Object Lock are requests it cannot
+//! make at all. So those requests, and the upload with them, are built here
+//! with every header explicit: an upload is a PUT with the lock headers
+//! (`x-amz-object-lock-mode: COMPLIANCE`,
 //! `x-amz-object-lock-retain-until-date`, optionally
 //! `x-amz-object-lock-legal-hold: ON`) and its SHA-256 checksum
 //! (`x-amz-sdk-checksum-algorithm: SHA256`, `x-amz-checksum-sha256`: S3
