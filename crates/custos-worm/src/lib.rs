@@ -45,5 +45,6 @@ pub use check::{CheckReport, Failure, check};
 pub use error::WormError;
 pub use store::{Copy, Lock, LockState, StoreConfig, WormStore, retain_until_text};
 pub use sync::{
-    SyncReport, WORM_ALARM, WORM_HOLDS_APPLIED, WORM_LEGAL_HOLD, WORM_UPLOADED, sync, uploaded,
+    Progress, SyncReport, WORM_ALARM, WORM_HOLDS_APPLIED, WORM_LEGAL_HOLD, WORM_UPLOADED, sync,
+    sync_from, uploaded,
 };

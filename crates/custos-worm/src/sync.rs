@@ -57,27 +57,47 @@ pub struct SyncReport {
 /// The objects the journal records as uploaded, by name (the latest record
 /// of each, with its legal hold as last set).
 pub fn uploaded(journal: &Journal) -> Result<BTreeMap<String, Copy>, WormError> {
-    Ok(fold(journal)?.copies)
+    let mut progress = Progress::default();
+    progress.fold(journal)?;
+    Ok(progress.copies)
 }
 
-/// What the journal says of the WORM copy.
-struct State {
+/// What the journal says of the WORM copy, folded up to an entry. A caller
+/// that syncs again and again (`serve --worm`) keeps it between syncs
+/// ([`sync_from`]), so each reads only the entries since the last.
+#[derive(Debug, Default)]
+pub struct Progress {
     copies: BTreeMap<String, Copy>,
     /// The last hold event (placed or released).
     last_hold: Option<u64>,
     /// Legal holds were weighed for every entry before this one.
     holds_applied_through: u64,
+    /// The next entry to fold.
+    next: u64,
 }
 
-fn fold(journal: &Journal) -> Result<State, WormError> {
-    let archive = journal.archive_key_id()?;
-    let mut state = State {
-        copies: BTreeMap::new(),
-        last_hold: None,
-        holds_applied_through: 0,
-    };
-    for entry in journal.entries(0) {
+impl Progress {
+    /// Folds the entries appended since the last call.
+    fn fold(&mut self, journal: &Journal) -> Result<(), WormError> {
+        let archive = journal.archive_key_id()?;
+        let from = self.next;
+        self.next = journal.size();
+        fold_range(journal, archive, from, self.next, self)
+    }
+}
+
+fn fold_range(
+    journal: &Journal,
+    archive: custos_journal::KeyId,
+    from: u64,
+    to: u64,
+    state: &mut Progress,
+) -> Result<(), WormError> {
+    for entry in journal.entries(from) {
         let entry = entry?;
+        if entry.leaf.seq >= to {
+            break;
+        }
         if entry.leaf.key_id != archive || entry.leaf.kind != custos_model::EventKind::System {
             continue;
         }
@@ -111,7 +131,7 @@ fn fold(journal: &Journal) -> Result<State, WormError> {
             _ => {}
         }
     }
-    Ok(state)
+    Ok(())
 }
 
 /// The heads file as it stands: its magic and one frame per head, the
@@ -134,11 +154,23 @@ pub async fn sync(
     default: Period,
     actor: &str,
 ) -> Result<SyncReport, WormError> {
-    let state = fold(journal)?;
-    let holds_changed = state
+    sync_from(journal, store, default, actor, &mut Progress::default()).await
+}
+
+/// [`sync()`], reading only the journal entries since `progress` was last
+/// brought up to date.
+pub async fn sync_from(
+    journal: &Journal,
+    store: &WormStore,
+    default: Period,
+    actor: &str,
+    progress: &mut Progress,
+) -> Result<SyncReport, WormError> {
+    progress.fold(journal)?;
+    let holds_changed = progress
         .last_hold
-        .is_some_and(|seq| seq >= state.holds_applied_through);
-    let done = state.copies;
+        .is_some_and(|seq| seq >= progress.holds_applied_through);
+    let done = progress.copies.clone();
     let dir = journal.dir().to_path_buf();
     let mut report = SyncReport {
         already: done.len(),

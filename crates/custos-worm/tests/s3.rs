@@ -298,7 +298,10 @@ async fn an_archive_syncs_once_and_its_bucket_copy_verifies_on_its_own() {
     let sealed = custos_worm::plan::sealed_segments(tmp.path()).unwrap();
     assert!(sealed.len() >= 2, "the test needs sealed segments");
 
-    let first = custos_worm::sync(&journal, &store, Period::years(7), "test")
+    // One Progress across syncs, as serve --worm keeps it: the second sync
+    // reads only the entries since the first.
+    let mut progress = custos_worm::Progress::default();
+    let first = custos_worm::sync_from(&journal, &store, Period::years(7), "test", &mut progress)
         .await
         .unwrap();
     let objects: Vec<&str> = first.uploaded.iter().map(|c| c.object.as_str()).collect();
@@ -339,7 +342,7 @@ async fn an_archive_syncs_once_and_its_bucket_copy_verifies_on_its_own() {
     let recorded = custos_worm::uploaded(&journal).unwrap();
     assert_eq!(recorded.len(), first.uploaded.len());
     let sealed_now = custos_worm::plan::sealed_segments(tmp.path()).unwrap();
-    let second = custos_worm::sync(&journal, &store, Period::years(7), "test")
+    let second = custos_worm::sync_from(&journal, &store, Period::years(7), "test", &mut progress)
         .await
         .unwrap();
     let newly_sealed: Vec<String> = sealed_now

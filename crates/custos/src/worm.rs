@@ -206,12 +206,15 @@ pub fn schedule(journal: Journal, settings: Settings) -> Result<Running> {
     let thread = std::thread::Builder::new()
         .name("custos-worm-sync".into())
         .spawn(move || {
+            // Kept between turns: each reads only the entries since the last.
+            let mut progress = custos_worm::Progress::default();
             loop {
-                match rt.block_on(custos_worm::sync(
+                match rt.block_on(custos_worm::sync_from(
                     &journal,
                     &settings.store,
                     settings.default_retention,
                     "worm-sync",
+                    &mut progress,
                 )) {
                     // The server's log is its standard error.
                     Ok(r)
