@@ -105,6 +105,9 @@ pub struct Config {
     /// approved templates.
     #[serde(default)]
     pub inbox: crate::inbox::InboxConfig,
+    /// `[worm]`: the WORM copy on S3-compatible storage with Object Lock.
+    #[serde(default)]
+    pub worm: WormConfig,
 }
 
 /// `[state]`.
@@ -116,6 +119,32 @@ pub struct StateConfig {
     /// `DATA/state/state.db`.
     #[serde(default)]
     pub url: Secret,
+}
+
+/// `[worm]`: where the WORM copy goes (S3 with Object Lock in compliance
+/// mode). Each value also from `CUSTOS_S3_*`; see `docs/admin.md`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WormConfig {
+    /// The bucket (created with Object Lock enabled); `CUSTOS_S3_BUCKET`.
+    pub bucket: String,
+    /// A key prefix inside the bucket, e.g. `archive-1/`; `CUSTOS_S3_PREFIX`.
+    pub prefix: String,
+    /// The endpoint URL for S3-compatible stores; empty: AWS for `region`;
+    /// `CUSTOS_S3_ENDPOINT`.
+    pub endpoint: String,
+    /// The region (default `us-east-1`); `CUSTOS_S3_REGION`.
+    pub region: String,
+    /// Retention of records no rule governs, e.g. `7y` (default `7y`);
+    /// `CUSTOS_S3_DEFAULT_RETENTION`.
+    pub default_retention: String,
+    /// The access key id; `CUSTOS_S3_ACCESS_KEY_ID`.
+    pub access_key_id: Secret,
+    /// The secret access key; `CUSTOS_S3_SECRET_ACCESS_KEY`.
+    pub secret_access_key: Secret,
+    /// How often `serve --worm` uploads what is new, in seconds (default
+    /// 60); `CUSTOS_S3_SYNC_EVERY`.
+    pub sync_every: Option<u64>,
 }
 
 /// `[metrics]`.
@@ -273,6 +302,30 @@ impl Config {
         if let Some(v) = env("CUSTOS_STATE_URL") {
             config.state.url = Secret::new(v);
         }
+        let s3 = &mut config.worm;
+        for (name, field) in [
+            ("CUSTOS_S3_BUCKET", &mut s3.bucket),
+            ("CUSTOS_S3_PREFIX", &mut s3.prefix),
+            ("CUSTOS_S3_ENDPOINT", &mut s3.endpoint),
+            ("CUSTOS_S3_REGION", &mut s3.region),
+            ("CUSTOS_S3_DEFAULT_RETENTION", &mut s3.default_retention),
+        ] {
+            if let Some(v) = env(name) {
+                *field = v;
+            }
+        }
+        if let Some(v) = env("CUSTOS_S3_ACCESS_KEY_ID") {
+            s3.access_key_id = Secret::new(v);
+        }
+        if let Some(v) = env("CUSTOS_S3_SECRET_ACCESS_KEY") {
+            s3.secret_access_key = Secret::new(v);
+        }
+        if let Some(v) = env("CUSTOS_S3_SYNC_EVERY") {
+            s3.sync_every = Some(v.parse().map_err(|_| ConfigError::Invalid {
+                field: "worm.sync_every".into(),
+                message: format!("expected a number of seconds, got {v:?}"),
+            })?);
+        }
         Ok(config)
     }
 }
@@ -407,5 +460,37 @@ mod tests {
         std::fs::write(&path, "[metrics]\ntokn = \"x\"\n").unwrap();
         let e = Config::load(Some(&path), |_| None).unwrap_err().to_string();
         assert!(e.contains("tokn"), "{e}");
+    }
+
+    #[test]
+    fn the_worm_section_reads_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custos.toml");
+        std::fs::write(
+            &path,
+            "[worm]\nbucket = \"b\"\nregion = \"eu-west-2\"\nsecret_access_key = \"from-file\"\n",
+        )
+        .unwrap();
+        let env = |n: &str| match n {
+            "CUSTOS_S3_ACCESS_KEY_ID" => Some("AKIA-ENV".to_string()),
+            "CUSTOS_S3_ENDPOINT" => Some("http://127.0.0.1:9".to_string()),
+            "CUSTOS_S3_SYNC_EVERY" => Some("30".to_string()),
+            _ => None,
+        };
+        let c = Config::load(Some(&path), env).unwrap();
+        assert_eq!(c.worm.bucket, "b");
+        assert_eq!(c.worm.region, "eu-west-2");
+        assert_eq!(c.worm.endpoint, "http://127.0.0.1:9");
+        assert_eq!(c.worm.access_key_id.expose(), "AKIA-ENV");
+        assert_eq!(c.worm.secret_access_key.expose(), "from-file");
+        assert_eq!(c.worm.sync_every, Some(30));
+        let shown = format!("{:?}", c.worm);
+        assert!(
+            !shown.contains("from-file") && !shown.contains("AKIA-ENV"),
+            "{shown}"
+        );
+        let bad = |n: &str| (n == "CUSTOS_S3_SYNC_EVERY").then(|| "soon".to_string());
+        let e = Config::load(None, bad).unwrap_err().to_string();
+        assert!(e.contains("worm.sync_every"), "{e}");
     }
 }

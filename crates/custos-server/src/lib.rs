@@ -37,7 +37,7 @@ mod whatsapp;
 
 pub use config::{
     CaptureConfig, Config, ConfigError, ConsentConfig, MetricsConfig, Secret, StateConfig,
-    WhatsAppConfig,
+    WhatsAppConfig, WormConfig,
 };
 pub use problem::Problem;
 

@@ -25,6 +25,7 @@ mod state;
 mod supervision;
 mod tuning;
 mod users;
+mod worm;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -73,6 +74,10 @@ struct Cli {
     /// configuration).
     #[arg(long, global = true, env = "CUSTOS_STATE_URL", hide_env_values = true)]
     state_url: Option<String>,
+    /// Start a new journal segment past this many bytes (tests make small
+    /// segments roll with it).
+    #[arg(long, global = true, env = "CUSTOS_SEGMENT_BYTES", hide = true)]
+    segment_bytes: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -126,6 +131,19 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also check the WORM copy on S3 (`[worm]`): every uploaded object,
+        /// its lock, and the bucket's segments on their own. Opens the
+        /// archive, so not while `serve` holds it.
+        #[arg(long)]
+        worm: bool,
+        /// TOML configuration file with the `[worm]` section.
+        #[arg(long, requires = "worm")]
+        config: Option<PathBuf>,
+    },
+    /// The WORM copy on S3-compatible storage with Object Lock.
+    Worm {
+        #[command(subcommand)]
+        command: worm::WormCommand,
     },
     /// Print the latest signed tree head.
     Head {
@@ -172,6 +190,10 @@ enum Command {
         /// Run the retention schedule this often (e.g. 24h, 1d; s, m, h, d).
         #[arg(long)]
         retention_every: Option<String>,
+        /// Upload sealed segments, blobs and heads to the WORM bucket
+        /// (`[worm]`) at start and every `[worm] sync_every` seconds.
+        #[arg(long)]
+        worm: bool,
         /// Serve HTTPS with this PEM certificate chain (overrides [tls] cert).
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -486,6 +508,9 @@ fn open(cli: &Cli) -> Result<Journal> {
         Options {
             kek: kek(cli)?,
             head_every: (cli.head_every > 0).then(|| Duration::from_secs(cli.head_every)),
+            segment_bytes: cli
+                .segment_bytes
+                .unwrap_or(Options::default().segment_bytes),
             ..Options::default()
         },
     )
@@ -546,7 +571,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             log(&journal, &cli.actor, *json, *from, *limit, &mut out)?;
             journal.close()?;
         }
-        Command::Verify { public_key, json } => {
+        Command::Verify {
+            public_key,
+            json,
+            worm,
+            config,
+        } => {
             let key = public_key
                 .as_deref()
                 .map(|k| {
@@ -581,6 +611,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     )?;
                 }
             }
+            if *worm {
+                let journal = open(&cli)?;
+                let checked = worm::verify(&journal, config.as_deref(), key, *json, &mut out);
+                journal.close()?;
+                if !checked? {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Worm { command } => {
+            let journal = open(&cli)?;
+            let result = worm::run(&journal, &cli.actor, command, &mut out);
+            journal.close()?;
+            result?;
         }
         Command::Head { sign } => {
             let journal = open(&cli)?;
@@ -840,6 +884,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             smtp_listen,
             firm_domains,
             retention_every,
+            worm,
             tls_cert,
             tls_key,
             log_format: _,
@@ -859,6 +904,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     smtp_listen: smtp_listen.as_deref(),
                     firm_domains,
                     retention_every: retention_every.as_deref(),
+                    worm: *worm,
                     tls,
                 },
                 &mut |_| Ok(()),
@@ -1005,6 +1051,8 @@ struct ServeOptions<'a> {
     firm_domains: &'a [String],
     /// How often the retention schedule runs.
     retention_every: Option<&'a str>,
+    /// Sync the WORM copy (`[worm]`).
+    worm: bool,
     /// TLS from the command line (else `[tls]`).
     tls: Option<custos_server::tls::TlsConfig>,
 }
@@ -1018,6 +1066,7 @@ impl<'a> ServeOptions<'a> {
             smtp_listen: None,
             firm_domains: &[],
             retention_every: None,
+            worm: false,
             tls: None,
         }
     }
@@ -1036,6 +1085,7 @@ fn serve(
         smtp_listen,
         firm_domains,
         retention_every,
+        worm,
         tls,
     } = options;
     let (listen, smtp_listen, firm_domains, retention_every) =
@@ -1054,7 +1104,14 @@ fn serve(
         .transpose()?
         .map(std::sync::Arc::new);
     let retention_every = retention_every.map(retention::parse_every).transpose()?;
+    let worm_settings = worm
+        .then(|| worm::from_config(config.worm.clone()))
+        .transpose()
+        .context("[worm] settings for serve --worm")?;
     let journal = open(cli)?;
+    let worm_sync = worm_settings
+        .map(|s| worm::schedule(journal.clone(), s))
+        .transpose()?;
     let retention_schedule =
         retention_every.map(|every| retention::schedule(journal.clone(), every));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -1207,6 +1264,7 @@ fn serve(
         anyhow::Ok(())
     })?;
     drop(retention_schedule);
+    drop(worm_sync);
     journal.close()?;
     Ok(())
 }

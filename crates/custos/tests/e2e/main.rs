@@ -21,3 +21,4 @@ mod supervision;
 mod users;
 mod whatsapp_export;
 mod worm;
+mod worm_s3;

@@ -1,0 +1,530 @@
+//! The WORM copy against a real S3 server that enforces Object Lock
+//! (moto, started by `scripts/s3-start`, which `scripts/test` runs):
+//! uploads under compliance mode read back and verify; the store itself
+//! refuses to delete a locked version; an overwrite leaves the locked
+//! version intact and is reported; a shorter lock than asked is reported;
+//! an archive syncs, re-syncs nothing, and its bucket copy verifies on its
+//! own, with retain-until dates from the retention schedule.
+
+use custos_governance::retention::{Period, Schedules};
+use custos_journal::{Journal, Options};
+
+use custos_model::{Attachment, Digest, Direction, Event, Message, Timestamp};
+use custos_worm::{Copy, Lock, StoreConfig, WormError, WormStore};
+
+/// The test server, or `None` when the S3 tests are skipped on purpose.
+fn endpoint() -> Option<String> {
+    match std::env::var("CUSTOS_TEST_S3") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CUSTOS_TEST_NO_S3").as_deref() == Ok("1") => {
+            eprintln!("skipped: CUSTOS_TEST_NO_S3=1 (no S3 server)");
+            None
+        }
+        _ => panic!(
+            "CUSTOS_TEST_S3 is not set: start the test S3 server with `eval \"$(scripts/s3-start)\"` \
+             (scripts/test does), or set CUSTOS_TEST_NO_S3=1 to skip the S3 tests"
+        ),
+    }
+}
+
+/// A new bucket with Object Lock, its name unique to this test.
+async fn bucket(endpoint: &str, name: &str) -> WormStore {
+    let unique = format!(
+        "{name}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let store = WormStore::new(StoreConfig {
+        bucket: unique,
+        prefix: "archive-1".into(),
+        endpoint: Some(endpoint.to_string()),
+        region: "us-east-1".into(),
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+    })
+    .unwrap();
+    store.create_bucket().await.unwrap();
+    store
+}
+
+fn in_years(years: i64) -> Timestamp {
+    Timestamp::from_micros(Timestamp::now().as_micros() + years * 366 * 86_400 * 1_000_000)
+}
+
+#[tokio::test]
+async fn an_upload_is_locked_in_compliance_mode_and_reads_back() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "upload").await;
+    let lock = Lock::until(in_years(7));
+    let copy = store
+        .put_locked("segments/a.seg", b"sealed bytes".to_vec(), &lock)
+        .await
+        .unwrap();
+    assert_eq!(copy.sha256, Digest::of(b"sealed bytes").to_string());
+    assert!(!copy.version_id.is_empty());
+    let bytes = store
+        .get("segments/a.seg", Some(&copy.version_id))
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_deref(), Some(&b"sealed bytes"[..]));
+    let state = store
+        .lock_of("segments/a.seg", &copy.version_id)
+        .await
+        .unwrap();
+    assert_eq!(state.mode.as_deref(), Some("COMPLIANCE"));
+    assert_eq!(state.retain_until, Some(lock.retain_until));
+    assert!(!state.legal_hold);
+    store.verify_copy(&copy).await.unwrap();
+
+    let held = store
+        .put_locked(
+            "blobs/k/d",
+            b"held".to_vec(),
+            &Lock {
+                legal_hold: true,
+                ..lock
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .lock_of("blobs/k/d", &held.version_id)
+            .await
+            .unwrap()
+            .legal_hold
+    );
+}
+
+#[tokio::test]
+async fn the_store_itself_refuses_to_delete_a_locked_version() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "delete").await;
+    let copy = store
+        .put_locked(
+            "segments/a.seg",
+            b"keep me".to_vec(),
+            &Lock::until(in_years(7)),
+        )
+        .await
+        .unwrap();
+    let refused = store
+        .delete_version("segments/a.seg", &copy.version_id)
+        .await
+        .unwrap_err();
+    match &refused {
+        WormError::DeleteRefused { status, code, .. } => {
+            assert_eq!(*status, 403, "{refused}");
+            assert_eq!(code, "AccessDenied", "{refused}");
+        }
+        other => panic!("expected the store to refuse, got {other}"),
+    }
+    assert!(refused.to_string().contains("segments/a.seg"), "{refused}");
+    let still = store
+        .get("segments/a.seg", Some(&copy.version_id))
+        .await
+        .unwrap();
+    assert_eq!(still.as_deref(), Some(&b"keep me"[..]));
+    store.verify_copy(&copy).await.unwrap();
+
+    // The control: the same request on an unlocked version goes through,
+    // so the refusal above is the lock's doing.
+    let loose = store.put_unlocked("scratch", b"x".to_vec()).await.unwrap();
+    store.delete_version("scratch", &loose).await.unwrap();
+    assert_eq!(store.get("scratch", Some(&loose)).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_overwrite_or_a_delete_marker_leaves_the_locked_version_and_is_reported() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "overwrite").await;
+    let copy = store
+        .put_locked(
+            "segments/a.seg",
+            b"original".to_vec(),
+            &Lock::until(in_years(7)),
+        )
+        .await
+        .unwrap();
+    let tampered = store
+        .put_unlocked("segments/a.seg", b"forged".to_vec())
+        .await
+        .unwrap();
+    assert_ne!(tampered, copy.version_id);
+    let original = store
+        .get("segments/a.seg", Some(&copy.version_id))
+        .await
+        .unwrap();
+    assert_eq!(original.as_deref(), Some(&b"original"[..]));
+    let err = store.verify_copy(&copy).await.unwrap_err().to_string();
+    assert!(
+        err.contains("segments/a.seg") && err.contains(&tampered) && err.contains("later version"),
+        "{err}"
+    );
+
+    let other = store
+        .put_locked(
+            "segments/b.seg",
+            b"second".to_vec(),
+            &Lock::until(in_years(7)),
+        )
+        .await
+        .unwrap();
+    store.delete("segments/b.seg").await.unwrap();
+    let err = store.verify_copy(&other).await.unwrap_err().to_string();
+    assert!(err.contains("delete marker"), "{err}");
+    let kept = store
+        .get("segments/b.seg", Some(&other.version_id))
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some(&b"second"[..]));
+}
+
+#[tokio::test]
+async fn a_shorter_lock_or_other_bytes_than_recorded_are_reported() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "short").await;
+    let copy = store
+        .put_locked("heads/1", b"heads".to_vec(), &Lock::until(in_years(1)))
+        .await
+        .unwrap();
+    let asked_more = Copy {
+        retain_until: Lock::until(in_years(7)).retain_until,
+        ..copy.clone()
+    };
+    let err = store
+        .verify_copy(&asked_more)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("heads/1") && err.contains("earlier than"),
+        "{err}"
+    );
+
+    let other_bytes = Copy {
+        sha256: Digest::of(b"something else").to_string(),
+        ..copy.clone()
+    };
+    let err = store
+        .verify_copy(&other_bytes)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("heads/1") && err.contains("not the"), "{err}");
+
+    let missing = Copy {
+        object: "heads/2".into(),
+        ..copy
+    };
+    let err = store.verify_copy(&missing).await.unwrap_err().to_string();
+    assert!(err.contains("heads/2") && err.contains("missing"), "{err}");
+}
+
+fn message(id: usize, sent_at: Timestamp, attachment: Option<Digest>) -> Event {
+    message_from("+5511988887777", id, sent_at, attachment)
+}
+
+fn message_from(sender: &str, id: usize, sent_at: Timestamp, attachment: Option<Digest>) -> Event {
+    Event::Message(Message {
+        channel: "whatsapp".into(),
+        source_id: format!("wamid.{id}"),
+        conversation: "c-1".into(),
+        sender: sender.into(),
+        recipients: vec!["+447700900001".into()],
+        direction: Direction::Inbound,
+        sent_at,
+        captured_at: sent_at,
+        text: Some(format!("message number {id} about the quarterly numbers")),
+        attachments: attachment
+            .map(|sha256| {
+                vec![Attachment {
+                    name: Some("a.pdf".into()),
+                    media_type: "application/pdf".into(),
+                    sha256,
+                    size: 4,
+                }]
+            })
+            .unwrap_or_default(),
+        reply_to: None,
+        raw_digest: Digest::of(format!("raw {id}").as_bytes()),
+        extra: serde_json::Map::new(),
+    })
+}
+
+fn small_segments(dir: &std::path::Path) -> Journal {
+    Journal::open(
+        dir,
+        Options {
+            segment_bytes: 2048,
+            holder: "worm test".into(),
+            ..Options::default()
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_archive_syncs_once_and_its_bucket_copy_verifies_on_its_own() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "archive").await;
+    let tmp = tempfile::tempdir().unwrap();
+    Journal::init(tmp.path(), None, "test")
+        .unwrap()
+        .close()
+        .unwrap();
+    let journal = small_segments(tmp.path());
+    Schedules::load(&journal)
+        .unwrap()
+        .set(
+            &journal,
+            "test",
+            "[[rule]]\nname = \"whatsapp\"\npreset = \"custom\"\nperiod = \"10y\"\nsource = \"test\"\nchannels = [\"whatsapp\"]\n",
+        )
+        .unwrap();
+    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
+    let blob = journal
+        .put_blob(Some("+5511988887777"), sent, b"%PDF")
+        .unwrap();
+    for i in 0..12 {
+        let attachment = (i == 0).then_some(blob.digest);
+        journal
+            .append(&message(i, sent, attachment), Some("+5511988887777"))
+            .unwrap();
+    }
+    journal.sign_head().unwrap();
+    let sealed = custos_worm::plan::sealed_segments(tmp.path()).unwrap();
+    assert!(sealed.len() >= 2, "the test needs sealed segments");
+
+    // One Progress across syncs, as serve --worm keeps it: the second sync
+    // reads only the entries since the first.
+    let mut progress = custos_worm::Progress::default();
+    let first = custos_worm::sync_from(&journal, &store, Period::years(7), "test", &mut progress)
+        .await
+        .unwrap();
+    let objects: Vec<&str> = first.uploaded.iter().map(|c| c.object.as_str()).collect();
+    for s in &sealed {
+        assert!(objects.contains(&s.object.as_str()), "{objects:?}");
+    }
+    let blob_object = format!("blobs/{}/{}", blob.key_id, blob.digest);
+    assert!(objects.contains(&blob_object.as_str()), "{objects:?}");
+    assert!(
+        objects.iter().any(|o| o.starts_with("heads/")),
+        "{objects:?}"
+    );
+
+    // The retain-until of a segment holding the whatsapp messages is their
+    // end under the 10-year rule; the blob takes its message's end.
+    let ten_years = Period::years(10).after(sent).unwrap();
+    let msg_segment = first
+        .uploaded
+        .iter()
+        .filter(|c| c.object.starts_with("segments/"))
+        .map(|c| c.retain_until)
+        .max()
+        .unwrap();
+    assert_eq!(msg_segment, ten_years);
+    let blob_copy = first
+        .uploaded
+        .iter()
+        .find(|c| c.object == blob_object)
+        .unwrap();
+    assert_eq!(blob_copy.retain_until, ten_years);
+    // No segment is locked for less than its entries' default retention
+    // (archive entries: their recorded time plus seven years).
+    let six = Period::years(6).after(Timestamp::now()).unwrap();
+    assert!(first.uploaded.iter().all(|c| c.retain_until > six));
+
+    // Every upload is on record; a sync after it has nothing new unless the
+    // events themselves sealed a segment.
+    let recorded = custos_worm::uploaded(&journal).unwrap();
+    assert_eq!(recorded.len(), first.uploaded.len());
+    let sealed_now = custos_worm::plan::sealed_segments(tmp.path()).unwrap();
+    let second = custos_worm::sync_from(&journal, &store, Period::years(7), "test", &mut progress)
+        .await
+        .unwrap();
+    let newly_sealed: Vec<String> = sealed_now
+        .iter()
+        .filter(|l| !recorded.contains_key(&l.object))
+        .map(|l| l.object.clone())
+        .collect();
+    let second_segments: Vec<String> = second
+        .uploaded
+        .iter()
+        .filter(|c| c.object.starts_with("segments/"))
+        .map(|c| c.object.clone())
+        .collect();
+    assert_eq!(second_segments, newly_sealed);
+    assert!(second.adopted.is_empty());
+
+    let report = custos_worm::check(&journal, &store, None).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(
+        report.bucket_entries >= 12 && report.bucket_heads >= 1,
+        "{report:?}"
+    );
+
+    // A tampered bucket: another version written over a segment is named.
+    let victim = &sealed[1].object;
+    store
+        .put_unlocked(victim, b"forged".to_vec())
+        .await
+        .unwrap();
+    let report = custos_worm::check(&journal, &store, None).await.unwrap();
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert_eq!(&report.failures[0].object, victim);
+    journal.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn other_bytes_already_under_a_name_are_an_alarm_on_record() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "alarm").await;
+    let tmp = tempfile::tempdir().unwrap();
+    Journal::init(tmp.path(), None, "test")
+        .unwrap()
+        .close()
+        .unwrap();
+    let journal = small_segments(tmp.path());
+    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
+    for i in 0..12 {
+        journal
+            .append(&message(i, sent, None), Some("+5511988887777"))
+            .unwrap();
+    }
+    let sealed = custos_worm::plan::sealed_segments(tmp.path()).unwrap();
+    store
+        .put_unlocked(&sealed[0].object, b"squatter".to_vec())
+        .await
+        .unwrap();
+    let err = custos_worm::sync(&journal, &store, Period::years(7), "test")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&sealed[0].object), "{err}");
+    let alarms: Vec<_> = journal
+        .entries(0)
+        .map(|e| journal.open_entry(&e.unwrap()).unwrap())
+        .filter(|o| matches!(o, custos_journal::Opened::Event(Event::System(s)) if s.action == custos_worm::WORM_ALARM))
+        .collect();
+    assert_eq!(alarms.len(), 1);
+    journal.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_holding_a_record_under_legal_hold_get_the_s3_legal_hold() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "hold").await;
+    let tmp = tempfile::tempdir().unwrap();
+    Journal::init(tmp.path(), None, "test")
+        .unwrap()
+        .close()
+        .unwrap();
+    let journal = small_segments(tmp.path());
+    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
+    const HELD: &str = "+5511988887777";
+    const FREE: &str = "+34600999888";
+    // Free messages first (their own segments), then the held party's.
+    for i in 0..8 {
+        journal
+            .append(&message_from(FREE, i, sent, None), Some(FREE))
+            .unwrap();
+    }
+    for i in 8..16 {
+        journal
+            .append(&message_from(HELD, i, sent, None), Some(HELD))
+            .unwrap();
+    }
+    // Seal the held party's last segment.
+    for i in 16..22 {
+        journal
+            .append(&message_from(FREE, i, sent, None), Some(FREE))
+            .unwrap();
+    }
+    let hold = custos_governance::Holds::load(&journal)
+        .unwrap()
+        .place(
+            &journal,
+            "test",
+            "SEC 24-113",
+            "subpoena",
+            custos_governance::HoldScope {
+                participants: vec![HELD.into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let report = custos_worm::sync(&journal, &store, Period::years(7), "test")
+        .await
+        .unwrap();
+    let segments: Vec<&Copy> = report
+        .uploaded
+        .iter()
+        .filter(|c| c.object.starts_with("segments/"))
+        .collect();
+    assert!(segments.iter().any(|c| c.legal_hold), "{segments:?}");
+    assert!(segments.iter().any(|c| !c.legal_hold), "{segments:?}");
+    for c in &segments {
+        let state = store.lock_of(&c.object, &c.version_id).await.unwrap();
+        assert_eq!(state.legal_hold, c.legal_hold, "{}", c.object);
+        assert_eq!(state.mode.as_deref(), Some("COMPLIANCE"));
+    }
+    // A held segment is refused for deletion whatever its date.
+    let held = segments.iter().find(|c| c.legal_hold).unwrap();
+    assert!(matches!(
+        store.delete_version(&held.object, &held.version_id).await,
+        Err(WormError::DeleteRefused { .. })
+    ));
+    let held_before: Vec<String> = segments
+        .iter()
+        .filter(|c| c.legal_hold)
+        .map(|c| c.object.clone())
+        .collect();
+
+    // Nothing changed: a second sync touches no legal hold.
+    let again = custos_worm::sync(&journal, &store, Period::years(7), "test")
+        .await
+        .unwrap();
+    assert!(again.legal_holds.is_empty(), "{:?}", again.legal_holds);
+
+    // Released, and another placed over the other party: the next sync
+    // turns each version's S3 legal hold off or on, and says so.
+    let mut holds = custos_governance::Holds::load(&journal).unwrap();
+    holds
+        .release(&journal, "test", &hold, "matter closed")
+        .unwrap();
+    holds
+        .place(
+            &journal,
+            "test",
+            "FCA review",
+            "letter",
+            custos_governance::HoldScope {
+                participants: vec![FREE.into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let after = custos_worm::sync(&journal, &store, Period::years(7), "test")
+        .await
+        .unwrap();
+    assert!(!after.legal_holds.is_empty());
+    let recorded = custos_worm::uploaded(&journal).unwrap();
+    for c in &segments {
+        let now_held = recorded[&c.object].legal_hold;
+        let state = store.lock_of(&c.object, &c.version_id).await.unwrap();
+        assert_eq!(state.legal_hold, now_held, "{}", c.object);
+    }
+    let free_only = segments
+        .iter()
+        .find(|c| !held_before.contains(&c.object) && recorded[&c.object].legal_hold);
+    assert!(
+        free_only.is_some(),
+        "a segment of the other party is now held"
+    );
+    let report = custos_worm::check(&journal, &store, None).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    journal.close().unwrap();
+}
