@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use custos_auth::{CsrfToken, Permission, Principal, Role};
 use custos_journal::Opened;
-use custos_model::{ConsentState, DeliveryState, Event, Message, Timestamp};
+use custos_model::{Attachment, ConsentState, DeliveryState, Event, Message, Timestamp};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::hash::{Hash, Hasher};
@@ -775,6 +775,10 @@ pub(super) async fn send(
     }
 }
 
+/// A failed message found for a retry, and its file's attachment and
+/// bytes if it carried one.
+type Failed = (Message, Option<(Attachment, Vec<u8>)>);
+
 /// The retry form.
 #[derive(Debug, Deserialize)]
 pub(super) struct RetryForm {
@@ -807,7 +811,7 @@ pub(super) async fn retry(
     let console = state.console.clone();
     let seqs = c.conversation.messages.clone();
     let wamid2 = wamid.clone();
-    let original = tokio::task::spawn_blocking(move || -> Result<Option<Message>, PageError> {
+    let original = tokio::task::spawn_blocking(move || -> Result<Option<Failed>, PageError> {
         let failed = console.with(&journal, |proj| {
             proj.delivery
                 .get(&("whatsapp".to_string(), wamid2.clone()))
@@ -818,10 +822,19 @@ pub(super) async fn retry(
             return Ok(None);
         }
         for seq in seqs.iter().rev() {
-            if let Opened::Event(Event::Message(m)) = journal.open_entry(&journal.entry(*seq)?)?
+            let entry = journal.entry(*seq)?;
+            if let Opened::Event(Event::Message(m)) = journal.open_entry(&entry)?
                 && m.source_id == wamid2
             {
-                return Ok(Some(m));
+                // A file sent from the inbox was stored under the
+                // message's own key before it was uploaded: send it again.
+                let file = match m.attachments.first() {
+                    Some(a) => journal
+                        .blob(entry.leaf.key_id, &a.sha256)?
+                        .map(|bytes| (a.clone(), bytes)),
+                    None => None,
+                };
+                return Ok(Some((m, file)));
             }
         }
         Ok(None)
@@ -832,25 +845,48 @@ pub(super) async fn retry(
             "wamid: {wamid:?} is not a failed message of this conversation"
         ))
     })?;
-    let request = crate::outbound::SendRequest {
-        to: c.conversation.customer.clone(),
-        text: if inbox::template_of(&original).is_some() {
-            None
-        } else {
-            original.text.clone()
+    let (original, file) = original;
+    let template = original
+        .extra
+        .get("whatsapp")
+        .and_then(|w| w.pointer("/request/template"))
+        .cloned();
+    let request = match file {
+        Some((attachment, bytes)) if template.is_none() => {
+            let filename = attachment.name.clone().unwrap_or_default();
+            crate::outbound::SendRequest {
+                to: c.conversation.customer.clone(),
+                text: None,
+                template: None,
+                media: Some(media_object(
+                    &attachment.media_type,
+                    original.text.as_deref(),
+                    &filename,
+                )),
+                sender: Some(p.user.clone()),
+                upload: Some(crate::outbound::Upload {
+                    filename,
+                    media_type: attachment.media_type,
+                    bytes: std::sync::Arc::new(bytes),
+                }),
+            }
+        }
+        _ => crate::outbound::SendRequest {
+            to: c.conversation.customer.clone(),
+            text: if inbox::template_of(&original).is_some() {
+                None
+            } else {
+                original.text.clone()
+            },
+            template,
+            media: None,
+            sender: Some(p.user.clone()),
+            upload: None,
         },
-        template: original
-            .extra
-            .get("whatsapp")
-            .and_then(|w| w.pointer("/request/template"))
-            .cloned(),
-        media: None,
-        sender: Some(p.user.clone()),
-        upload: None,
     };
-    if request.text.is_none() && request.template.is_none() {
+    if request.text.is_none() && request.template.is_none() && request.upload.is_none() {
         return Err(PageError::BadRequest(
-            "wamid: only text and template messages can be retried here".into(),
+            "wamid: only text, template and file messages can be retried here".into(),
         ));
     }
     match crate::outbound::send(&state, request).await {
@@ -863,6 +899,27 @@ pub(super) async fn retry(
             }
         }
     }
+}
+
+/// The Cloud API `media` object for a file of `media_type`: its kind, the
+/// caption (not for audio) and, for documents, the file name.
+fn media_object(media_type: &str, caption: Option<&str>, filename: &str) -> serde_json::Value {
+    let kind = match media_type {
+        "image/jpeg" | "image/png" => "image",
+        "video/mp4" | "video/3gpp" => "video",
+        t if t.starts_with("audio/") => "audio",
+        _ => "document",
+    };
+    let mut object = serde_json::json!({ "type": kind });
+    if let Some(caption) = caption
+        && kind != "audio"
+    {
+        object["caption"] = caption.into();
+    }
+    if kind == "document" {
+        object["filename"] = filename.into();
+    }
+    object
 }
 
 /// `POST /inbox/c/{id}/media` (`multipart/form-data`: `file`, `caption`):
@@ -911,21 +968,7 @@ pub(super) async fn media(
         .clone()
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "application/octet-stream".into());
-    let kind = match media_type.as_str() {
-        "image/jpeg" | "image/png" => "image",
-        "video/mp4" | "video/3gpp" => "video",
-        t if t.starts_with("audio/") => "audio",
-        _ => "document",
-    };
-    let mut object = serde_json::json!({ "type": kind });
-    if let Some(caption) = &caption
-        && kind != "audio"
-    {
-        object["caption"] = caption.clone().into();
-    }
-    if kind == "document" {
-        object["filename"] = filename.clone().into();
-    }
+    let object = media_object(&media_type, caption.as_deref(), &filename);
     let request = crate::outbound::SendRequest {
         to: c.conversation.customer.clone(),
         text: None,

@@ -1004,6 +1004,42 @@ async fn a_document_is_kept_uploaded_and_sent_with_its_caption_checked() {
         thread.body
     );
 
+    // The document fails to deliver; a retry uploads the stored file again
+    // and sends it with its caption and name.
+    s.journal
+        .append(
+            &Event::Status(DeliveryStatus {
+                channel: "whatsapp".into(),
+                target: out.source_id.clone(),
+                recipient: CUSTOMER.into(),
+                state: DeliveryState::Failed,
+                at: Timestamp::now(),
+                captured_at: Timestamp::now(),
+                error: Some("131053: Media upload error".into()),
+                raw_digest: Digest::of(b"status"),
+            }),
+            Some(CUSTOMER),
+        )
+        .unwrap();
+    let r = s
+        .post(
+            "agent-ana",
+            &format!("{here}/retry"),
+            &[("wamid", out.source_id.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let uploads = s.graph.uploads.lock().unwrap().clone();
+    assert_eq!(uploads.len(), 2, "the file is uploaded again");
+    let again = uploads[1].iter().find(|p| p.name == "file").unwrap();
+    assert_eq!(again.data, pdf);
+    let sent = s.sent();
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert_eq!(sent[1]["type"], "document");
+    assert_eq!(sent[1]["document"]["id"], "media-2");
+    assert_eq!(sent[1]["document"]["filename"], "proposta.pdf");
+    assert_eq!(sent[1]["document"]["caption"], "A proposta");
+
     // No file: the field is named; no CSRF token: refused.
     let (ct, body) = custos_server::multipart::encode(&[custos_server::multipart::Part {
         name: "_csrf".into(),
