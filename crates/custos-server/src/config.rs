@@ -98,6 +98,21 @@ pub struct Config {
     /// `[metrics]`: the Prometheus scraper's token.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[journal]`: cluster mode's database (the embedded journal unless
+    /// `url` is set).
+    #[serde(default)]
+    pub journal: JournalConfig,
+}
+
+/// `[journal]`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// The PostgreSQL database holding the journal (`postgres://...`),
+    /// shared by every node; `--journal-url` and `CUSTOS_JOURNAL_URL` win
+    /// over it. A secret: it may carry a password.
+    #[serde(default)]
+    pub url: Secret,
 }
 
 /// `[metrics]`.
