@@ -459,21 +459,25 @@ impl ClusterWriter {
             match msg {
                 Msg::Append(first) => {
                     let mut batch = vec![first];
-                    let mut bytes: usize = batch[0].entries.iter().map(|e| e.payload.len()).sum();
-                    while bytes < MAX_BATCH_BYTES {
-                        match requests.try_recv() {
-                            Ok(Msg::Append(r)) => {
-                                bytes += r.entries.iter().map(|e| e.payload.len()).sum::<usize>();
-                                batch.push(r);
+                    gather(&mut batch, &requests, &mut pending);
+                    self.append_batch(&mut session, batch, &requests, &mut pending);
+                }
+                Msg::Cluster(Work::EnsureKey { name, reply }) => {
+                    // Every new subject waiting is given its key in one
+                    // transaction (a burst of new customers, an import).
+                    let mut wanted = vec![(name, reply)];
+                    while let Ok(next) = requests.try_recv() {
+                        match next {
+                            Msg::Cluster(Work::EnsureKey { name, reply }) => {
+                                wanted.push((name, reply))
                             }
-                            Ok(other) => {
+                            other => {
                                 pending = Some(other);
                                 break;
                             }
-                            Err(_) => break,
                         }
                     }
-                    self.append_batch(&mut session, batch);
+                    self.ensure_keys(&mut session, wanted);
                 }
                 Msg::Cluster(work) => self.work(&mut session, work),
             }
@@ -787,14 +791,22 @@ impl ClusterWriter {
 
     /// Commits a batch under the lease, then writes it to the cache,
     /// publishes it and answers: all of it, or an error to every request.
-    fn append_batch(&mut self, session: &mut Session, batch: Vec<Request>) {
+    /// Appends that arrive while the writer waits for the lease join the
+    /// batch once it holds it.
+    fn append_batch(
+        &mut self,
+        session: &mut Session,
+        mut batch: Vec<Request>,
+        requests: &Receiver<Msg>,
+        pending: &mut Option<Msg>,
+    ) {
         if let Some(why) = read(&self.state).failed.clone() {
             for r in batch {
                 let _ = r.reply.send(Err(Error::WriterStopped(why.clone())));
             }
             return;
         }
-        match self.commit_batch(session, &batch) {
+        match self.commit_batch(session, &mut batch, requests, pending) {
             Ok((frames, answers)) => {
                 let taken = self.take_in(frames, &[]);
                 for (r, a) in batch.into_iter().zip(answers) {
@@ -823,7 +835,9 @@ impl ClusterWriter {
     fn commit_batch(
         &mut self,
         session: &mut Session,
-        batch: &[Request],
+        batch: &mut Vec<Request>,
+        requests: &Receiver<Msg>,
+        pending: &mut Option<Msg>,
     ) -> Result<(Vec<(u64, Vec<u8>)>, Vec<Vec<Appended>>)> {
         session.conn()?;
         let Session {
@@ -832,13 +846,16 @@ impl ClusterWriter {
         let conn = conn.as_mut().expect("connected");
         let mut tx = rt.block_on(conn.begin()).map_err(db("beginning a batch"))?;
         rt.block_on(lease(&mut tx))?;
+        if pending.is_none() {
+            gather(batch, requests, pending);
+        }
         self.catch_up(rt, &mut tx, key_rev)?;
         let recorded_at = Timestamp::now();
         let mut next = self.next_seq;
         let mut new_dedup: HashMap<u128, u64> = HashMap::new();
         let mut frames = Vec::new();
         let mut results = Vec::with_capacity(batch.len());
-        for request in batch {
+        for request in batch.iter() {
             let mut answers = Vec::with_capacity(request.entries.len());
             for e in &request.entries {
                 if let Some(d) = &e.dedup {
@@ -894,20 +911,7 @@ impl ClusterWriter {
 
     fn work(&mut self, session: &mut Session, work: Work) {
         match work {
-            Work::EnsureKey { name, reply } => {
-                let r = self
-                    .under_lease(session, |this, rt, tx| this.ensure_key(rt, tx, &name))
-                    .and_then(|record| match record {
-                        // Taken in only once committed: a key this node
-                        // holds is a key every node can get.
-                        Some(record) => self
-                            .keys
-                            .adopt(Path::new("postgres:journal_keys"), &record)
-                            .map(|_| ()),
-                        None => Ok(()),
-                    });
-                let _ = reply.send(r);
-            }
+            Work::EnsureKey { name, reply } => self.ensure_keys(session, vec![(name, reply)]),
             Work::SignHead { reply } => {
                 let r = self
                     .under_lease(session, |this, rt, tx| this.sign_head(rt, tx))
@@ -978,6 +982,44 @@ impl ClusterWriter {
                 });
                 let _ = reply.send(r);
             }
+        }
+    }
+
+    /// Makes sure every key named exists, in one transaction under the
+    /// lease, and answers each caller.
+    fn ensure_keys(
+        &mut self,
+        session: &mut Session,
+        wanted: Vec<(String, mpsc::SyncSender<Result<()>>)>,
+    ) {
+        let r = self
+            .under_lease(session, |this, rt, tx| {
+                let mut made = Vec::new();
+                for (name, _) in &wanted {
+                    // Two callers may want the same new key: made once.
+                    if made.iter().any(|(n, _)| n == name) {
+                        continue;
+                    }
+                    if let Some(record) = this.ensure_key(rt, tx, name)? {
+                        made.push((name.clone(), record));
+                    }
+                }
+                Ok(made)
+            })
+            .and_then(|made| {
+                // Taken in only once committed: a key this node holds is
+                // a key every node can get.
+                for (_, record) in &made {
+                    self.keys
+                        .adopt(Path::new("postgres:journal_keys"), record)?;
+                }
+                Ok(())
+            });
+        for (_, reply) in wanted {
+            let _ = reply.send(match &r {
+                Ok(()) => Ok(()),
+                Err(e) => Err(Error::Database(e.to_string())),
+            });
         }
     }
 
@@ -1063,6 +1105,30 @@ impl ClusterWriter {
         )
         .map_err(db("storing a signed head"))?;
         Ok((head.clone(), Some(head)))
+    }
+}
+
+/// Adds the appends waiting in `requests` to `batch`, up to
+/// [`MAX_BATCH_BYTES`]; other work met on the way is kept in `pending`
+/// (and ends the gathering, so work is done in the order it came).
+fn gather(batch: &mut Vec<Request>, requests: &Receiver<Msg>, pending: &mut Option<Msg>) {
+    let mut bytes: usize = batch
+        .iter()
+        .flat_map(|r| &r.entries)
+        .map(|e| e.payload.len())
+        .sum();
+    while bytes < MAX_BATCH_BYTES {
+        match requests.try_recv() {
+            Ok(Msg::Append(r)) => {
+                bytes += r.entries.iter().map(|e| e.payload.len()).sum::<usize>();
+                batch.push(r);
+            }
+            Ok(other) => {
+                *pending = Some(other);
+                return;
+            }
+            Err(_) => return,
+        }
     }
 }
 
