@@ -279,16 +279,27 @@ fn two_nodes_share_one_journal_and_a_killed_node_loses_nothing_acknowledged() {
         *seen.entry(id.clone()).or_default() += 1;
         texts.insert(id, e["text"].as_str().unwrap_or_default().to_string());
     }
-    for (wamid, text) in acked.iter().flat_map(|d| &d.messages) {
-        assert_eq!(
-            seen.get(wamid),
-            Some(&1),
-            "{wamid} acknowledged but not stored once"
-        );
+    let on_b = log_of(&b);
+    for (i, (wamid, text)) in acked
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| d.messages.iter().map(move |m| (i, m)))
+    {
+        if seen.get(wamid) != Some(&1) {
+            let in_b = on_b.iter().filter(|e| e["id"] == wamid.as_str()).count();
+            panic!(
+                "{wamid} (delivery #{i}: the first {by_dead_node} were acknowledged by the killed node, \
+                 the last {} retried) acknowledged but stored {:?} times in node a's log of {} \
+                 entries; {in_b} times in node b's log of {} entries",
+                unanswered.len(),
+                seen.get(wamid),
+                entries.len(),
+                on_b.len()
+            );
+        }
         assert_eq!(&texts[wamid], text, "{wamid}");
     }
     assert!(seen.values().all(|n| *n == 1), "a message stored twice");
-    let on_b = log_of(&b);
     let seqs = |log: &[Value]| -> Vec<(u64, String)> {
         log.iter()
             .filter(|e| e["kind"] == "message")
