@@ -617,8 +617,18 @@ fn cluster_figures(
         let per_node = w.div_ceil(2).max(1);
         let dir = ctx.work.join(format!("cluster-{w}"));
         let run = cluster::two_nodes(&base, &dir, records, per_node, ctx.limit)?;
-        let who = format!("2 cluster nodes on one PostgreSQL, {per_node} writers each");
-        progress(&describe(&who, &run));
+        progress(&format!(
+            "2 cluster nodes on one PostgreSQL, {} each: {} in {:.2} s = {:.0}/s{}",
+            plural(per_node, "writer", "writers"),
+            plural(run.stored, "message", "messages"),
+            run.elapsed.as_secs_f64(),
+            run.rate(),
+            if run.capped {
+                " (stopped at the time limit)"
+            } else {
+                ""
+            }
+        ));
         std::fs::remove_dir_all(&dir).ok();
         let dir = ctx.work.join(format!("embedded-{w}"));
         let peer = ingest::custos(&dir, records, 2 * per_node, ctx.limit)?;
