@@ -322,6 +322,29 @@ mod tests {
     }
 
     #[test]
+    fn the_journal_url_reads_from_file_and_never_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custos.toml");
+        std::fs::write(&path, "").unwrap();
+        let config = Config::load(Some(&path), |_| None).unwrap();
+        assert!(!config.journal.url.is_set(), "embedded unless set");
+        std::fs::write(
+            &path,
+            "[journal]\nurl = \"postgres://custos:pg-password@db/custos\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), |_| None).unwrap();
+        assert_eq!(
+            config.journal.url.expose(),
+            "postgres://custos:pg-password@db/custos"
+        );
+        assert!(!format!("{config:?}").contains("pg-password"));
+        std::fs::write(&path, "[journal]\nurls = \"x\"\n").unwrap();
+        let err = Config::load(Some(&path), |_| None).unwrap_err();
+        assert!(format!("{err:#}").contains("urls"), "{err:#}");
+    }
+
+    #[test]
     fn capture_and_consent_sections_read_with_their_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("custos.toml");
