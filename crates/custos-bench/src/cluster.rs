@@ -53,7 +53,7 @@ pub fn two_nodes(
         &dir.join("b"),
         Options {
             kek: Some(kek),
-            journal_url: Some(url),
+            journal_url: Some(url.clone()),
             ..Options::default()
         },
     )
@@ -109,6 +109,8 @@ pub fn two_nodes(
     }
     first.close().context("closing the first node")?;
     second.close().context("closing the second node")?;
+    custos_journal::drop_scratch_database(base_url, &url)
+        .context("dropping the scratch database")?;
     Ok(Run {
         stored: stored.into_inner(),
         elapsed,

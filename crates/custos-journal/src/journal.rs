@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 mod cluster;
-pub use cluster::{SHARD, init_cluster, scratch_database, verify_cluster};
+pub use cluster::{SHARD, drop_scratch_database, init_cluster, scratch_database, verify_cluster};
 
 /// The file naming the archive format, written by `init`.
 pub const FORMAT_FILE: &str = "FORMAT";

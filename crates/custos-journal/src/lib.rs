@@ -65,8 +65,8 @@ pub use error::{Error, Result};
 pub use head::SignedTreeHead;
 pub use journal::{
     Appended, ConsistencyProof, Entries, FORMAT_FILE, HEADS_FILE, InclusionProof, Journal,
-    KEK_FILE, NewEntry, Opened, Options, PUBLIC_KEY_FILE, SEGMENTS_DIR, SHARD, event_time,
-    init_cluster, period_of, scratch_database, verify_cluster,
+    KEK_FILE, NewEntry, Opened, Options, PUBLIC_KEY_FILE, SEGMENTS_DIR, SHARD,
+    drop_scratch_database, event_time, init_cluster, period_of, scratch_database, verify_cluster,
 };
 pub use keys::{Kek, KeyId};
 pub use verify::{VerifyReport, verify};

@@ -1270,6 +1270,36 @@ fn lay_out_for_verify(url: &str, dir: &Path) -> Result<[u8; 32]> {
     })
 }
 
+/// Drops a database [`scratch_database`] made (`url`), connecting through
+/// `base_url`; sessions still connected to it are ended. Only names
+/// `scratch_database` gives are accepted.
+pub fn drop_scratch_database(base_url: &str, url: &str) -> Result<()> {
+    let head = url.split_once('?').map_or(url, |(h, _)| h);
+    let name = head.rsplit_once('/').map_or("", |(_, n)| n);
+    let scratch = name.len() == 19
+        && name.starts_with("custos_")
+        && name[7..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !scratch {
+        return Err(Error::Refused(format!(
+            "{name:?} is not a scratch database: only those are dropped"
+        )));
+    }
+    on_own_thread(|rt| {
+        rt.block_on(async {
+            let mut conn = PgConnection::connect(base_url)
+                .await
+                .map_err(db("connecting to the database server"))?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await
+            .map_err(db("dropping a database"))?;
+            Ok(())
+        })
+    })
+}
+
 /// Creates an empty database beside the one `base_url` names (same
 /// server and role, which must be allowed to create databases) and
 /// returns its URL: one archive per test or benchmark run.
@@ -1309,11 +1339,35 @@ mod tests {
     use custos_model::{Direction, Message};
     use std::time::Instant;
 
+    /// A scratch database, dropped when the test ends.
+    struct Scratch {
+        base: String,
+        url: String,
+    }
+
+    impl std::ops::Deref for Scratch {
+        type Target = String;
+        fn deref(&self) -> &String {
+            &self.url
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            if let Err(e) = drop_scratch_database(&self.base, &self.url) {
+                eprintln!("dropping {}: {e}", self.url);
+            }
+        }
+    }
+
     /// A fresh database on the test server, or `None` (skipped) only when
     /// a developer said so with `CUSTOS_TEST_NO_PG=1`.
-    fn database() -> Option<String> {
+    fn database() -> Option<Scratch> {
         match std::env::var("CUSTOS_TEST_PG") {
-            Ok(url) if !url.is_empty() => Some(scratch_database(&url).expect("a scratch database")),
+            Ok(base) if !base.is_empty() => Some(Scratch {
+                url: scratch_database(&base).expect("a scratch database"),
+                base,
+            }),
             _ if std::env::var("CUSTOS_TEST_NO_PG").as_deref() == Ok("1") => {
                 eprintln!("skipped: no PostgreSQL (CUSTOS_TEST_NO_PG=1)");
                 None
@@ -1690,7 +1744,7 @@ mod tests {
             a.path(),
             Options {
                 kek: Some(kek),
-                journal_url: Some(other),
+                journal_url: Some(other.to_string()),
                 ..Options::default()
             },
         )

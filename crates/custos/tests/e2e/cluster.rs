@@ -29,12 +29,27 @@ const KILL_AFTER: usize = 150;
 /// Deliveries each thread posts to the surviving node.
 const SURVIVOR_PER_THREAD: u64 = 60;
 
-/// A fresh database for this test, or `None` when a developer skips.
-fn database() -> Option<String> {
-    match std::env::var("CUSTOS_TEST_PG") {
-        Ok(url) if !url.is_empty() => {
-            Some(custos_journal::scratch_database(&url).expect("a scratch database"))
+/// A scratch database, dropped when the test ends.
+struct Scratch {
+    base: String,
+    url: String,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Err(e) = custos_journal::drop_scratch_database(&self.base, &self.url) {
+            eprintln!("dropping {}: {e}", self.url);
         }
+    }
+}
+
+/// A fresh database for this test, or `None` when a developer skips.
+fn database() -> Option<Scratch> {
+    match std::env::var("CUSTOS_TEST_PG") {
+        Ok(base) if !base.is_empty() => Some(Scratch {
+            url: custos_journal::scratch_database(&base).expect("a scratch database"),
+            base,
+        }),
         _ if std::env::var("CUSTOS_TEST_NO_PG").as_deref() == Ok("1") => {
             eprintln!("skipped: no PostgreSQL (CUSTOS_TEST_NO_PG=1)");
             None
@@ -163,7 +178,8 @@ fn encode(text: &str) -> String {
 
 #[test]
 fn two_nodes_share_one_journal_and_a_killed_node_loses_nothing_acknowledged() {
-    let Some(url) = database() else { return };
+    let Some(scratch) = database() else { return };
+    let url = scratch.url.clone();
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let (_, kek) = custos_journal::Kek::generate();
