@@ -451,6 +451,12 @@ impl Journal {
                 problem: format!("no {FORMAT_FILE} file"),
             });
         }
+        if cluster.is_none() && dir.join(cluster::CLUSTER_FILE).exists() {
+            return Err(Error::Refused(format!(
+                "{} is a cluster node's cache of a journal kept in PostgreSQL: open it with --journal-url (CUSTOS_JOURNAL_URL)",
+                dir.display()
+            )));
+        }
         let lock = take_lock(dir, &options.holder)?;
         let kek = load_kek(dir, options.kek)?;
         let signer = SigningKey::load(&dir.join(SIGNING_KEY_FILE), &kek)?;

@@ -42,6 +42,10 @@ const PAGE: i64 = 5000;
 const META_FORMAT: &str = "format";
 const META_SIGNING_KEY: &str = "signing.key";
 const META_PUBLIC_KEY: &str = "signing.pub";
+/// The file that marks a data directory as a cluster node's cache: an
+/// open without the database refuses it (writes there would be
+/// acknowledged without reaching the database).
+pub(super) const CLUSTER_FILE: &str = "CLUSTER";
 /// Where entries read from the database are said to come from in errors.
 const ORIGIN: &str = "postgres:journal_entries";
 
@@ -186,6 +190,10 @@ fn lay_out_cache(dir: &Path, signing_key: &[u8], public_key: &[u8; 32]) -> Resul
     let first = dir.join(SEGMENTS_DIR).join(segment::file_name(0));
     fsutil::replace_durably(&first, &segment::header(0))?;
     fsutil::sync_dir(&dir.join(SEGMENTS_DIR))?;
+    fsutil::replace_durably(
+        &dir.join(CLUSTER_FILE),
+        b"this directory caches a custos journal kept in PostgreSQL: open it with --journal-url\n",
+    )?;
     fsutil::replace_durably(&dir.join(FORMAT_FILE), FORMAT_TEXT.as_bytes())
 }
 
@@ -1750,6 +1758,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("caches another archive"), "{err}");
+        // Nor is a cache opened without its database.
+        let err = Journal::open(
+            b.path(),
+            Options {
+                kek: Some(Kek::generate().0),
+                ..Options::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("--journal-url"), "{err}");
         assert!(
             init_cluster(&a.path().join("new"), &url, None, "t")
                 .unwrap_err()
