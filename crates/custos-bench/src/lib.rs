@@ -50,6 +50,7 @@
 //! # anyhow::Ok(())
 //! ```
 
+pub mod cluster;
 pub mod export;
 mod ingest;
 pub mod load;
@@ -204,11 +205,14 @@ pub enum Group {
     Search,
     /// RSMF export, vs `sqlite3 .dump | zstd`.
     ExportRsmf,
+    /// Durable appends through two cluster nodes on one PostgreSQL, vs the
+    /// embedded journal (skipped without a database: [`cluster::PG_ENV`]).
+    Cluster,
 }
 
 impl Group {
     /// Every group, in the order a full run measures them.
-    pub const ALL: [Group; 7] = [
+    pub const ALL: [Group; 8] = [
         Group::Ingest,
         Group::Webhook,
         Group::Import,
@@ -216,6 +220,7 @@ impl Group {
         Group::Verify,
         Group::Search,
         Group::ExportRsmf,
+        Group::Cluster,
     ];
 
     /// The group's name, as `--only` and [`ONLY_ENV`] take it.
@@ -228,6 +233,7 @@ impl Group {
             Group::Verify => "verify",
             Group::Search => "search",
             Group::ExportRsmf => "export-rsmf",
+            Group::Cluster => "cluster",
         }
     }
 
@@ -367,6 +373,10 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
             Group::ExportRsmf => {
                 search_figures(ctx.work, options, false, true, progress, &mut figures)?
             }
+            Group::Cluster => {
+                let records = ctx.records(progress);
+                cluster_figures(&ctx, &records, progress, &mut figures)?;
+            }
         }
         drop(ctx);
         drop(work);
@@ -386,6 +396,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Vec
     let records = ctx.records(progress);
     let async_rates = ingest_figures(&ctx, &records, progress, &mut figures)?;
     webhook_figures(&ctx, &records, &async_rates, progress, &mut figures)?;
+    cluster_figures(&ctx, &records, progress, &mut figures)?;
     drop(records);
     let peak_before_export = peak_memory_kib();
     let export_lines = export_figures(ctx.work, options.quick, rounds, progress, &mut figures)?;
@@ -583,6 +594,59 @@ fn webhook_figures(
         );
         figure.peak_mib = server_peak.map(|kib| kib as f64 / 1024.0);
         figures.push(figure);
+    }
+    Ok(())
+}
+
+/// Durable appends through two cluster nodes on one PostgreSQL beside the
+/// embedded journal with as many writers, in this run.
+fn cluster_figures(
+    ctx: &Ctx,
+    records: &[workload::Record],
+    progress: &mut dyn FnMut(&str),
+    figures: &mut Vec<Figure>,
+) -> Result<()> {
+    let Some(base) = cluster::database_url() else {
+        progress(&format!(
+            "cluster: skipped, no PostgreSQL (set {} to postgres://..., or run scripts/pg-start)",
+            cluster::PG_ENV
+        ));
+        return Ok(());
+    };
+    for &w in &ctx.writers {
+        let per_node = w.div_ceil(2).max(1);
+        let dir = ctx.work.join(format!("cluster-{w}"));
+        let run = cluster::two_nodes(&base, &dir, records, per_node, ctx.limit)?;
+        progress(&format!(
+            "2 cluster nodes on one PostgreSQL, {} each: {} in {:.2} s = {:.0}/s{}",
+            plural(per_node, "writer", "writers"),
+            plural(run.stored, "message", "messages"),
+            run.elapsed.as_secs_f64(),
+            run.rate(),
+            if run.capped {
+                " (stopped at the time limit)"
+            } else {
+                ""
+            }
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+        let dir = ctx.work.join(format!("embedded-{w}"));
+        let peer = ingest::custos(&dir, records, 2 * per_node, ctx.limit)?;
+        let peer_label = format!(
+            "embedded journal, {}",
+            plural(2 * per_node, "writer", "writers")
+        );
+        progress(&describe(&peer_label, &peer));
+        std::fs::remove_dir_all(&dir).ok();
+        figures.push(rate_figure(
+            format!(
+                "durable appends, 2 nodes on PostgreSQL, {}",
+                plural(2 * per_node, "writer", "writers")
+            ),
+            run.rate(),
+            "messages/s",
+            Some((peer_label, peer.rate())),
+        ));
     }
     Ok(())
 }

@@ -250,6 +250,29 @@ impl Server {
         log: &Path,
         file_size_kib: Option<u64>,
     ) -> Result<Server> {
+        Server::start_with(exe, data, secret, log, file_size_kib, &[])
+    }
+
+    /// [`Server::start`] with more environment variables (e.g. a cluster
+    /// node's `CUSTOS_JOURNAL_URL` and `CUSTOS_KEK`).
+    pub fn start_with_env(
+        exe: &Path,
+        data: &Path,
+        secret: &str,
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Server> {
+        Server::start_with(exe, data, secret, log, None, env)
+    }
+
+    fn start_with(
+        exe: &Path,
+        data: &Path,
+        secret: &str,
+        log: &Path,
+        file_size_kib: Option<u64>,
+        env: &[(&str, &str)],
+    ) -> Result<Server> {
         let addr = free_loopback_addr()?;
         let stderr = std::fs::File::create(log).with_context(|| log.display().to_string())?;
         let mut command = match file_size_kib {
@@ -274,6 +297,8 @@ impl Server {
             .env_remove("CUSTOS_KEK")
             .env_remove("CUSTOS_DATA")
             .env_remove("CUSTOS_CONFIG")
+            .env_remove("CUSTOS_JOURNAL_URL")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)

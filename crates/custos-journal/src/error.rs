@@ -91,6 +91,10 @@ pub enum Error {
         /// Why it does not decode.
         source: custos_model::DecodeError,
     },
+    /// The cluster database (PostgreSQL) failed or refused an operation;
+    /// nothing of the operation was acknowledged.
+    #[error("journal database: {0}")]
+    Database(String),
     /// The operation is not allowed.
     #[error("refused: {0}")]
     Refused(String),

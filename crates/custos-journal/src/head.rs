@@ -193,21 +193,34 @@ impl HeadLog {
         tree_size: u64,
         root: Hash,
     ) -> Result<SignedTreeHead> {
+        let head = self.sign_next(key, tree_size, root);
+        self.adopt(head.clone())?;
+        Ok(head)
+    }
+
+    /// Signs the head that would follow the last one, without storing it
+    /// (the cluster writer commits it to the database first).
+    pub fn sign_next(&self, key: &SigningKey, tree_size: u64, root: Hash) -> SignedTreeHead {
         let previous = self.heads.last();
         let timestamp =
             Timestamp::now().max(previous.map_or(Timestamp::from_micros(0), |h| h.timestamp));
-        let head = SignedTreeHead::sign(
+        SignedTreeHead::sign(
             key,
             tree_size,
             root,
             timestamp,
             previous.map_or([0; 32], |h| h.digest()),
-        );
+        )
+    }
+
+    /// Durably appends a head already signed and checked by the caller
+    /// (one this archive signed, or one read from the cluster database).
+    pub fn adopt(&mut self, head: SignedTreeHead) -> Result<()> {
         let mut bytes = Vec::new();
         frame::write(&mut bytes, &head.encode());
         self.file.write_all(&bytes).at(&self.path)?;
         self.file.sync_data().at(&self.path)?;
-        self.heads.push(head.clone());
-        Ok(head)
+        self.heads.push(head);
+        Ok(())
     }
 }

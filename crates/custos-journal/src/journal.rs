@@ -24,6 +24,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+mod cluster;
+pub use cluster::{SHARD, drop_scratch_database, init_cluster, scratch_database, verify_cluster};
+
 /// The file naming the archive format, written by `init`.
 pub const FORMAT_FILE: &str = "FORMAT";
 const FORMAT_TEXT: &str = "custos archive format 1\n";
@@ -42,7 +45,6 @@ const LOCK_FILE: &str = "custos.lock";
 const MAX_BATCH_BYTES: usize = 8 << 20;
 
 /// How to open an archive.
-#[derive(Debug)]
 pub struct Options {
     /// The key-encryption key; `None` reads `keys/kek`.
     pub kek: Option<Kek>,
@@ -52,6 +54,23 @@ pub struct Options {
     pub segment_bytes: u64,
     /// Who opens the archive, as the lock file tells others.
     pub holder: String,
+    /// Cluster mode: the PostgreSQL database (`postgres://...`) that holds
+    /// the journal; the data directory is then this node's cache of it.
+    /// `None`: the embedded journal, the data directory alone.
+    pub journal_url: Option<String>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: only whether there is one shows.
+        f.debug_struct("Options")
+            .field("kek", &self.kek)
+            .field("head_every", &self.head_every)
+            .field("segment_bytes", &self.segment_bytes)
+            .field("holder", &self.holder)
+            .field("journal_url", &self.journal_url.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 impl Default for Options {
@@ -61,6 +80,7 @@ impl Default for Options {
             head_every: None,
             segment_bytes: 8 << 20,
             holder: std::env::args().take(2).collect::<Vec<_>>().join(" "),
+            journal_url: None,
         }
     }
 }
@@ -200,13 +220,23 @@ struct Request {
     reply: Reply,
 }
 
+/// What the writer thread is handed: entries to append, or (in cluster
+/// mode) work that must hold the writer's lease.
+enum Msg {
+    Append(Request),
+    Cluster(cluster::Work),
+}
+
 struct Inner {
     dir: PathBuf,
     keys: Arc<KeyStore>,
-    signer: SigningKey,
-    heads: Mutex<HeadLog>,
+    signer: Arc<SigningKey>,
+    heads: Arc<Mutex<HeadLog>>,
     state: Arc<RwLock<State>>,
-    requests: RwLock<Option<Sender<Request>>>,
+    requests: RwLock<Option<Sender<Msg>>>,
+    /// Cluster mode: the journal lives in PostgreSQL and the writer
+    /// thread holds the lease; keys, heads and blobs go through it.
+    cluster: bool,
     /// The writer and syncer threads, joined in that order on stop.
     writer: Mutex<Vec<JoinHandle<()>>>,
     cadence_stop: Mutex<Option<Sender<()>>>,
@@ -409,11 +439,26 @@ impl Journal {
     /// write is cut back to the last durable entry. Damage anywhere else is
     /// an [`Error::Corrupt`], and nothing is changed.
     pub fn open(dir: &Path, options: Options) -> Result<Journal> {
+        if let Some(url) = options.journal_url.clone() {
+            return cluster::open(dir, &url, options);
+        }
+        Journal::open_local(dir, options, None)
+    }
+
+    /// Opens the data directory; with `cluster`, as a cache of the
+    /// database, whose writer thread then runs instead of the file one.
+    fn open_local(dir: &Path, options: Options, cluster: Option<cluster::Link>) -> Result<Journal> {
         if !dir.join(FORMAT_FILE).exists() {
             return Err(Error::NotAnArchive {
                 dir: dir.to_path_buf(),
                 problem: format!("no {FORMAT_FILE} file"),
             });
+        }
+        if cluster.is_none() && dir.join(cluster::CLUSTER_FILE).exists() {
+            return Err(Error::Refused(format!(
+                "{} is a cluster node's cache of a journal kept in PostgreSQL: open it with --journal-url (CUSTOS_JOURNAL_URL)",
+                dir.display()
+            )));
         }
         let lock = take_lock(dir, &options.holder)?;
         let kek = load_kek(dir, options.kek)?;
@@ -538,7 +583,47 @@ impl Journal {
             .at(&tail_path)?;
         let next_seq = state.size();
         let state = Arc::new(RwLock::new(state));
+        let signer = Arc::new(signer);
+        let heads = Arc::new(Mutex::new(heads));
         let (tx, rx) = mpsc::channel();
+        if let Some(link) = cluster {
+            let writer = cluster::ClusterWriter {
+                dir: dir.to_path_buf(),
+                seg_dir,
+                file: Arc::new(tail),
+                path: tail_path,
+                len: tail_len,
+                segment_bytes: options.segment_bytes,
+                next_seq,
+                dedup,
+                state: state.clone(),
+                keys: keys.clone(),
+                heads: heads.clone(),
+                signer: signer.clone(),
+                link,
+            };
+            let handle = writer.start(rx)?;
+            let journal = Journal {
+                inner: Arc::new(Inner {
+                    dir: dir.to_path_buf(),
+                    keys,
+                    signer,
+                    heads,
+                    state,
+                    requests: RwLock::new(Some(tx)),
+                    cluster: true,
+                    writer: Mutex::new(vec![handle]),
+                    cadence_stop: Mutex::new(None),
+                    shredding: Mutex::new(()),
+                    _lock: lock,
+                }),
+            };
+            journal.finish_pending_shred()?;
+            if let Some(every) = options.head_every {
+                journal.start_cadence(every);
+            }
+            return Ok(journal);
+        }
         let (to_syncer, written) = mpsc::sync_channel(SYNC_QUEUE);
         let syncer = Syncer {
             state: state.clone(),
@@ -570,9 +655,10 @@ impl Journal {
                 dir: dir.to_path_buf(),
                 keys,
                 signer,
-                heads: Mutex::new(heads),
+                heads,
                 state,
                 requests: RwLock::new(Some(tx)),
+                cluster: false,
                 writer: Mutex::new(vec![handle, syncer]),
                 cadence_stop: Mutex::new(None),
                 shredding: Mutex::new(()),
@@ -796,7 +882,7 @@ impl Journal {
     /// Encrypts an event in the caller's thread, so appenders encrypt in
     /// parallel and the writer only writes.
     fn prepare(&self, event: &Event, subject: Option<&str>) -> Result<Prepared> {
-        let key = self.inner.keys.key_for(&key_name(subject, event))?;
+        let key = self.key_for(&key_name(subject, event))?;
         let kind = event.kind();
         let payload = key.seal_entry(&payload_aad(kind, key.id()), &event.encode());
         Ok(Prepared {
@@ -810,6 +896,46 @@ impl Journal {
         })
     }
 
+    /// The data key named `name`, created if there is none: in the key
+    /// store file, or in cluster mode by the writer under its lease (so
+    /// every node uses the one key of a subject and month).
+    fn key_for(&self, name: &str) -> Result<Arc<crate::keys::DataKey>> {
+        if !self.inner.cluster {
+            return self.inner.keys.key_for(name);
+        }
+        if let Some(key) = self.inner.keys.get(name) {
+            return Ok(key);
+        }
+        let name = name.to_string();
+        self.cluster_call(|reply| cluster::Work::EnsureKey {
+            name: name.clone(),
+            reply,
+        })?;
+        self.inner.keys.get(&name).ok_or_else(|| {
+            Error::WriterStopped("the cluster writer did not create the data key".into())
+        })
+    }
+
+    /// Hands `work` to the cluster writer and waits for its answer.
+    fn cluster_call<T>(
+        &self,
+        work: impl FnOnce(mpsc::SyncSender<Result<T>>) -> cluster::Work,
+    ) -> Result<T> {
+        let (tx, answer) = mpsc::sync_channel(1);
+        {
+            let requests = read(&self.inner.requests);
+            let Some(sender) = requests.as_ref() else {
+                return Err(Error::WriterStopped("the journal is closed".into()));
+            };
+            sender
+                .send(Msg::Cluster(work(tx)))
+                .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))?;
+        }
+        answer
+            .recv()
+            .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))?
+    }
+
     /// Hands prepared entries to the writer; `reply` is answered once they
     /// are durable.
     fn submit(&self, entries: Vec<Prepared>, reply: Reply) -> Result<()> {
@@ -817,7 +943,7 @@ impl Journal {
         let Some(tx) = requests.as_ref() else {
             return Err(Error::WriterStopped("the journal is closed".into()));
         };
-        tx.send(Request { entries, reply })
+        tx.send(Msg::Append(Request { entries, reply }))
             .map_err(|_| Error::WriterStopped("the writer thread is gone".into()))
     }
 
@@ -853,6 +979,9 @@ impl Journal {
 
     /// Signs a head for the current tree and adds it to the chain.
     pub fn sign_head(&self) -> Result<SignedTreeHead> {
+        if self.inner.cluster {
+            return self.cluster_call(|reply| cluster::Work::SignHead { reply });
+        }
         let mut heads = lock(&self.inner.heads);
         let (size, root) = {
             let state = read(&self.inner.state);
@@ -1127,11 +1256,15 @@ impl Journal {
         self.destroy_keys(&live, at)
     }
 
-    /// Destroys keys whose `key.shred` entries are durable, deletes their
-    /// blobs, then removes the shred's intent.
+    /// Destroys keys whose `key.shred` entries are durable (in cluster
+    /// mode, through the lease holder's writer), deletes their blobs, then
+    /// removes the shred's intent.
     fn destroy_keys(&self, ids: &[KeyId], at: Timestamp) -> Result<Vec<KeyId>> {
         let shredded = if ids.is_empty() {
             Vec::new()
+        } else if self.inner.cluster {
+            let ids = ids.to_vec();
+            self.cluster_call(|reply| cluster::Work::Shred { ids, at, reply })?
         } else {
             self.inner.keys.shred_ids(ids, at)?
         };
@@ -1190,7 +1323,7 @@ impl Journal {
 
     /// The id of the archive's own key (which is never destroyed).
     pub fn archive_key_id(&self) -> Result<KeyId> {
-        Ok(self.inner.keys.key_for(ARCHIVE_SUBJECT)?.id())
+        Ok(self.key_for(ARCHIVE_SUBJECT)?.id())
     }
 
     /// Stores `bytes` (an attachment, a raw source payload) encrypted under
@@ -1200,23 +1333,40 @@ impl Journal {
     /// blob by its digest. Storing the same bytes again writes nothing.
     pub fn put_blob(&self, subject: Option<&str>, at: Timestamp, bytes: &[u8]) -> Result<BlobRef> {
         let name = period_key_name(&subject_id(subject), &period_of(at));
-        let key = self.inner.keys.key_for(&name)?;
+        let key = self.key_for(&name)?;
         // The key must be durable before a blob sealed under it is relied on.
         self.inner.keys.sync()?;
-        blobs::put(&self.inner.dir, &key, bytes)
+        self.put_blob_with(&key, bytes)
+    }
+
+    /// Stores a blob locally and, in cluster mode, in the database before
+    /// its reference is handed back.
+    fn put_blob_with(&self, key: &crate::keys::DataKey, bytes: &[u8]) -> Result<BlobRef> {
+        let blob = blobs::put(&self.inner.dir, key, bytes)?;
+        if self.inner.cluster {
+            let path = blobs::path(&self.inner.dir, blob.key_id, &blob.digest);
+            let sealed = fs::read(&path).at(&path)?;
+            self.cluster_call(|reply| cluster::Work::PutBlob {
+                key_id: blob.key_id,
+                digest: blob.digest,
+                sealed,
+                reply,
+            })?;
+        }
+        Ok(blob)
     }
 
     /// Stores `bytes` under the archive's own key (a model file, never
     /// disposed of); [`archive_blob`](Self::archive_blob) reads it back.
     pub fn put_archive_blob(&self, bytes: &[u8]) -> Result<BlobRef> {
-        let key = self.inner.keys.key_for(ARCHIVE_SUBJECT)?;
+        let key = self.key_for(ARCHIVE_SUBJECT)?;
         self.inner.keys.sync()?;
-        blobs::put(&self.inner.dir, &key, bytes)
+        self.put_blob_with(&key, bytes)
     }
 
     /// Reads a blob stored under the archive's own key ([`put_archive_blob`](Self::put_archive_blob)).
     pub fn archive_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
-        let key = self.inner.keys.key_for(ARCHIVE_SUBJECT)?;
+        let key = self.key_for(ARCHIVE_SUBJECT)?;
         self.blob(key.id(), digest)
     }
 
@@ -1224,7 +1374,19 @@ impl Journal {
     /// subject's key was destroyed.
     pub fn blob(&self, key_id: KeyId, digest: &Digest) -> Result<Option<Vec<u8>>> {
         match self.inner.keys.state(key_id) {
-            KeyState::Present(key) => blobs::get(&self.inner.dir, &key, digest).map(Some),
+            KeyState::Present(key) => {
+                let path = blobs::path(&self.inner.dir, key_id, digest);
+                if self.inner.cluster && !path.exists() {
+                    // Stored by another node: fetched into this cache.
+                    let digest = *digest;
+                    self.cluster_call(|reply| cluster::Work::FetchBlob {
+                        key_id,
+                        digest,
+                        reply,
+                    })?;
+                }
+                blobs::get(&self.inner.dir, &key, digest).map(Some)
+            }
             KeyState::Shredded(_) => Ok(None),
             KeyState::Unknown => Err(Error::Corrupt {
                 path: blobs::path(&self.inner.dir, key_id, digest),
@@ -1318,13 +1480,18 @@ struct Written {
 }
 
 impl Writer {
-    fn run(mut self, requests: Receiver<Request>) {
+    fn run(mut self, requests: Receiver<Msg>) {
         let mut buf = Vec::with_capacity(1 << 20);
+        // Cluster work is never sent to the file writer: dropping it
+        // answers its caller that the writer is gone.
         while let Ok(first) = requests.recv() {
+            let Msg::Append(first) = first else { continue };
             let mut batch = vec![first];
             let mut bytes: usize = batch[0].entries.iter().map(|e| e.payload.len()).sum();
             while bytes < MAX_BATCH_BYTES {
-                let Ok(r) = requests.try_recv() else { break };
+                let Ok(Msg::Append(r)) = requests.try_recv() else {
+                    break;
+                };
                 bytes += r.entries.iter().map(|e| e.payload.len()).sum::<usize>();
                 batch.push(r);
             }

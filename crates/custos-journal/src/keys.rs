@@ -177,6 +177,21 @@ impl Kek {
     fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Option<Vec<u8>> {
         open(&aes_key(&self.0), aad, wrapped)
     }
+
+    /// A keyed hash of a key's name (subject and period), so a shared
+    /// database can hold one live key per name without naming anyone:
+    /// `HMAC-SHA256(HMAC-SHA256(KEK, "custos key name tag"), name)`.
+    pub(crate) fn name_tag(&self, name: &str) -> [u8; 32] {
+        let derived = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0),
+            b"custos key name tag",
+        );
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref());
+        ring::hmac::sign(&key, name.as_bytes())
+            .as_ref()
+            .try_into()
+            .expect("HMAC-SHA256 is 32 bytes")
+    }
 }
 
 impl fmt::Debug for Kek {
@@ -285,6 +300,80 @@ struct Store {
     tombstones: HashMap<KeyId, Timestamp>,
 }
 
+/// A key store record, decoded.
+pub(crate) enum Record {
+    /// A live key and its name.
+    Key {
+        id: KeyId,
+        name: String,
+        key: Arc<DataKey>,
+    },
+    /// A destroyed key.
+    Tombstone { id: KeyId, at: Timestamp },
+}
+
+fn parse_id(body: &[u8]) -> Option<KeyId> {
+    body.get(1..17).and_then(|b| b.try_into().ok()).map(KeyId)
+}
+
+/// Decodes one record body (`kind | key id | rest`); `path` and `offset`
+/// name where it was read, for errors.
+pub(crate) fn parse_record(kek: &Kek, path: &Path, offset: usize, body: &[u8]) -> Result<Record> {
+    let corrupt = |problem: &str| Error::Corrupt {
+        path: path.to_path_buf(),
+        offset: offset as u64,
+        seq: None,
+        problem: problem.to_string(),
+    };
+    let (&kind, rest) = body.split_first().ok_or_else(|| corrupt("empty record"))?;
+    let id = parse_id(body).ok_or_else(|| corrupt("record too short"))?;
+    match kind {
+        RECORD_KEY => {
+            let plain = kek
+                .unwrap(&[DEK_AAD, id.as_bytes()].concat(), &rest[16..])
+                .ok_or_else(|| {
+                    Error::Kek(format!(
+                        "it does not open the data keys in {}: wrong key-encryption key?",
+                        path.display()
+                    ))
+                })?;
+            if plain.len() < 32 {
+                return Err(corrupt("wrapped key too short"));
+            }
+            let name = String::from_utf8(plain[32..].to_vec())
+                .map_err(|_| corrupt("subject is not UTF-8"))?;
+            let secret: [u8; 32] = plain[..32].try_into().expect("32 bytes");
+            let key = Arc::new(DataKey {
+                id,
+                key: aes_key(&secret),
+                secret,
+            });
+            Ok(Record::Key { id, name, key })
+        }
+        RECORD_TOMBSTONE => {
+            let at = rest
+                .get(16..24)
+                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .ok_or_else(|| corrupt("tombstone too short"))?;
+            Ok(Record::Tombstone {
+                id,
+                at: Timestamp::from_micros(at),
+            })
+        }
+        _ => Err(corrupt("unknown record kind")),
+    }
+}
+
+/// The tombstone record of key `id`, destroyed at `at`.
+pub(crate) fn tombstone_record(id: KeyId, at: Timestamp) -> Vec<u8> {
+    [
+        &[RECORD_TOMBSTONE][..],
+        id.as_bytes(),
+        &at.as_micros().to_le_bytes(),
+    ]
+    .concat()
+}
+
 /// The durable set of data keys, one per subject.
 pub struct KeyStore {
     path: PathBuf,
@@ -321,57 +410,17 @@ impl KeyStore {
         let mut tombstones = HashMap::new();
         let mut frames = frame::Frames::new(&bytes, KEYSTORE_MAGIC.len());
         for f in frames.by_ref() {
-            let corrupt = |problem: &str| Error::Corrupt {
-                path: path.to_path_buf(),
-                offset: f.offset as u64,
-                seq: None,
-                problem: problem.to_string(),
-            };
-            let (&kind, rest) = f
-                .body
-                .split_first()
-                .ok_or_else(|| corrupt("empty record"))?;
-            let id: [u8; 16] = rest
-                .get(..16)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| corrupt("record too short"))?;
-            let id = KeyId(id);
-            match kind {
-                RECORD_KEY => {
-                    let plain = kek
-                        .unwrap(&[DEK_AAD, id.as_bytes()].concat(), &rest[16..])
-                        .ok_or_else(|| {
-                            Error::Kek(format!(
-                                "it does not open the data keys in {}: wrong key-encryption key?",
-                                path.display()
-                            ))
-                        })?;
-                    if plain.len() < 32 {
-                        return Err(corrupt("wrapped key too short"));
-                    }
-                    let subject = String::from_utf8(plain[32..].to_vec())
-                        .map_err(|_| corrupt("subject is not UTF-8"))?;
-                    let secret: [u8; 32] = plain[..32].try_into().expect("32 bytes");
-                    let key = Arc::new(DataKey {
-                        id,
-                        key: aes_key(&secret),
-                        secret,
-                    });
-                    names.insert(id, subject.clone());
-                    by_subject.insert(subject, key.clone());
+            match parse_record(&kek, path, f.offset, f.body)? {
+                Record::Key { id, name, key } => {
+                    names.insert(id, name.clone());
+                    by_subject.insert(name, key.clone());
                     by_id.insert(id, key);
-                    records.insert(id, f.body.to_vec());
                 }
-                RECORD_TOMBSTONE => {
-                    let at = rest
-                        .get(16..24)
-                        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
-                        .ok_or_else(|| corrupt("tombstone too short"))?;
-                    tombstones.insert(id, Timestamp::from_micros(at));
-                    records.insert(id, f.body.to_vec());
+                Record::Tombstone { id, at } => {
+                    tombstones.insert(id, at);
                 }
-                _ => return Err(corrupt("unknown record kind")),
             }
+            records.insert(parse_id(f.body).expect("parsed"), f.body.to_vec());
         }
         let good_len = match frames.end() {
             Some(frame::End::Torn { offset }) => *offset,
@@ -451,6 +500,72 @@ impl KeyStore {
         store.names.insert(id, subject.to_string());
         store.records.insert(id, body);
         Ok(key)
+    }
+
+    /// The live key named `name`, if the store holds one (never creates).
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<DataKey>> {
+        self.read().by_subject.get(name).cloned()
+    }
+
+    /// The key-encryption key.
+    pub(crate) fn kek(&self) -> &Kek {
+        &self.kek
+    }
+
+    /// A new key for `name` as a record body, not yet in the store: the
+    /// cluster writer stores it in the database first, then
+    /// [`adopt`](Self::adopt)s it.
+    pub(crate) fn new_record(&self, name: &str) -> (KeyId, Vec<u8>) {
+        let mut id = [0u8; 16];
+        random(&mut id);
+        let id = KeyId(id);
+        let mut secret = [0u8; 32];
+        random(&mut secret);
+        let wrapped = self.kek.wrap(
+            &[DEK_AAD, id.as_bytes()].concat(),
+            &[&secret[..], name.as_bytes()].concat(),
+        );
+        (id, [&[RECORD_KEY][..], id.as_bytes(), &wrapped].concat())
+    }
+
+    /// Takes in a record another node (or this one, through the database)
+    /// wrote: a new key is added to the store and its file; a tombstone
+    /// destroys the key here too. Returns the id when a live key was
+    /// destroyed now (its blobs are then removed by the caller). Records
+    /// already held are skipped. The file is a cache of the database in
+    /// cluster mode: it is not synced.
+    pub(crate) fn adopt(&self, origin: &Path, body: &[u8]) -> Result<Option<KeyId>> {
+        match parse_record(&self.kek, origin, 0, body)? {
+            Record::Key { id, name, key } => {
+                let mut store = self.lock();
+                if store.by_id.contains_key(&id) || store.tombstones.contains_key(&id) {
+                    return Ok(None);
+                }
+                let mut framed = Vec::new();
+                frame::write(&mut framed, body);
+                store.file.write_all(&framed).at(&self.path)?;
+                store.by_subject.insert(name.clone(), key.clone());
+                store.by_id.insert(id, key);
+                store.names.insert(id, name);
+                store.records.insert(id, body.to_vec());
+                Ok(None)
+            }
+            Record::Tombstone { id, at } => {
+                if self.read().by_id.contains_key(&id) {
+                    return Ok(self.shred_ids(&[id], at)?.first().copied());
+                }
+                let mut store = self.lock();
+                if store.tombstones.contains_key(&id) {
+                    return Ok(None);
+                }
+                let mut framed = Vec::new();
+                frame::write(&mut framed, body);
+                store.file.write_all(&framed).at(&self.path)?;
+                store.tombstones.insert(id, at);
+                store.records.insert(id, body.to_vec());
+                Ok(None)
+            }
+        }
     }
 
     /// Makes every key written so far durable.
@@ -536,19 +651,11 @@ impl KeyStore {
         if live.is_empty() {
             return Ok(live);
         }
-        let tombstone = |id: &KeyId| {
-            [
-                &[RECORD_TOMBSTONE][..],
-                id.as_bytes(),
-                &at.as_micros().to_le_bytes(),
-            ]
-            .concat()
-        };
         // The new file is written from a copy: if the write fails, the
         // keys stay as they were, in memory and on disk.
         let mut records = store.records.clone();
         for id in &live {
-            records.insert(*id, tombstone(id));
+            records.insert(*id, tombstone_record(*id, at));
         }
         let mut bytes = KEYSTORE_MAGIC.to_vec();
         let mut all: Vec<&KeyId> = records.keys().collect();

@@ -21,6 +21,11 @@
 //!   against a signed head without the archive.
 //! - **Verification** ([`verify()`]) recomputes everything from the files
 //!   alone, with no key but the public one.
+//! - **Cluster mode** ([`Options::journal_url`], [`init_cluster`]): the
+//!   journal lives in PostgreSQL, shared by any number of nodes; one writer
+//!   at a time holds the shard's lease (an advisory lock), and each node's
+//!   data directory is a cache of the database ([`verify_cluster`] checks
+//!   what the database holds).
 //!
 //! ```
 //! use custos_journal::{Journal, Opened};
@@ -61,7 +66,8 @@ pub use error::{Error, Result};
 pub use head::SignedTreeHead;
 pub use journal::{
     Appended, ConsistencyProof, Entries, FORMAT_FILE, HEADS_FILE, InclusionProof, Journal,
-    KEK_FILE, NewEntry, Opened, Options, PUBLIC_KEY_FILE, SEGMENTS_DIR, event_time, period_of,
+    KEK_FILE, NewEntry, Opened, Options, PUBLIC_KEY_FILE, SEGMENTS_DIR, SHARD,
+    drop_scratch_database, event_time, init_cluster, period_of, scratch_database, verify_cluster,
 };
 pub use keys::{Kek, KeyId};
 pub use verify::{VerifyReport, verify};

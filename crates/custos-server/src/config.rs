@@ -108,6 +108,10 @@ pub struct Config {
     /// `[worm]`: the WORM copy on S3-compatible storage with Object Lock.
     #[serde(default)]
     pub worm: WormConfig,
+    /// `[journal]`: cluster mode's database (the embedded journal unless
+    /// `url` is set).
+    #[serde(default)]
+    pub journal: JournalConfig,
 }
 
 /// `[state]`.
@@ -145,6 +149,17 @@ pub struct WormConfig {
     /// How often `serve --worm` uploads what is new, in seconds (default
     /// 60); `CUSTOS_S3_SYNC_EVERY`.
     pub sync_every: Option<u64>,
+}
+
+/// `[journal]`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// The PostgreSQL database holding the journal (`postgres://...`),
+    /// shared by every node; `--journal-url` and `CUSTOS_JOURNAL_URL` win
+    /// over it. A secret: it may carry a password.
+    #[serde(default)]
+    pub url: Secret,
 }
 
 /// `[metrics]`.
@@ -379,6 +394,29 @@ mod tests {
             |name: &str| (name == "CUSTOS_TWILIO_AUTH_TOKEN").then(|| "env-token".to_string());
         let config = Config::load(Some(&path), env).unwrap();
         assert_eq!(config.twilio.auth_token.expose(), "env-token");
+    }
+
+    #[test]
+    fn the_journal_url_reads_from_file_and_never_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custos.toml");
+        std::fs::write(&path, "").unwrap();
+        let config = Config::load(Some(&path), |_| None).unwrap();
+        assert!(!config.journal.url.is_set(), "embedded unless set");
+        std::fs::write(
+            &path,
+            "[journal]\nurl = \"postgres://custos:pg-password@db/custos\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), |_| None).unwrap();
+        assert_eq!(
+            config.journal.url.expose(),
+            "postgres://custos:pg-password@db/custos"
+        );
+        assert!(!format!("{config:?}").contains("pg-password"));
+        std::fs::write(&path, "[journal]\nurls = \"x\"\n").unwrap();
+        let err = Config::load(Some(&path), |_| None).unwrap_err();
+        assert!(format!("{err:#}").contains("urls"), "{err:#}");
     }
 
     #[test]

@@ -63,6 +63,16 @@ struct Cli {
         hide = true
     )]
     kek: Option<String>,
+    /// Cluster mode: the PostgreSQL database holding the journal
+    /// (postgres://user@host/db), shared by every node; DATA is then this
+    /// node's cache. `serve` also reads `[journal] url` from its config.
+    #[arg(
+        long,
+        global = true,
+        env = "CUSTOS_JOURNAL_URL",
+        hide_env_values = true
+    )]
+    journal_url: Option<String>,
     /// While writing, sign a tree head this often (seconds) if entries arrived.
     #[arg(long, global = true, env = "CUSTOS_HEAD_EVERY", default_value_t = 60)]
     head_every: u64,
@@ -410,7 +420,7 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
         /// Measure only this group: ingest, webhook, import, scan, verify,
-        /// search or export-rsmf.
+        /// search, export-rsmf or cluster.
         #[arg(long, value_name = "GROUP")]
         only: Option<String>,
         /// Print the figures as JSON lines instead of a table.
@@ -503,6 +513,11 @@ fn kek(cli: &Cli) -> Result<Option<Kek>> {
 }
 
 fn open(cli: &Cli) -> Result<Journal> {
+    open_at(cli, cli.journal_url.clone())
+}
+
+/// Opens the archive: embedded, or in cluster mode with `journal_url`.
+fn open_at(cli: &Cli, journal_url: Option<String>) -> Result<Journal> {
     Journal::open(
         &cli.data,
         Options {
@@ -511,6 +526,7 @@ fn open(cli: &Cli) -> Result<Journal> {
             segment_bytes: cli
                 .segment_bytes
                 .unwrap_or(Options::default().segment_bytes),
+            journal_url,
             ..Options::default()
         },
     )
@@ -521,8 +537,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match &cli.command {
         Command::Init => {
-            let journal = Journal::init(&cli.data, kek(&cli)?, &cli.actor)
-                .with_context(|| format!("creating archive {}", cli.data.display()))?;
+            let journal = match &cli.journal_url {
+                Some(url) => custos_journal::init_cluster(&cli.data, url, kek(&cli)?, &cli.actor),
+                None => Journal::init(&cli.data, kek(&cli)?, &cli.actor),
+            }
+            .with_context(|| format!("creating archive {}", cli.data.display()))?;
             writeln!(out, "created archive {}", cli.data.display())?;
             writeln!(out, "public key {}", hex::encode(journal.public_key()))?;
             let policies = supervision::install_starter(&journal, &cli.actor)?;
@@ -585,7 +604,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 })
                 .transpose()
                 .context("--public-key: expected 64 hex digits")?;
-            let report = match custos_journal::verify(&cli.data, key) {
+            let verified = match &cli.journal_url {
+                // What the database holds, laid out beside the cache.
+                Some(url) => custos_journal::verify_cluster(url, key, &std::env::temp_dir()),
+                None => custos_journal::verify(&cli.data, key),
+            };
+            let report = match verified {
                 Ok(report) => report,
                 Err(e) => {
                     writeln!(out, "verify FAILED: {e}")?;
@@ -1108,7 +1132,11 @@ fn serve(
         .then(|| worm::from_config(config.worm.clone()))
         .transpose()
         .context("[worm] settings for serve --worm")?;
-    let journal = open(cli)?;
+    let journal_url = cli.journal_url.clone().or_else(|| {
+        let url = config.journal.url.expose();
+        (!url.is_empty()).then(|| url.to_string())
+    });
+    let journal = open_at(cli, journal_url)?;
     let worm_sync = worm_settings
         .map(|s| worm::schedule(journal.clone(), s))
         .transpose()?;

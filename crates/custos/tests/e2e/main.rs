@@ -2,6 +2,7 @@
 //! per area, each driving real processes on real data directories.
 
 mod cli;
+mod cluster;
 mod common;
 mod demo;
 mod faults;

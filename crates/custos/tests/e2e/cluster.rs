@@ -1,0 +1,358 @@
+//! Cluster mode end to end: two `custos serve` nodes (separate data
+//! directories, one PostgreSQL database) take signed webhooks posted
+//! alternately to both; one node is SIGKILLed while deliveries to it are in
+//! flight and the other keeps accepting. Afterwards every acknowledged
+//! wamid is in the journal exactly once, `custos verify --journal-url`
+//! passes, and a search on the surviving node finds messages the dead one
+//! acknowledged.
+//!
+//! Needs `CUSTOS_TEST_PG` (`scripts/test` sets it from `scripts/pg-start`);
+//! without it the test fails, unless `CUSTOS_TEST_NO_PG=1` says to skip.
+
+use custos_bench::webhook::{self, Client, Server};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const EXE: &str = env!("CARGO_BIN_EXE_custos");
+const SECRET: &str = "e2e-cluster-secret";
+const PASSWORD: &str = "a cluster test passphrase";
+/// Client threads per node.
+const THREADS: usize = 4;
+/// Deliveries acknowledged by the node to be killed before it is.
+const KILL_AFTER: usize = 150;
+/// Deliveries each thread posts to the surviving node.
+const SURVIVOR_PER_THREAD: u64 = 60;
+
+/// A scratch database, dropped when the test ends.
+struct Scratch {
+    base: String,
+    url: String,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Err(e) = custos_journal::drop_scratch_database(&self.base, &self.url) {
+            eprintln!("dropping {}: {e}", self.url);
+        }
+    }
+}
+
+/// A fresh database for this test, or `None` when a developer skips.
+fn database() -> Option<Scratch> {
+    match std::env::var("CUSTOS_TEST_PG") {
+        Ok(base) if !base.is_empty() => Some(Scratch {
+            url: custos_journal::scratch_database(&base).expect("a scratch database"),
+            base,
+        }),
+        _ if std::env::var("CUSTOS_TEST_NO_PG").as_deref() == Ok("1") => {
+            eprintln!("skipped: no PostgreSQL (CUSTOS_TEST_NO_PG=1)");
+            None
+        }
+        _ => panic!(
+            "CUSTOS_TEST_PG is not set: run `export CUSTOS_TEST_PG=$(scripts/pg-start)` (scripts/test does), or set CUSTOS_TEST_NO_PG=1 to skip the PostgreSQL tests"
+        ),
+    }
+}
+
+/// One node's view: its data directory, the shared database and KEK.
+struct Node {
+    data: PathBuf,
+    url: String,
+    kek: String,
+}
+
+impl Node {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(EXE);
+        c.arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .env("CUSTOS_ACTOR", "tester")
+            .env("CUSTOS_JOURNAL_URL", &self.url)
+            .env("CUSTOS_KEK", &self.kek)
+            .env_remove("CUSTOS_DATA");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "custos {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn serve(&self, log: &Path) -> Server {
+        Server::start_with_env(
+            Path::new(EXE),
+            &self.data,
+            SECRET,
+            log,
+            &[("CUSTOS_JOURNAL_URL", &self.url), ("CUSTOS_KEK", &self.kek)],
+        )
+        .unwrap()
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Delivery {
+    body: String,
+    messages: Vec<(String, String)>,
+}
+
+fn delivery(tag: &str, n: u64) -> Delivery {
+    let (body, texts) = webhook::synthetic(tag, n, 1 + (n % 2) as usize);
+    Delivery {
+        body,
+        messages: texts.into_iter().map(|t| (t.wamid, t.body)).collect(),
+    }
+}
+
+fn post(client: &mut Client, d: &Delivery) -> std::io::Result<u16> {
+    client.deliver(
+        &webhook::sign(SECRET.as_bytes(), d.body.as_bytes()),
+        d.body.as_bytes(),
+    )
+}
+
+#[derive(Default)]
+struct Outcome {
+    acked: Mutex<Vec<Delivery>>,
+    unanswered: Mutex<Vec<Delivery>>,
+    count: AtomicUsize,
+}
+
+/// Posts from [`THREADS`] threads to `addr`, each until `per_thread` are
+/// acknowledged or, with `None`, until its connection fails.
+fn load(addr: std::net::SocketAddr, tag: &str, per_thread: Option<u64>, out: &Outcome) {
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            scope.spawn(move || {
+                let Ok(mut client) = Client::connect(addr) else {
+                    return;
+                };
+                for n in 0.. {
+                    if per_thread.is_some_and(|max| n >= max) {
+                        return;
+                    }
+                    let d = delivery(&format!("{tag}t{t}"), n);
+                    match post(&mut client, &d) {
+                        Ok(200) => {
+                            out.acked.lock().unwrap().push(d);
+                            out.count.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(status) => panic!("delivery {tag}t{t} {n} answered {status}"),
+                        Err(e) => {
+                            assert!(per_thread.is_none(), "delivery {tag}t{t} {n}: {e}");
+                            out.unanswered.lock().unwrap().push(d);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn two_nodes_share_one_journal_and_a_killed_node_loses_nothing_acknowledged() {
+    let Some(scratch) = database() else { return };
+    let url = scratch.url.clone();
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, kek) = custos_journal::Kek::generate();
+    let node = |name: &str| Node {
+        data: tmp.path().join(name),
+        url: url.clone(),
+        kek: kek.clone(),
+    };
+    let (a, b) = (node("a"), node("b"));
+    let created = a.ok(&["init"]);
+    assert!(created.contains("public key"), "{created}");
+    // A compliance officer and their API token, made on node a: node b
+    // knows them from the shared journal.
+    let mut add = a
+        .command(&[
+            "user",
+            "add",
+            "cora",
+            "--name",
+            "Cora",
+            "--role",
+            "compliance-officer",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(add.wait().unwrap().success());
+    let made = a.ok(&["token", "create", "--user", "cora", "--expires", "1d"]);
+    let bearer = format!("Bearer {}", made.lines().nth(1).unwrap());
+
+    let mut first = a.serve(&tmp.path().join("a.log"));
+    // Node b starts from an empty data directory: its cache is made from
+    // the database.
+    let second = b.serve(&tmp.path().join("b.log"));
+    let (to_first, to_second) = (Outcome::default(), Outcome::default());
+    let first_addr = first.addr;
+    std::thread::scope(|scope| {
+        scope.spawn(|| load(first_addr, "a", None, &to_first));
+        scope.spawn(|| load(second.addr, "b", Some(SURVIVOR_PER_THREAD), &to_second));
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while to_first.count.load(Ordering::SeqCst) < KILL_AFTER && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        first.kill().unwrap();
+    });
+    let mut acked: Vec<Delivery> = to_first.acked.into_inner().unwrap();
+    let by_dead_node = acked.len();
+    assert!(
+        by_dead_node >= KILL_AFTER,
+        "node a acknowledged only {by_dead_node}:\n{}",
+        first.log()
+    );
+    let unanswered = to_first.unanswered.into_inner().unwrap();
+    let by_survivor = to_second.acked.into_inner().unwrap();
+    assert_eq!(
+        by_survivor.len(),
+        THREADS * SURVIVOR_PER_THREAD as usize,
+        "node b kept accepting while node a died:\n{}",
+        second.log()
+    );
+    acked.extend(by_survivor);
+    // Meta retries what was in flight to the dead node; the load balancer
+    // sends it to the survivor.
+    let mut client = Client::connect(second.addr).unwrap();
+    for d in &unanswered {
+        assert_eq!(post(&mut client, d).unwrap(), 200);
+    }
+    acked.extend(unanswered.iter().cloned());
+
+    // A search on the survivor finds what the dead node acknowledged.
+    let (_, text) = &acked[by_dead_node / 2].messages[0];
+    let phrase: Vec<&str> = text.split(' ').take(6).collect();
+    let target = format!(
+        "/api/v1/search?q={}&limit=100&reason=cluster-test",
+        encode(&format!("\"{}\"", phrase.join(" ")))
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = client
+            .request("GET", &target, &[("Authorization", bearer.as_str())], b"")
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let found: Value = serde_json::from_slice(&r.body).unwrap();
+        let hits = found["hits"].as_array().unwrap();
+        if hits.iter().any(|h| h["text"] == text.as_str()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the survivor's index never found a message the dead node acknowledged: {found}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(client);
+    let status = second.terminate(Duration::from_secs(30)).unwrap();
+    assert!(status.success(), "node b exited with {status}");
+
+    // The dead node's cache reopens (a prefix of the database) and catches
+    // up; both nodes read the same journal.
+    let log_of = |n: &Node| -> Vec<Value> {
+        n.ok(&["log", "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let entries = log_of(&a);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut texts: HashMap<String, String> = HashMap::new();
+    for e in entries.iter().filter(|e| e["kind"] == "message") {
+        let id = e["id"].as_str().unwrap().to_string();
+        *seen.entry(id.clone()).or_default() += 1;
+        texts.insert(id, e["text"].as_str().unwrap_or_default().to_string());
+    }
+    let on_b = log_of(&b);
+    for (i, (wamid, text)) in acked
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| d.messages.iter().map(move |m| (i, m)))
+    {
+        if seen.get(wamid) != Some(&1) {
+            let in_b = on_b.iter().filter(|e| e["id"] == wamid.as_str()).count();
+            panic!(
+                "{wamid} (delivery #{i}: the first {by_dead_node} were acknowledged by the killed node, \
+                 the last {} retried) acknowledged but stored {:?} times in node a's log of {} \
+                 entries; {in_b} times in node b's log of {} entries",
+                unanswered.len(),
+                seen.get(wamid),
+                entries.len(),
+                on_b.len()
+            );
+        }
+        assert_eq!(&texts[wamid], text, "{wamid}");
+    }
+    assert!(seen.values().all(|n| *n == 1), "a message stored twice");
+    let seqs = |log: &[Value]| -> Vec<(u64, String)> {
+        log.iter()
+            .filter(|e| e["kind"] == "message")
+            .map(|e| {
+                (
+                    e["seq"].as_u64().unwrap(),
+                    e["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(seqs(&entries), seqs(&on_b), "both nodes hold one order");
+
+    let verified = a.ok(&["verify", "--json"]);
+    let report: Value = serde_json::from_str(&verified).unwrap();
+    assert!(report["entries"].as_u64().unwrap() >= entries.len() as u64);
+    // Each node's cache verifies as an embedded archive would.
+    for n in [&a, &b] {
+        let out = Command::new(EXE)
+            .arg("--data")
+            .arg(&n.data)
+            .arg("verify")
+            .env_remove("CUSTOS_JOURNAL_URL")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "verify of {} failed:\n{}",
+            n.data.display(),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    eprintln!(
+        "{by_dead_node} acknowledged by the node killed ({} in flight), {} by the survivor; {} messages; {:.1} s",
+        unanswered.len(),
+        THREADS * SURVIVOR_PER_THREAD as usize,
+        seen.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
