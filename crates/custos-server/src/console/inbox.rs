@@ -712,16 +712,7 @@ pub(super) async fn send(
     Path(id): Path<u64>,
     Form(form): Form<SendForm>,
 ) -> Result<Response, PageError> {
-    require(&p, Section::Inbox)?;
-    if !p.may(Permission::Send) {
-        return Err(PageError::Forbidden("sending messages"));
-    }
-    let c = visible(&state, &p, id).await?;
-    if c.supervising {
-        return Err(PageError::Forbidden(
-            "replying in a conversation you supervise",
-        ));
-    }
+    let c = replying(&state, &p, id).await?;
     let config = &state.inbox;
     let mut request = crate::outbound::SendRequest {
         to: c.conversation.customer.clone(),
@@ -796,16 +787,7 @@ pub(super) async fn retry(
     Path(id): Path<u64>,
     Form(form): Form<RetryForm>,
 ) -> Result<Response, PageError> {
-    require(&p, Section::Inbox)?;
-    if !p.may(Permission::Send) {
-        return Err(PageError::Forbidden("sending messages"));
-    }
-    let c = visible(&state, &p, id).await?;
-    if c.supervising {
-        return Err(PageError::Forbidden(
-            "replying in a conversation you supervise",
-        ));
-    }
+    let c = replying(&state, &p, id).await?;
     let wamid = form.wamid.trim().to_string();
     let journal = state.journal.clone();
     let console = state.console.clone();
@@ -935,16 +917,7 @@ pub(super) async fn media(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
-    require(&p, Section::Inbox)?;
-    if !p.may(Permission::Send) {
-        return Err(PageError::Forbidden("sending messages"));
-    }
-    let c = visible(&state, &p, id).await?;
-    if c.supervising {
-        return Err(PageError::Forbidden(
-            "replying in a conversation you supervise",
-        ));
-    }
+    let c = replying(&state, &p, id).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -999,6 +972,25 @@ struct Visible {
     supervising: bool,
 }
 
+/// The conversation `id`, for a reader who may send in it: an inbox
+/// reader with the send permission who sees it and does not merely
+/// supervise it.
+async fn replying(state: &AppState, p: &Principal, id: u64) -> Result<Visible, PageError> {
+    require(p, Section::Inbox)?;
+    if !p.may(Permission::Send) {
+        return Err(PageError::Forbidden("sending messages"));
+    }
+    let c = visible(state, p, id).await?;
+    if c.supervising {
+        return Err(PageError::Forbidden(
+            "replying in a conversation you supervise",
+        ));
+    }
+    Ok(c)
+}
+
+/// The conversation `id` if `p` sees it in their inbox (a 404 otherwise),
+/// and whether they only supervise it.
 async fn visible(state: &AppState, p: &Principal, id: u64) -> Result<Visible, PageError> {
     let state2 = state.clone();
     let p2 = p.clone();
