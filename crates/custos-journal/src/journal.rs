@@ -215,6 +215,60 @@ impl Reply {
     }
 }
 
+/// Numbers a batch's entries from `first`: an entry whose de-dup key is
+/// already held (`dedup`) or earlier in the batch is answered with the
+/// original's seq (and so never before the original is durable); every
+/// new entry gets the next seq and its leaf, handed to `each(seq, leaf,
+/// payload)` to frame. Returns the answers per request, the next seq and
+/// the batch's new de-dup keys. One numbering for the embedded and the
+/// cluster writer.
+fn number_batch(
+    batch: &[Request],
+    dedup: &HashMap<u128, u64>,
+    first: u64,
+    recorded_at: Timestamp,
+    mut each: impl FnMut(u64, &[u8], &[u8]),
+) -> (Vec<Vec<Appended>>, u64, HashMap<u128, u64>) {
+    let mut results = Vec::with_capacity(batch.len());
+    let mut new_dedup: HashMap<u128, u64> = HashMap::new();
+    let mut next = first;
+    for request in batch {
+        let mut answers = Vec::with_capacity(request.entries.len());
+        for e in &request.entries {
+            if let Some(d) = &e.dedup {
+                let k = dedup_prefix(d);
+                if let Some(&seq) = dedup.get(&k).or_else(|| new_dedup.get(&k)) {
+                    answers.push(Appended {
+                        seq,
+                        duplicate: true,
+                    });
+                    continue;
+                }
+                new_dedup.insert(k, next);
+            }
+            let leaf = Leaf {
+                version: crate::entry::LEAF_VERSION,
+                seq: next,
+                recorded_at,
+                kind: e.kind,
+                key_id: e.key_id,
+                dedup: e.dedup,
+                payload_digest: e.payload_digest,
+                payload_len: e.payload.len() as u32,
+            }
+            .encode();
+            each(next, &leaf, &e.payload);
+            answers.push(Appended {
+                seq: next,
+                duplicate: false,
+            });
+            next += 1;
+        }
+        results.push(answers);
+    }
+    (results, next, new_dedup)
+}
+
 struct Request {
     entries: Vec<Prepared>,
     reply: Reply,
@@ -1508,50 +1562,20 @@ impl Writer {
         }
         buf.clear();
         let recorded_at = Timestamp::now();
-        let mut results: Vec<Vec<Appended>> = Vec::with_capacity(batch.len());
         let mut leaves = Vec::new();
         let mut offsets = Vec::new();
-        let mut new_dedup: HashMap<u128, u64> = HashMap::new();
         let first_seq = self.next_seq;
-        let mut next = first_seq;
-        for request in &batch {
-            let mut answers = Vec::with_capacity(request.entries.len());
-            for e in &request.entries {
-                if let Some(d) = &e.dedup {
-                    let k = dedup_prefix(d);
-                    if let Some(&seq) = self.dedup.get(&k).or_else(|| new_dedup.get(&k)) {
-                        // Answered with the batch, so never before the
-                        // original is durable.
-                        answers.push(Appended {
-                            seq,
-                            duplicate: true,
-                        });
-                        continue;
-                    }
-                    new_dedup.insert(k, next);
-                }
-                let leaf = Leaf {
-                    version: crate::entry::LEAF_VERSION,
-                    seq: next,
-                    recorded_at,
-                    kind: e.kind,
-                    key_id: e.key_id,
-                    dedup: e.dedup,
-                    payload_digest: e.payload_digest,
-                    payload_len: e.payload.len() as u32,
-                }
-                .encode();
+        let (results, next, new_dedup) = number_batch(
+            &batch,
+            &self.dedup,
+            first_seq,
+            recorded_at,
+            |_, leaf, payload| {
                 offsets.push(buf.len());
-                frame::write_parts(buf, &[&leaf, &e.payload]);
-                leaves.push(merkle::leaf_hash(&leaf));
-                answers.push(Appended {
-                    seq: next,
-                    duplicate: false,
-                });
-                next += 1;
-            }
-            results.push(answers);
-        }
+                frame::write_parts(buf, &[leaf, payload]);
+                leaves.push(merkle::leaf_hash(leaf));
+            },
+        );
         let new_segment = if buf.is_empty() {
             Ok(None)
         } else {

@@ -859,47 +859,18 @@ impl ClusterWriter {
         }
         self.catch_up(rt, &mut tx, key_rev)?;
         let recorded_at = Timestamp::now();
-        let mut next = self.next_seq;
-        let mut new_dedup: HashMap<u128, u64> = HashMap::new();
         let mut frames = Vec::new();
-        let mut results = Vec::with_capacity(batch.len());
-        for request in batch.iter() {
-            let mut answers = Vec::with_capacity(request.entries.len());
-            for e in &request.entries {
-                if let Some(d) = &e.dedup {
-                    let k = dedup_prefix(d);
-                    if let Some(&seq) = self.dedup.get(&k).or_else(|| new_dedup.get(&k)) {
-                        answers.push(Appended {
-                            seq,
-                            duplicate: true,
-                        });
-                        continue;
-                    }
-                    new_dedup.insert(k, next);
-                }
-                let leaf = Leaf {
-                    version: crate::entry::LEAF_VERSION,
-                    seq: next,
-                    recorded_at,
-                    kind: e.kind,
-                    key_id: e.key_id,
-                    dedup: e.dedup,
-                    payload_digest: e.payload_digest,
-                    payload_len: e.payload.len() as u32,
-                }
-                .encode();
-                let mut framed =
-                    Vec::with_capacity(frame::framed_len(leaf.len() + e.payload.len()));
-                frame::write_parts(&mut framed, &[&leaf, &e.payload]);
-                frames.push((next, framed));
-                answers.push(Appended {
-                    seq: next,
-                    duplicate: false,
-                });
-                next += 1;
-            }
-            results.push(answers);
-        }
+        let (results, _, _) = number_batch(
+            batch,
+            &self.dedup,
+            self.next_seq,
+            recorded_at,
+            |seq, leaf, payload| {
+                let mut framed = Vec::with_capacity(frame::framed_len(leaf.len() + payload.len()));
+                frame::write_parts(&mut framed, &[leaf, payload]);
+                frames.push((seq, framed));
+            },
+        );
         if !frames.is_empty() {
             let seqs: Vec<i64> = frames.iter().map(|(s, _)| *s as i64).collect();
             let bodies: Vec<Vec<u8>> = frames.iter().map(|(_, f)| f.clone()).collect();
