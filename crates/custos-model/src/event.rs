@@ -234,6 +234,32 @@ pub struct SystemEvent {
     pub details: Extra,
 }
 
+impl SystemEvent {
+    /// What makes this event one fact however often it is recorded, for
+    /// the actions a duty running on several cluster nodes at once may
+    /// record twice: an alert raised (its id, which is derived from the
+    /// policy and the message), a repeat of an alert (the alert and the
+    /// repeating message), and a media download's outcome (the message and
+    /// the media id). `None` for every other action: audit
+    /// events each record a distinct act.
+    pub fn once_key(&self) -> Option<String> {
+        match self.action.as_str() {
+            "alert.raised" => self.target.clone(),
+            "alert.repeated" => Some(format!(
+                "{}\0{}",
+                self.target.as_deref()?,
+                self.details.get("message_seq")?.as_u64()?
+            )),
+            "whatsapp.media.fetched" | "whatsapp.media.failed" => Some(format!(
+                "{}\0{}",
+                self.target.as_deref()?,
+                self.details.get("media_id")?.as_str()?
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// Bytes exactly as a source delivered them (a webhook body), kept so the
 /// original record can be reproduced byte for byte. The events parsed from
 /// them carry their SHA-256 as `raw_digest`.
@@ -359,7 +385,9 @@ impl Event {
     ///
     /// Messages, edits, deletions and reactions are keyed by channel and
     /// source id; a status by its message, recipient and state, since
-    /// sources resend statuses.
+    /// sources resend statuses; a consent change by all it says; the
+    /// system events a duty on several nodes may record (see
+    /// [`SystemEvent::once_key`]) by what they are about.
     pub fn dedup_key(&self) -> Option<String> {
         let key = match self {
             Self::Message(m) => format!("message\0{}\0{}", m.channel, m.source_id),
@@ -372,7 +400,18 @@ impl Event {
             ),
             // Identical bytes delivered again (a retry) are kept once.
             Self::Raw(r) => format!("raw\0{}\0{}", r.source, Digest::of(&r.bytes)),
-            Self::Consent(_) | Self::System(_) => return None,
+            // The same change, recorded twice (a keyword opt-out judged on
+            // two cluster nodes, a resent STOP), is one change.
+            Self::Consent(c) => format!(
+                "consent\0{}\0{}\0{:?}\0{}\0{}\0{}",
+                c.channel,
+                c.party,
+                c.state,
+                c.at.as_micros(),
+                c.recorded_by,
+                c.evidence
+            ),
+            Self::System(s) => format!("system\0{}\0{}", s.action, s.once_key()?),
         };
         Some(key)
     }
@@ -434,5 +473,67 @@ mod tests {
         assert_eq!(m.external_party(), Some("+2"));
         m.direction = Direction::Internal;
         assert_eq!(m.external_party(), None);
+    }
+
+    #[test]
+    fn duties_recorded_on_two_nodes_are_one_fact() {
+        let system = |action: &str, target: &str, media: Option<&str>| {
+            let mut details = Extra::new();
+            if let Some(m) = media {
+                details.insert("media_id".into(), m.into());
+            }
+            Event::System(SystemEvent {
+                actor: "supervisor".into(),
+                action: action.into(),
+                target: Some(target.into()),
+                at: Timestamp::now(),
+                details,
+            })
+        };
+        let raised = system("alert.raised", "AL-1", None).dedup_key();
+        assert!(raised.is_some());
+        assert_eq!(raised, system("alert.raised", "AL-1", None).dedup_key());
+        assert_ne!(raised, system("alert.raised", "AL-2", None).dedup_key());
+        // Audit events are distinct acts, even with the same target.
+        assert_eq!(system("content.read", "AL-1", None).dedup_key(), None);
+        assert_eq!(system("alert.assigned", "AL-1", None).dedup_key(), None);
+        let fetched = system("whatsapp.media.fetched", "wamid.1", Some("m1")).dedup_key();
+        assert!(fetched.is_some());
+        assert_ne!(
+            fetched,
+            system("whatsapp.media.fetched", "wamid.1", Some("m2")).dedup_key()
+        );
+        assert_ne!(
+            fetched,
+            system("whatsapp.media.failed", "wamid.1", Some("m1")).dedup_key()
+        );
+        assert_eq!(
+            system("whatsapp.media.fetched", "wamid.1", None).dedup_key(),
+            None
+        );
+
+        let consent = |state: ConsentState, micros: i64| {
+            Event::Consent(ConsentChange {
+                channel: "whatsapp".into(),
+                party: "+5511999990001".into(),
+                state,
+                evidence: "replied STOP".into(),
+                at: Timestamp::from_micros(micros),
+                recorded_by: "keyword".into(),
+            })
+            .dedup_key()
+        };
+        assert_eq!(
+            consent(ConsentState::OptOut, 1),
+            consent(ConsentState::OptOut, 1)
+        );
+        assert_ne!(
+            consent(ConsentState::OptOut, 1),
+            consent(ConsentState::OptOut, 2)
+        );
+        assert_ne!(
+            consent(ConsentState::OptOut, 1),
+            consent(ConsentState::OptIn, 1)
+        );
     }
 }

@@ -617,13 +617,20 @@ impl Supervisor {
                     subject: p.subject.clone(),
                 })
                 .collect();
-            journal.append_all(&entries)?;
-            raised.extend(chunk.iter().filter_map(|p| p.raised.clone()));
-            self.consent_out
-                .extend(chunk.iter().filter_map(|p| match &p.event {
-                    Event::Consent(c) => Some(c.clone()),
-                    _ => None,
-                }));
+            let appended = journal.append_all(&entries)?;
+            // An alert or opt-out another node's supervisor recorded first
+            // comes back as a duplicate: it is that node's to notify.
+            let fresh = chunk
+                .iter()
+                .zip(&appended)
+                .filter(|(_, a)| !a.duplicate)
+                .map(|(p, _)| p);
+            for p in fresh {
+                raised.extend(p.raised.clone());
+                if let Event::Consent(c) = &p.event {
+                    self.consent_out.push(c.clone());
+                }
+            }
         }
         Ok(raised)
     }
@@ -806,6 +813,50 @@ terms = ["guaranteed return*", "garantia NEAR/3 retorno"]
         assert!(again.catch_up(&journal).unwrap().is_empty());
         assert_eq!(journal.size(), size);
         assert_eq!(again.state.alerts.len(), 1);
+    }
+
+    #[test]
+    fn two_supervisors_judging_at_once_record_each_alert_once() {
+        // Two cluster nodes: both judge the same messages before either
+        // has read what the other recorded.
+        let (_dir, journal) = with_policy();
+        let mut a = Supervisor::open(&journal, custodians(), 0).unwrap();
+        let mut b = Supervisor::open(&journal, custodians(), 0).unwrap();
+        append(
+            &journal,
+            message("w1", "c1", "+5511999990001", "A garantia de bom retorno"),
+        );
+        append(&journal, message("w2", "c1", "+5511999990001", "Pare"));
+        let first = a.catch_up(&journal).unwrap();
+        let second = b.catch_up(&journal).unwrap();
+        assert_eq!(first.len(), 1, "the first node raises and notifies");
+        assert!(
+            second.is_empty(),
+            "the second finds it recorded: {second:?}"
+        );
+        assert_eq!(a.take_consent_changes().len(), 1);
+        assert!(b.take_consent_changes().is_empty());
+        // A repeat judged by both is recorded once too.
+        append(
+            &journal,
+            message("w3", "c2", "+5511999990002", "a garantia de bom retorno"),
+        );
+        assert!(a.catch_up(&journal).unwrap().is_empty());
+        assert!(b.catch_up(&journal).unwrap().is_empty());
+        let actions: Vec<String> = journal
+            .entries(0)
+            .filter_map(|e| match journal.open_entry(&e.unwrap()).unwrap() {
+                Opened::Event(Event::System(s)) if s.action.starts_with("alert.") => Some(s.action),
+                Opened::Event(Event::Consent(_)) => Some("consent".into()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(actions, ["alert.raised", "consent", "alert.repeated"]);
+        for sup in [&a, &b] {
+            assert_eq!(sup.state.alerts.len(), 1);
+            let alert = sup.state.alerts.values().next().unwrap();
+            assert_eq!(alert.repeats.len(), 1);
+        }
     }
 
     #[test]
