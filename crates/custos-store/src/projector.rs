@@ -144,28 +144,65 @@ impl Projector {
 
     /// Applies every entry after the position, committing rows and
     /// position per batch; returns how many entries it took in.
+    ///
+    /// Several nodes may project one journal into one shared database (a
+    /// cluster on one PostgreSQL). Each batch's transaction first locks the
+    /// position row, then reads the stored position: rows another node already wrote past this batch are
+    /// left as they are; a batch that overlaps them writes only the rest
+    /// (entity rows are written whole from the folds, so writing one twice
+    /// gives the same row); a position behind this node's (the rows were
+    /// dropped by `custos rebuild state`) makes it fold again from there.
     pub async fn catch_up(&mut self, journal: &Journal) -> Result<u64> {
         let start = self.position;
         let end = journal.size();
         while self.folded_to < end {
+            let from = self.folded_to;
             let (batch, read) = self.read(journal, end, true)?;
             if read == 0 {
                 break;
             }
             let mut tx = self.store.pool().begin().await?;
+            // Take the position row's write lock first (both backends:
+            // PostgreSQL locks the row, SQLite takes the database's write
+            // lock), so the position read next stays true until commit.
+            sqlx::query("UPDATE projection_position SET next_seq = next_seq WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+            let (stored,): (i64,) =
+                sqlx::query_as("SELECT next_seq FROM projection_position WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let stored = stored as u64;
+            if stored >= self.folded_to {
+                // Another node wrote these rows already.
+                tx.rollback().await?;
+                self.position = self.folded_to;
+                continue;
+            }
+            if stored < from {
+                tx.rollback().await?;
+                tracing::warn!(
+                    stored,
+                    from,
+                    "the state rows were dropped behind this projector: folding again"
+                );
+                *self = Projector::open(self.store.clone(), journal).await?;
+                continue;
+            }
             write::flush(
                 &mut tx,
                 &self.folds,
                 &self.origins,
                 &self.shredded,
                 &batch,
+                stored,
                 self.folded_to,
             )
             .await?;
             tx.commit().await?;
             self.position = self.folded_to;
         }
-        Ok(self.position - start)
+        Ok(self.position.saturating_sub(start))
     }
 
     /// The next journal entry the rows have not taken in.

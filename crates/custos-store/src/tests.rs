@@ -144,6 +144,7 @@ suite!(
     the_queue_pages_by_key_with_the_barrier_inside,
     an_erasure_removes_the_subjects_rows,
     the_position_resumes_where_it_stopped,
+    two_nodes_project_into_one_database,
 );
 
 const POLICY: &str = r#"
@@ -718,6 +719,55 @@ async fn the_position_resumes_where_it_stopped(db: &Db) {
     assert_eq!(escalated.status, "escalated");
     assert_eq!(escalated.assignee.as_deref(), Some("sam"));
     store.close().await;
+}
+
+/// Two nodes of a cluster, each with its own projector (and pool), one
+/// shared database: whichever is ahead writes, the other skips or writes
+/// only the rest, and the rows are those of a single rebuild.
+async fn two_nodes_project_into_one_database(db: &Db) {
+    let mut a = archive();
+    let (one, two) = (db.store().await, db.store().await);
+    let mut first = Projector::open(one.clone(), &a.journal).await.unwrap();
+    let mut second = Projector::open(two.clone(), &a.journal).await.unwrap();
+    raise(&mut a, 2, 0);
+    append(&a.journal, consent("+5511999990000", ConsentState::OptOut));
+    first.catch_up(&a.journal).await.unwrap();
+    // The second is behind the rows and ahead of nothing: it writes
+    // nothing twice (a consent change inserted again would break its key).
+    populate(&mut a);
+    second.catch_up(&a.journal).await.unwrap();
+    let ids = raise(&mut a, 1, 90);
+    review(&mut a, &ids[0], Action::Assign { to: "sam".into() });
+    append(&a.journal, consent("+5511999990000", ConsentState::OptIn));
+    // Both at once.
+    let (x, y) = tokio::join!(first.catch_up(&a.journal), second.catch_up(&a.journal));
+    x.unwrap();
+    y.unwrap();
+    assert_eq!(first.position(), a.journal.size());
+    assert_eq!(second.position(), a.journal.size());
+    assert_eq!(one.position().await.unwrap(), a.journal.size());
+    assert_eq!(
+        one.consent("+5511999990000", "whatsapp").await.unwrap(),
+        Some("opt_in".into())
+    );
+
+    let other = database(Which::of(&one)).await.unwrap();
+    let fresh = other.store().await;
+    Projector::rebuild(fresh.clone(), &a.journal).await.unwrap();
+    assert_eq!(one.dump().await.unwrap(), fresh.dump().await.unwrap());
+
+    // A rebuild under a running node: the node notices the rows fell
+    // behind it, folds again, and the rows come out whole.
+    Projector::rebuild(two.clone(), &a.journal).await.unwrap();
+    one.clear().await.unwrap();
+    raise(&mut a, 1, 200);
+    first.catch_up(&a.journal).await.unwrap();
+    Projector::rebuild(fresh.clone(), &a.journal).await.unwrap();
+    assert_eq!(one.dump().await.unwrap(), fresh.dump().await.unwrap());
+    fresh.close().await;
+    other.finish().await;
+    one.close().await;
+    two.close().await;
 }
 
 #[test]

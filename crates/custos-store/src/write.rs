@@ -79,6 +79,7 @@ pub(crate) async fn flush(
     origins: &HashMap<(Kind, String), String>,
     shredded: &HashSet<String>,
     batch: &Batch,
+    written_to: u64,
     end: u64,
 ) -> crate::Result<()> {
     let gone = |kind: Kind, id: &str| {
@@ -177,7 +178,8 @@ pub(crate) async fn flush(
         .await?;
     }
     for c in &batch.consent {
-        if shredded.contains(&c.key_id) {
+        // Below `written_to` another projector inserted it already.
+        if shredded.contains(&c.key_id) || c.seq < written_to {
             continue;
         }
         sqlx::query(
