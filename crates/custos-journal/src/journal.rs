@@ -25,7 +25,9 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 mod cluster;
+mod duty;
 pub use cluster::{SHARD, drop_scratch_database, init_cluster, scratch_database, verify_cluster};
+pub use duty::Duty;
 
 /// The file naming the archive format, written by `init`.
 pub const FORMAT_FILE: &str = "FORMAT";
@@ -291,6 +293,8 @@ struct Inner {
     /// Cluster mode: the journal lives in PostgreSQL and the writer
     /// thread holds the lease; keys, heads and blobs go through it.
     cluster: bool,
+    /// Cluster mode: the database, for the duties' locks ([`Duty`]).
+    duty_url: Option<String>,
     /// The writer and syncer threads, joined in that order on stop.
     writer: Mutex<Vec<JoinHandle<()>>>,
     cadence_stop: Mutex<Option<Sender<()>>>,
@@ -656,6 +660,7 @@ impl Journal {
                 signer: signer.clone(),
                 link,
             };
+            let duty_url = Some(writer.link.url().to_string());
             let handle = writer.start(rx)?;
             let journal = Journal {
                 inner: Arc::new(Inner {
@@ -666,6 +671,7 @@ impl Journal {
                     state,
                     requests: RwLock::new(Some(tx)),
                     cluster: true,
+                    duty_url,
                     writer: Mutex::new(vec![handle]),
                     cadence_stop: Mutex::new(None),
                     shredding: Mutex::new(()),
@@ -713,6 +719,7 @@ impl Journal {
                 state,
                 requests: RwLock::new(Some(tx)),
                 cluster: false,
+                duty_url: None,
                 writer: Mutex::new(vec![handle, syncer]),
                 cadence_stop: Mutex::new(None),
                 shredding: Mutex::new(()),

@@ -65,7 +65,7 @@ pub use entry::{Leaf, StoredEntry};
 pub use error::{Error, Result};
 pub use head::SignedTreeHead;
 pub use journal::{
-    Appended, ConsistencyProof, Entries, FORMAT_FILE, HEADS_FILE, InclusionProof, Journal,
+    Appended, ConsistencyProof, Duty, Entries, FORMAT_FILE, HEADS_FILE, InclusionProof, Journal,
     KEK_FILE, NewEntry, Opened, Options, PUBLIC_KEY_FILE, SEGMENTS_DIR, SHARD,
     drop_scratch_database, event_time, init_cluster, period_of, scratch_database, verify_cluster,
 };

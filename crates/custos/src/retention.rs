@@ -164,6 +164,15 @@ pub fn run(
             // Holds over saved searches are evaluated, so they hold exactly
             // what their queries match.
             let holds = crate::holds::load(journal.dir(), journal)?;
+            // One run at a time across a cluster (a dry run changes nothing).
+            let _duty = match dry_run {
+                true => None,
+                false => Some(journal.try_duty("retention")?.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "another custos node is running retention now; run again when it has finished"
+                    )
+                })?),
+            };
             let report = retention::run(journal, actor, now, *dry_run, &holds)?;
             if *json {
                 writeln!(out, "{}", serde_json::to_string(&report)?)?;
@@ -287,6 +296,19 @@ pub fn schedule(journal: Journal, every: Duration) -> mpsc::Sender<()> {
     let (stop, stopped) = mpsc::channel::<()>();
     std::thread::spawn(move || {
         while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+            // In a cluster one node runs the schedule at a time; the others
+            // skip this turn. The guard is held for the whole run.
+            let _duty = match journal.try_duty("retention") {
+                Ok(Some(duty)) => duty,
+                Ok(None) => {
+                    eprintln!("retention run: another node is running it; skipped");
+                    continue;
+                }
+                Err(e) => {
+                    eprintln!("retention run: taking the duty failed: {e}");
+                    continue;
+                }
+            };
             // Under serve the live index is the server's: a hold over a saved
             // search holds the rest of its scope (the safe side).
             let run = custos_governance::Holds::load(&journal)

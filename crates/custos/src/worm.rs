@@ -209,25 +209,34 @@ pub fn schedule(journal: Journal, settings: Settings) -> Result<Running> {
             // Kept between turns: each reads only the entries since the last.
             let mut progress = custos_worm::Progress::default();
             loop {
-                match rt.block_on(custos_worm::sync_from(
-                    &journal,
-                    &settings.store,
-                    settings.default_retention,
-                    "worm-sync",
-                    &mut progress,
-                )) {
-                    // The server's log is its standard error.
-                    Ok(r)
-                        if r.uploaded.is_empty()
-                            && r.adopted.is_empty()
-                            && r.legal_holds.is_empty() => {}
-                    Ok(r) => eprintln!(
-                        "worm sync: {} uploaded, {} found already in the bucket, {} legal hold(s) changed",
-                        r.uploaded.len(),
-                        r.adopted.len(),
-                        r.legal_holds.len()
-                    ),
-                    Err(e) => eprintln!("worm sync failed: {e}"),
+                // In a cluster one node syncs at a time (the others skip
+                // their turn); the guard is held for the turn.
+                let duty = journal.try_duty("worm").unwrap_or_else(|e| {
+                    eprintln!("worm sync: taking the duty failed: {e}");
+                    None
+                });
+                if let Some(_held) = duty {
+                    let turn = rt.block_on(custos_worm::sync_from(
+                        &journal,
+                        &settings.store,
+                        settings.default_retention,
+                        "worm-sync",
+                        &mut progress,
+                    ));
+                    match turn {
+                        // The server's log is its standard error.
+                        Ok(r)
+                            if r.uploaded.is_empty()
+                                && r.adopted.is_empty()
+                                && r.legal_holds.is_empty() => {}
+                        Ok(r) => eprintln!(
+                            "worm sync: {} uploaded, {} found already in the bucket, {} legal hold(s) changed",
+                            r.uploaded.len(),
+                            r.adopted.len(),
+                            r.legal_holds.len()
+                        ),
+                        Err(e) => eprintln!("worm sync failed: {e}"),
+                    }
                 }
                 if let Err(mpsc::RecvTimeoutError::Disconnected) | Ok(()) =
                     stopped.recv_timeout(settings.every)

@@ -88,11 +88,18 @@ pub(super) struct Link {
     public_key: [u8; 32],
 }
 
-fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+impl Link {
+    /// The database's URL.
+    pub(super) fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+pub(super) fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
     move |e| Error::Database(format!("{what}: {e}"))
 }
 
-fn runtime() -> Result<Runtime> {
+pub(super) fn runtime() -> Result<Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -122,7 +129,7 @@ fn migrator() -> Migrator {
 
 /// Connects and applies the schema's migrations (idempotent; sqlx takes
 /// its own lock, so nodes starting together apply them once).
-async fn connect(url: &str) -> Result<PgConnection> {
+pub(super) async fn connect(url: &str) -> Result<PgConnection> {
     let mut conn = PgConnection::connect(url)
         .await
         .map_err(db("connecting to the journal database"))?;

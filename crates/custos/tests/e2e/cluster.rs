@@ -356,3 +356,78 @@ fn two_nodes_share_one_journal_and_a_killed_node_loses_nothing_acknowledged() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Retention is one node's duty at a time: while another node holds it, a
+/// run on this node refuses (and changes nothing); once it lets go, the run
+/// goes through.
+#[test]
+fn a_retention_run_is_one_nodes_duty_at_a_time() {
+    let Some(scratch) = database() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, kek) = custos_journal::Kek::generate();
+    let node = |name: &str| Node {
+        data: tmp.path().join(name),
+        url: scratch.url.clone(),
+        kek: kek.clone(),
+    };
+    let (a, b) = (node("a"), node("b"));
+    a.ok(&["init"]);
+    let messages = tmp.path().join("old.jsonl");
+    std::fs::write(
+        &messages,
+        r#"{"channel":"whatsapp","id":"old-1","conversation":"c-1","from":"+447700900001","to":["+5511900000001"],"direction":"outbound","sent_at":"2019-01-10T09:00:00Z","text":"january"}
+"#,
+    )
+    .unwrap();
+    a.ok(&["ingest", messages.to_str().unwrap()]);
+    let rules = tmp.path().join("schedule.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"all comms\"\npreset = \"sec-17a-4-b4\"\n",
+    )
+    .unwrap();
+    a.ok(&["retention", "rules", "set", rules.to_str().unwrap()]);
+
+    // A third node (this process) holds the duty, as a scheduled run would.
+    let holder = custos_journal::Journal::open(
+        &tmp.path().join("holder"),
+        custos_journal::Options {
+            kek: Some(key),
+            journal_url: Some(scratch.url.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let duty = holder.try_duty("retention").unwrap().expect("free");
+    let now = ["retention", "run", "--now", "2024-03-01", "--json"];
+    let size = holder.size();
+    let refused = b.run(&now);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "ran while another node held it");
+    assert!(
+        stderr.contains("another custos node is running retention"),
+        "{stderr}"
+    );
+    // Nothing was journalled (the holder follows within 200 ms).
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(holder.size(), size, "the refused run journalled");
+    // A dry run needs no duty (it changes nothing).
+    b.ok(&["retention", "run", "--now", "2024-03-01", "--dry-run"]);
+    drop(duty);
+    let report: Value = serde_json::from_str(&b.ok(&now)).unwrap();
+    assert_eq!(
+        report["certificates"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    // The real run's entries reach every node.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while holder.size() <= size {
+        assert!(
+            Instant::now() < deadline,
+            "the run never reached the holder"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(holder);
+}
