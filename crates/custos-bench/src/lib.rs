@@ -648,6 +648,78 @@ fn cluster_figures(
             Some((peer_label, peer.rate())),
         ));
     }
+
+    // Search with two nodes: the search group's corpus size up to a
+    // million (or CUSTOS_BENCH_CLUSTER_DOCS), searched on the node that
+    // followed.
+    let mut docs = ctx.options.search_docs;
+    for (name, at_most) in [
+        (search::DOCS_ENV, search::DOCS),
+        (cluster::DOCS_ENV, usize::MAX),
+    ] {
+        if let Ok(v) = std::env::var(name) {
+            let n: usize = v
+                .trim()
+                .replace([',', '_'], "")
+                .parse()
+                .with_context(|| format!("{name}={v:?}: expected a number of messages"))?;
+            docs = n.min(at_most);
+        }
+    }
+    if ctx.options.quick {
+        docs = docs.min(search::QUICK_DOCS);
+    }
+    let runs = if ctx.options.quick { 3 } else { search::RUNS };
+    let dir = ctx.work.join("cluster-search");
+    let run = cluster::search_two_nodes(&base, &dir, docs.max(1), runs, progress)?;
+    std::fs::remove_dir_all(&dir).ok();
+    let n = human(run.messages as f64);
+    let ms = |v: &[f64], p: f64| search::percentile(v, p);
+    progress(&format!(
+        "search on node b, {n} messages: p50 {:.2} / p95 {:.2} / p99 {:.2} ms; embedded p50 {:.2} / p95 {:.2} / p99 {:.2} ms",
+        ms(&run.millis, 50.0),
+        ms(&run.millis, 95.0),
+        ms(&run.millis, 99.0),
+        ms(&run.peer_millis, 50.0),
+        ms(&run.peer_millis, 95.0),
+        ms(&run.peer_millis, 99.0),
+    ));
+    progress(&format!(
+        "acknowledged on node a -> found on node b: p50 {:.0} / p95 {:.0} / max {:.0} ms; embedded (same node) p50 {:.1} / p95 {:.1} ms",
+        ms(&run.lag, 50.0),
+        ms(&run.lag, 95.0),
+        ms(&run.lag, 100.0),
+        ms(&run.peer_lag, 50.0),
+        ms(&run.peer_lag, 95.0),
+    ));
+    figures.push(rate_figure(
+        format!("search index on node b (following the cluster), {n} messages"),
+        run.index_rate,
+        "messages/s",
+        Some(("embedded archive's index".into(), run.peer_index_rate)),
+    ));
+    for p in [50.0, 95.0, 99.0] {
+        figures.push(rate_figure(
+            format!(
+                "search p{p:.0} on node b, 2 nodes, {n} messages, top {}",
+                search::PAGE
+            ),
+            ms(&run.millis, p),
+            "ms",
+            Some((
+                "embedded archive (same queries)".into(),
+                ms(&run.peer_millis, p),
+            )),
+        ));
+    }
+    for p in [50.0, 95.0] {
+        figures.push(rate_figure(
+            format!("acknowledged on node a to searchable on node b, p{p:.0}"),
+            ms(&run.lag, p),
+            "ms",
+            Some(("embedded, same node".into(), ms(&run.peer_lag, p))),
+        ));
+    }
     Ok(())
 }
 

@@ -102,9 +102,15 @@ impl Dataset {
     /// to a new journal in `dir`, in requests of 10,000: one thread makes
     /// and parses the lines, the calling thread encrypts and appends them.
     pub fn build(dir: &Path, messages: usize) -> Result<Dataset> {
-        let began = Instant::now();
         let journal = Journal::init(dir, None, "custos-bench")
             .with_context(|| format!("creating an archive in {}", dir.display()))?;
+        Dataset::fill(journal, messages)
+    }
+
+    /// Appends `messages` demo messages (seed [`SEED`]) to `journal` (a new
+    /// archive: embedded, or a cluster node), as [`Dataset::build`] does.
+    pub fn fill(journal: Journal, messages: usize) -> Result<Dataset> {
+        let began = Instant::now();
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<NewEntry>>(4);
         let config = custos_demo::DemoConfig {
             seed: SEED,
