@@ -1,11 +1,17 @@
 //! [`Auth`]: signing in (with throttling), sessions, CSRF tokens and
 //! bearer tokens, over the users folded from the journal.
 //!
-//! Sessions live in memory only: a restart signs everyone out. They are
-//! kept by the SHA-256 of their id, so neither a lookup's timing nor a
-//! memory dump gives a usable cookie away. Every sign-in, failed or not,
-//! is journalled (`auth.signin`, `auth.signin_failed`: user id and
-//! client address, never the password).
+//! Sessions live in memory, kept by the SHA-256 of their id, so neither a
+//! lookup's timing nor a memory dump gives a usable cookie away. Every
+//! sign-in, failed or not, is journalled (`auth.signin`,
+//! `auth.signin_failed`: user id and client address, never the password);
+//! a successful one also records the session's SHA-256 and end, and a
+//! sign-out the same SHA-256. [`Auth::catch_up`] (run by [`Auth::follow`]
+//! in the server) applies what other processes journalled: users, tokens,
+//! revocations and disablings, and the sessions opened and closed on other
+//! nodes of a cluster, so a cookie or a revocation holds on every node.
+//! The CSRF token is derived from the session id (HMAC-SHA256 under it),
+//! so every node that is shown the cookie knows it without storing it.
 
 use crate::users::{self, UserError, Users};
 use crate::{CsrfToken, Principal, password};
@@ -103,7 +109,6 @@ pub struct Session {
 
 struct Stored {
     user: String,
-    csrf: CsrfToken,
     expires_at: i64,
 }
 
@@ -119,6 +124,8 @@ struct Inner {
     users: RwLock<Users>,
     sessions: Mutex<HashMap<[u8; 32], Stored>>,
     failures: Mutex<HashMap<String, Failures>>,
+    /// The next journal entry [`Auth::catch_up`] has not applied.
+    followed: Mutex<u64>,
 }
 
 /// The authentication service; cheap to clone.
@@ -145,6 +152,28 @@ fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// A session's CSRF token: HMAC-SHA256 of a fixed label under the session
+/// id, so it is tied to the session and needs no storage.
+fn csrf_of(session_id: &str) -> CsrfToken {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, session_id.as_bytes());
+    CsrfToken(hex::encode(ring::hmac::sign(&key, b"custos csrf v1")))
+}
+
+/// A refused attempt's details: the client address and why.
+fn failure(ip: &str, why: &str) -> Map<String, serde_json::Value> {
+    let mut d = Map::new();
+    d.insert("ip".into(), ip.into());
+    d.insert("reason".into(), why.into());
+    d
+}
+
+/// A sign-in's session fields: the SHA-256 of its id (never the id) and
+/// its end, so the other nodes of a cluster can honour the cookie.
+fn session_details(d: &mut Map<String, serde_json::Value>, id: &str, expires_at: i64) {
+    d.insert("session".into(), hex::encode(users::digest(id)).into());
+    d.insert("expires_at".into(), expires_at.into());
+}
+
 /// Constant-time equality of two byte strings (their lengths may leak).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
@@ -154,8 +183,17 @@ impl Auth {
     /// The service over the users and tokens already in `journal`
     /// (blocking: reads the whole journal).
     pub fn load(journal: Journal, config: AuthConfig) -> Result<Auth, UserError> {
+        // Applying an event twice changes nothing, so the catch-up may
+        // start where the load began.
+        let from = journal.size();
         let users = Users::load(&journal)?;
-        Ok(Auth::with_users(journal, config, users))
+        let auth = Auth::with_users(journal, config, users);
+        *auth
+            .inner
+            .followed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = from;
+        Ok(auth)
     }
 
     /// The service over `users` (e.g. none: nobody can sign in).
@@ -167,6 +205,7 @@ impl Auth {
                 users: RwLock::new(users),
                 sessions: Mutex::new(HashMap::new()),
                 failures: Mutex::new(HashMap::new()),
+                followed: Mutex::new(0),
             }),
         }
     }
@@ -225,7 +264,7 @@ impl Auth {
             .unwrap_or_else(|| "unknown".into());
         let keys = [format!("user:{user}"), format!("ip:{ip}")];
         if let Some(wait) = self.locked(&keys, now.as_micros()) {
-            self.journal_attempt(&user, &ip, false, Some("throttled"))?;
+            self.journal_attempt(&user, failure(&ip, "throttled"), false)?;
             return Err(SignInError::Throttled {
                 retry_after_secs: ((wait + 999_999) / 1_000_000).max(1) as u64,
             });
@@ -238,13 +277,17 @@ impl Auth {
         let ok = matches && found.as_ref().is_some_and(|u| !u.disabled);
         if !ok {
             self.fail(&keys, now.as_micros());
-            self.journal_attempt(&user, &ip, false, Some("bad credentials"))?;
+            self.journal_attempt(&user, failure(&ip, "bad credentials"), false)?;
             return Err(SignInError::Refused);
         }
         let user = found.expect("checked above");
-        self.journal_attempt(&user.id, &ip, true, None)?;
+        let (id, expires_at) = self.new_session(now);
+        let mut d = Map::new();
+        d.insert("ip".into(), ip.as_str().into());
+        session_details(&mut d, &id, expires_at);
+        self.journal_attempt(&user.id, d, true)?;
         self.succeed(&keys);
-        Ok(self.open_session(&user, now))
+        Ok(self.open_session(&user, id, expires_at))
     }
 
     /// Signs in the custos user an external identity provider vouched for
@@ -278,14 +321,16 @@ impl Auth {
             self.journal_refusal(Some(&claim), client, method, "unknown user")?;
             return Err(SignInError::Refused);
         };
+        let (id, expires_at) = self.new_session(Timestamp::now());
         let mut d = Map::new();
         d.insert("user".into(), user.id.as_str().into());
         d.insert("ip".into(), ip.into());
         d.insert("method".into(), method.into());
+        session_details(&mut d, &id, expires_at);
         self.inner
             .journal
             .append_system(&user.id, SIGNED_IN, Some(&user.id), d)?;
-        Ok(self.open_session(&user, Timestamp::now()))
+        Ok(self.open_session(&user, id, expires_at))
     }
 
     /// Journals a refused sign-in by `method` (`auth.signin_failed` with
@@ -318,30 +363,33 @@ impl Auth {
         Ok(())
     }
 
-    /// A new session for `user` from `now`.
-    fn open_session(&self, user: &users::User, now: Timestamp) -> Session {
-        let id = random_hex();
-        let csrf = CsrfToken(random_hex());
+    /// A new session's id and end (in microseconds), from `now`.
+    fn new_session(&self, now: Timestamp) -> (String, i64) {
         let expires_at = now
             .as_micros()
             .saturating_add(micros(self.inner.config.session_ttl));
+        (random_hex(), expires_at)
+    }
+
+    /// Keeps session `id` of `user` (its sign-in journalled).
+    fn open_session(&self, user: &users::User, id: String, expires_at: i64) -> Session {
+        let now = Timestamp::now().as_micros();
         let mut sessions = self
             .inner
             .sessions
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        sessions.retain(|_, s| s.expires_at > now.as_micros());
+        sessions.retain(|_, s| s.expires_at > now);
         sessions.insert(
             users::digest(&id),
             Stored {
                 user: user.id.clone(),
-                csrf: csrf.clone(),
                 expires_at,
             },
         );
         Session {
+            csrf: csrf_of(&id),
             id: SessionId(id),
-            csrf,
             principal: user.principal(None),
             expires_at: Timestamp::from_micros(expires_at),
         }
@@ -350,16 +398,10 @@ impl Auth {
     fn journal_attempt(
         &self,
         user: &str,
-        ip: &str,
+        mut d: Map<String, serde_json::Value>,
         ok: bool,
-        why: Option<&str>,
     ) -> Result<(), custos_journal::Error> {
-        let mut d = Map::new();
         d.insert("user".into(), user.into());
-        d.insert("ip".into(), ip.into());
-        if let Some(w) = why {
-            d.insert("reason".into(), w.into());
-        }
         let action = if ok { SIGNED_IN } else { SIGNIN_FAILED };
         self.inner
             .journal
@@ -439,7 +481,7 @@ impl Auth {
                 sessions.remove(&key);
                 return None;
             }
-            (s.user.clone(), s.csrf.clone())
+            (s.user.clone(), csrf_of(cookie))
         };
         let principal = self.with_users_read(|u| {
             u.get(&user)
@@ -458,11 +500,101 @@ impl Auth {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&users::digest(cookie));
         if let Some(s) = removed {
+            let mut d = Map::new();
+            d.insert("session".into(), hex::encode(users::digest(cookie)).into());
             self.inner
                 .journal
-                .append_system(&s.user, SIGNED_OUT, Some(&s.user), Map::new())?;
+                .append_system(&s.user, SIGNED_OUT, Some(&s.user), d)?;
         }
         Ok(())
+    }
+
+    /// Applies what the journal gained since the last call (or since
+    /// [`Auth::load`]): users, tokens, revocations and disablings made by
+    /// other processes, and the sessions other nodes opened and closed.
+    /// Returns how many system events it read. Blocking: reads the new
+    /// entries.
+    pub fn catch_up(&self) -> Result<usize, custos_journal::Error> {
+        let journal = &self.inner.journal;
+        let mut followed = self
+            .inner
+            .followed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let end = journal.size();
+        let mut read = 0;
+        for entry in journal.entries(*followed) {
+            let entry = entry?;
+            if entry.leaf.seq >= end {
+                break;
+            }
+            *followed = entry.leaf.seq + 1;
+            if entry.leaf.kind != custos_model::EventKind::System {
+                continue;
+            }
+            // An entry whose key was shredded holds nothing to apply.
+            if let Ok(custos_journal::Opened::Event(custos_model::Event::System(s))) =
+                journal.open_entry(&entry)
+            {
+                self.take(&s);
+                read += 1;
+            }
+        }
+        Ok(read)
+    }
+
+    /// Applies one system event read from the journal.
+    fn take(&self, s: &custos_model::SystemEvent) {
+        let session = s
+            .details
+            .get("session")
+            .and_then(|v| v.as_str())
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        let sessions = || {
+            self.inner
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        };
+        match (s.action.as_str(), session) {
+            (SIGNED_IN, Some(key)) => {
+                let expires_at = s.details.get("expires_at").and_then(|v| v.as_i64());
+                let user = s.details.get("user").and_then(|v| v.as_str());
+                if let (Some(expires_at), Some(user)) = (expires_at, user)
+                    && expires_at > Timestamp::now().as_micros()
+                {
+                    sessions().entry(key).or_insert(Stored {
+                        user: user.to_string(),
+                        expires_at,
+                    });
+                }
+            }
+            (SIGNED_OUT, Some(key)) => {
+                sessions().remove(&key);
+            }
+            _ => self.apply(s),
+        }
+    }
+
+    /// Runs [`Auth::catch_up`] every `every` on a thread of its own until
+    /// the last clone of this service is dropped.
+    pub fn follow(&self, every: Duration) {
+        let weak = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("custos-auth-follow".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(every);
+                    let Some(inner) = weak.upgrade() else { return };
+                    if let Err(e) = (Auth { inner }).catch_up() {
+                        tracing::warn!(error = %e, "following the journal's users and sessions");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "starting the auth follower");
+        }
     }
 
     /// Whether `token` is the session's CSRF token (constant time).
@@ -722,6 +854,65 @@ mod tests {
         // Another address is not affected.
         auth.sign_in_at("rita", PASSWORD, Some("192.0.2.2".parse().unwrap()), now)
             .unwrap();
+    }
+
+    #[test]
+    fn another_node_honours_sessions_tokens_and_revocations_once_it_catches_up() {
+        // Two nodes of a cluster: two services over one journal.
+        let (_dir, journal, mut users) = setup();
+        let one = Auth::load(journal.clone(), AuthConfig::default()).unwrap();
+        let two = Auth::load(journal.clone(), AuthConfig::default()).unwrap();
+        let s = one.sign_in("rita", PASSWORD, None).unwrap();
+        assert!(two.session(s.id.expose()).is_none(), "not read yet");
+        assert!(two.catch_up().unwrap() > 0);
+        let (p, csrf) = two.session(s.id.expose()).expect("the cookie works here");
+        assert_eq!(p.user, "rita");
+        assert_eq!(csrf, s.csrf, "the same CSRF token on every node");
+        assert!(two.check_csrf(&csrf, &s.csrf.0));
+        assert!(two.session(&s.id.expose().replace('a', "b")).is_none());
+        // The journal holds the session's hash, never its id or CSRF token.
+        let all = format!("{:?}", actions(&journal));
+        assert!(!all.contains(s.id.expose()) && !all.contains(&s.csrf.0));
+        assert!(all.contains(&hex::encode(users::digest(s.id.expose()))));
+
+        // A user and token made elsewhere (the CLI), then revoked there.
+        users
+            .add(
+                &journal,
+                "root",
+                NewUser {
+                    id: "cora".into(),
+                    name: "Cora".into(),
+                    roles: [Role::ComplianceOfficer].into(),
+                    units: vec![],
+                    custodian: None,
+                },
+                PASSWORD,
+            )
+            .unwrap();
+        let in_an_hour = Timestamp::from_micros(Timestamp::now().as_micros() + 3_600_000_000);
+        let (token, secret) = users
+            .create_token(&journal, "root", "cora", &Default::default(), in_an_hour)
+            .unwrap();
+        assert!(two.token(secret.expose()).is_none());
+        two.catch_up().unwrap();
+        assert_eq!(two.token(secret.expose()).unwrap().user, "cora");
+        let c = two.sign_in("cora", PASSWORD, None).unwrap();
+        users.revoke_token(&journal, "root", &token.id).unwrap();
+        two.catch_up().unwrap();
+        assert!(two.token(secret.expose()).is_none(), "revoked elsewhere");
+
+        // Signing out on one node ends the session on the other; disabling
+        // a user on one ends theirs everywhere.
+        one.catch_up().unwrap();
+        assert!(one.session(c.id.expose()).is_some());
+        one.sign_out(s.id.expose()).unwrap();
+        two.catch_up().unwrap();
+        assert!(two.session(s.id.expose()).is_none());
+        one.disable_user("root", "cora").unwrap();
+        two.catch_up().unwrap();
+        assert!(two.session(c.id.expose()).is_none());
+        assert_eq!(two.catch_up().unwrap(), 0, "nothing new");
     }
 
     #[test]

@@ -93,6 +93,18 @@ pub struct Response {
     pub status: u16,
     /// The body (de-chunked).
     pub body: Vec<u8>,
+    /// The headers, names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Response {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// One keep-alive HTTP/1.1 connection: just enough of the protocol for
@@ -170,6 +182,7 @@ impl Client {
             .ok_or_else(|| bad("no status line"))?;
         let mut length = None;
         let mut chunked = false;
+        let mut headers = Vec::new();
         loop {
             line.clear();
             if self.stream.read_line(&mut line)? == 0 {
@@ -183,6 +196,7 @@ impl Client {
                 return Err(bad("malformed header"));
             };
             let value = value.trim();
+            headers.push((name.to_ascii_lowercase(), value.to_string()));
             match name.to_ascii_lowercase().as_str() {
                 "content-length" => {
                     length = Some(value.parse::<usize>().map_err(|_| bad("content-length"))?)
@@ -212,7 +226,11 @@ impl Client {
             body.resize(n, 0);
             self.stream.read_exact(&mut body)?;
         }
-        Ok(Response { status, body })
+        Ok(Response {
+            status,
+            body,
+            headers,
+        })
     }
 }
 

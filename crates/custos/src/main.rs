@@ -1233,6 +1233,9 @@ fn serve(
                 Some(state.parties.clone()),
             )?;
             let auth = custos_auth::Auth::load(state.journal.clone(), Default::default())?;
+            // Users, tokens, revocations and sessions journalled by other
+            // processes (other cluster nodes, the CLI) hold here too.
+            auth.follow(std::time::Duration::from_millis(250));
             let users = auth.with_users_read(|u| u.users().filter(|u| !u.disabled).count());
             if users == 0 {
                 eprintln!(

@@ -176,6 +176,97 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
+/// Polls `check` for up to ten seconds (a node follows the others within
+/// a moment).
+fn within_moments(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: not within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A console session opened on node a works on node b, and signing out
+/// on b ends it on a; a token revoked by the CLI (a third data directory)
+/// stops working on both running nodes.
+fn sessions_and_revocations_hold_on_every_node(
+    a: std::net::SocketAddr,
+    b: std::net::SocketAddr,
+    spare: &str,
+    cli: &Node,
+) {
+    let (mut on_a, mut on_b) = (Client::connect(a).unwrap(), Client::connect(b).unwrap());
+    let form = format!("user=cora&password={}&next=%2F", encode(PASSWORD));
+    let signed = on_a
+        .request(
+            "POST",
+            "/signin",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(
+        signed.status,
+        303,
+        "{}",
+        String::from_utf8_lossy(&signed.body)
+    );
+    let cookie = signed
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let me = |client: &mut Client, headers: &[(&str, &str)]| -> (u16, Value) {
+        let r = client.request("GET", "/api/v1/me", headers, b"").unwrap();
+        (
+            r.status,
+            serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+        )
+    };
+    within_moments("node a's session on node b", || {
+        me(&mut on_b, &[("Cookie", &cookie)]).0 == 200
+    });
+    assert_eq!(me(&mut on_b, &[("Cookie", &cookie)]).1["user"], "cora");
+
+    // The console's sign-out on node b (with the session's CSRF token,
+    // which node b derives from the cookie) ends it on node a.
+    let page = on_b
+        .request("GET", "/", &[("Cookie", &cookie)], b"")
+        .unwrap();
+    let html = String::from_utf8_lossy(&page.body);
+    let csrf = html
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token in the page ({}): {html}", page.status))
+        .to_string();
+    let out = on_b
+        .request(
+            "POST",
+            "/signout",
+            &[
+                ("Cookie", &cookie),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            format!("_csrf={csrf}").as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(out.status, 303, "{}", String::from_utf8_lossy(&out.body));
+    within_moments("signed out on node b, refused on node a", || {
+        me(&mut on_a, &[("Cookie", &cookie)]).0 == 401
+    });
+
+    let bearer = format!("Bearer {spare}");
+    assert_eq!(me(&mut on_b, &[("Authorization", &bearer)]).0, 200);
+    let id = spare.split('_').nth(1).unwrap();
+    cli.ok(&["token", "revoke", id]);
+    for (node, client) in [("a", &mut on_a), ("b", &mut on_b)] {
+        within_moments(&format!("the revoked token refused on node {node}"), || {
+            me(client, &[("Authorization", &bearer)]).0 == 401
+        });
+    }
+}
+
 #[test]
 fn two_nodes_share_one_journal_and_a_killed_node_loses_nothing_acknowledged() {
     let Some(scratch) = database() else { return };
@@ -212,10 +303,14 @@ fn two_nodes_share_one_journal_and_a_killed_node_loses_nothing_acknowledged() {
     let made = a.ok(&["token", "create", "--user", "cora", "--expires", "1d"]);
     let bearer = format!("Bearer {}", made.lines().nth(1).unwrap());
 
+    let spare = a.ok(&["token", "create", "--user", "cora", "--expires", "1d"]);
+    let spare = spare.lines().nth(1).unwrap().to_string();
+
     let mut first = a.serve(&tmp.path().join("a.log"));
     // Node b starts from an empty data directory: its cache is made from
     // the database.
     let second = b.serve(&tmp.path().join("b.log"));
+    sessions_and_revocations_hold_on_every_node(first.addr, second.addr, &spare, &node("c"));
     let (to_first, to_second) = (Outcome::default(), Outcome::default());
     let first_addr = first.addr;
     std::thread::scope(|scope| {
