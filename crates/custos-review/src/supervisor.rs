@@ -86,6 +86,8 @@ pub struct Supervisor {
     read_to: u64,
     /// Policies or the model changed since the engine was compiled.
     stale: bool,
+    /// How many times the engine was compiled.
+    generation: u64,
     /// System and consent entries before this were taken in when opening.
     applied_to: u64,
     /// The firm's own opt-out words, beside the defaults.
@@ -129,6 +131,7 @@ impl Supervisor {
             cursor,
             read_to: 0,
             stale: false,
+            generation: 0,
             applied_to: 0,
             opt_out_words: Vec::new(),
             keyword_opt_outs: HashSet::new(),
@@ -184,12 +187,26 @@ impl Supervisor {
     /// model in service (after a policy load or a training).
     pub fn recompile(&mut self, journal: &Journal) -> Result<(), SuperviseError> {
         self.stale = false;
+        self.generation += 1;
         self.engine = Engine::compile(&crate::policies::active(&self.state)?)?;
         self.model = match &self.state.model {
             None => None,
             Some((trained, _)) => Some(load_model(journal, &trained.version, &trained.blob)?),
         };
         Ok(())
+    }
+
+    /// Whether a policy or the model changed (in the entries read) since
+    /// the engine was compiled: [`Supervisor::recompile`] brings it up to
+    /// date (a pass does before judging the next message).
+    pub fn stale(&self) -> bool {
+        self.stale
+    }
+
+    /// How many times the engine has been compiled: a change means the
+    /// policies in force changed (e.g. loaded on another node).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Adds the firm's own opt-out words to the defaults.

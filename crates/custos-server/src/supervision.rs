@@ -48,6 +48,8 @@ struct Inner {
     parties: Option<crate::outbound::SharedParties>,
     /// When the supervisor thread last finished a pass (for `/readyz`).
     last_pass: Mutex<Option<std::time::Instant>>,
+    /// The supervisor's engine generation the shared engine was made at.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Supervision {
@@ -69,6 +71,7 @@ impl Supervision {
             &supervisor.state,
         )?)?);
         let (tx, rx) = mpsc::channel();
+        let generation = supervisor.generation().into();
         let this = Supervision {
             inner: Arc::new(Inner {
                 supervisor: Mutex::new(supervisor),
@@ -77,6 +80,7 @@ impl Supervision {
                 notifier,
                 parties,
                 last_pass: Mutex::new(None),
+                generation,
             }),
         };
         let weak = Arc::downgrade(&this.inner);
@@ -142,6 +146,28 @@ impl Supervision {
     /// caller), evaluates it, saves the position and notifies.
     fn refresh(&self, sup: &mut Supervisor, journal: &Journal) {
         let raised = sup.catch_up(journal);
+        // A policy loaded elsewhere (another node, the CLI) is in force
+        // here too: for judging, and for the pre-send check.
+        if sup.stale()
+            && let Err(e) = sup.recompile(journal)
+        {
+            tracing::error!(error = %e, "compiling the policies in force");
+        }
+        let generation = sup.generation();
+        if self
+            .inner
+            .generation
+            .swap(generation, std::sync::atomic::Ordering::SeqCst)
+            != generation
+        {
+            match custos_review::policies::active(&sup.state)
+                .map_err(|e| e.to_string())
+                .and_then(|active| Engine::compile(&active).map_err(|e| e.to_string()))
+            {
+                Ok(engine) => self.set_engine(engine),
+                Err(e) => tracing::error!(error = %e, "compiling the pre-send check"),
+            }
+        }
         let opt_outs = sup.take_consent_changes();
         if let Some(parties) = &self.inner.parties
             && !opt_outs.is_empty()
@@ -831,4 +857,50 @@ pub(crate) async fn load_policy_text(
     })
     .await
     .map_err(internal)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::PreSendCheck;
+
+    const POLICY: &str = r#"
+name = "promissory"
+title = "Promises of returns"
+category = "promissory"
+severity = "high"
+actions = ["alert", "block"]
+[condition]
+terms = ["guaranteed return*"]
+"#;
+
+    #[test]
+    fn a_policy_loaded_elsewhere_is_in_force_here_and_in_the_pre_send_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::init(dir.path(), None, "test").unwrap();
+        let supervisor = Supervisor::open(&journal, Vec::new(), 0).unwrap();
+        let s = Supervision::start(journal.clone(), supervisor, None, None).unwrap();
+        let check = PolicyPreSend::new(s.shared_engine());
+        let text = "a guaranteed return of 9%";
+        assert!(check.check("+5511900000001", text).is_ok());
+        // Loaded by another process (the CLI, another node of a cluster):
+        // only the journal says so.
+        let Load::New { event, .. } =
+            custos_review::policies::load(&Default::default(), POLICY, "p.toml", "cora").unwrap()
+        else {
+            panic!("a first load is new")
+        };
+        journal.append(&event, None).unwrap();
+        s.wake();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while s.engine().policies().count() == 0 {
+            assert!(std::time::Instant::now() < deadline, "never compiled");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            check.check("+5511900000001", text).is_err(),
+            "the pre-send check blocks by the policy loaded elsewhere"
+        );
+        assert!(check.check("+5511900000001", "see you at lunch").is_ok());
+    }
 }
