@@ -95,7 +95,7 @@ pub struct Supervisor {
     /// Evidence of every keyword opt-out recorded (one per message).
     keyword_opt_outs: HashSet<String>,
     /// Keyword opt-outs appended since the last [`Supervisor::take_consent_changes`].
-    consent_out: Vec<custos_model::ConsentChange>,
+    consent_out: Vec<(u64, custos_model::ConsentChange)>,
 }
 
 /// An alert raised by a pass, for notification.
@@ -216,7 +216,7 @@ impl Supervisor {
 
     /// The keyword opt-outs appended since the last call (the server's
     /// sending rules take them in).
-    pub fn take_consent_changes(&mut self) -> Vec<custos_model::ConsentChange> {
+    pub fn take_consent_changes(&mut self) -> Vec<(u64, custos_model::ConsentChange)> {
         std::mem::take(&mut self.consent_out)
     }
 
@@ -637,15 +637,11 @@ impl Supervisor {
             let appended = journal.append_all(&entries)?;
             // An alert or opt-out another node's supervisor recorded first
             // comes back as a duplicate: it is that node's to notify.
-            let fresh = chunk
-                .iter()
-                .zip(&appended)
-                .filter(|(_, a)| !a.duplicate)
-                .map(|(p, _)| p);
-            for p in fresh {
+            let fresh = chunk.iter().zip(&appended).filter(|(_, a)| !a.duplicate);
+            for (p, appended) in fresh {
                 raised.extend(p.raised.clone());
                 if let Event::Consent(c) = &p.event {
-                    self.consent_out.push(c.clone());
+                    self.consent_out.push((appended.seq, c.clone()));
                 }
             }
         }
@@ -886,7 +882,11 @@ terms = ["guaranteed return*", "garantia NEAR/3 retorno"]
             message("w2", "c1", "+5511999990001", "please don't stop"),
         );
         sup.catch_up(&journal).unwrap();
-        let changes = sup.take_consent_changes();
+        let changes: Vec<_> = sup
+            .take_consent_changes()
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].party, "+5511999990001");
         assert_eq!(changes[0].state, custos_model::ConsentState::OptOut);

@@ -157,7 +157,7 @@ pub async fn record(
         .parties
         .write()
         .unwrap_or_else(|e| e.into_inner())
-        .observe(&event);
+        .observe(appended.seq, &event);
     let Event::Consent(change) = event else {
         unreachable!("built above")
     };

@@ -17,10 +17,12 @@ use std::collections::{BTreeMap, HashSet};
 pub const REFUSED: &str = "capture.refused";
 
 /// The enrolled custodians' numbers and whether capture requires them.
+/// Custodians enrolled on another node or by the CLI are added by the
+/// follower ([`crate::follow`], [`Enrolment::observe`]).
 #[derive(Debug, Default)]
 pub struct Enrolment {
     require: bool,
-    numbers: HashSet<String>,
+    numbers: std::sync::RwLock<HashSet<String>>,
 }
 
 impl Enrolment {
@@ -39,14 +41,31 @@ impl Enrolment {
             .into_values()
             .map(|c| party_id(&c.phone))
             .collect();
-        Ok(Enrolment { require, numbers })
+        Ok(Enrolment {
+            require,
+            numbers: std::sync::RwLock::new(numbers),
+        })
     }
 
     /// Enforcement over these numbers.
     pub fn new(require: bool, numbers: impl IntoIterator<Item = String>) -> Enrolment {
         Enrolment {
             require,
-            numbers: numbers.into_iter().map(|n| party_id(&n)).collect(),
+            numbers: std::sync::RwLock::new(numbers.into_iter().map(|n| party_id(&n)).collect()),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashSet<String>> {
+        self.numbers.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes in a custodian enrolled elsewhere (journalled at `seq`).
+    pub fn observe(&self, seq: u64, event: &SystemEvent) {
+        if let Some(c) = custos_governance::custodians::from_event(seq, event) {
+            self.numbers
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(party_id(&c.phone));
         }
     }
 
@@ -57,12 +76,12 @@ impl Enrolment {
 
     /// How many numbers are enrolled.
     pub fn enrolled(&self) -> usize {
-        self.numbers.len()
+        self.read().len()
     }
 
     /// Whether capture on `business` (a number) must be refused.
     pub fn refuses(&self, business: &str) -> bool {
-        self.require && !self.numbers.contains(&party_id(business))
+        self.require && !self.read().contains(&party_id(business))
     }
 
     /// Splits `entries` into those kept and, in place of the refused ones,

@@ -507,9 +507,9 @@ pub fn record_opt_in_replies(state: &crate::AppState, messages: &[&Message]) {
         let subject = crate::outbound::party_key(&change.party);
         let event = Event::Consent(change);
         match state.journal.append(&event, Some(&subject)) {
-            Ok(_) => {
+            Ok(appended) => {
                 let mut parties = state.parties.write().unwrap_or_else(|e| e.into_inner());
-                parties.observe(&event);
+                parties.observe(appended.seq, &event);
             }
             Err(e) => tracing::error!(error = %e, "opt-in consent not recorded"),
         }

@@ -15,6 +15,7 @@ pub mod consent_api;
 pub mod console;
 pub mod enrolment;
 pub mod exports;
+pub mod follow;
 pub mod inbox;
 pub mod media;
 pub mod multipart;

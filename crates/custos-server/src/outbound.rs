@@ -87,12 +87,20 @@ impl PreSendCheck for AllowAll {
     }
 }
 
-/// What sending needs to know about each party, kept current by the
-/// webhook and rebuilt from the journal at start.
+/// What sending needs to know about each party, rebuilt from the journal
+/// at start, told at once of what this node appends (webhooks, consent),
+/// and kept current with what other nodes append by the follower
+/// ([`crate::follow`]). An event may be told twice (here and by the
+/// follower) and late: each party's consent is the state of its latest
+/// change by journal position, so an older change read later never
+/// undoes a newer one.
 #[derive(Debug, Default)]
 pub struct Parties {
-    consent: HashMap<String, ConsentState>,
+    /// Per party: the consent state and the journal position it is from.
+    consent: HashMap<String, (ConsentState, u64)>,
     last_inbound: HashMap<String, Timestamp>,
+    /// The next journal entry [`Parties::from_journal`] did not read.
+    followed: u64,
 }
 
 /// Shared, updatable [`Parties`].
@@ -104,11 +112,17 @@ pub fn party_key(number: &str) -> String {
 }
 
 impl Parties {
-    /// Takes in one event.
-    pub fn observe(&mut self, event: &Event) {
+    /// Takes in one event, journalled at `seq`.
+    pub fn observe(&mut self, seq: u64, event: &Event) {
         match event {
             Event::Consent(c) if c.channel == "whatsapp" => {
-                self.consent.insert(party_key(&c.party), c.state);
+                let now = self
+                    .consent
+                    .entry(party_key(&c.party))
+                    .or_insert((c.state, seq));
+                if seq >= now.1 {
+                    *now = (c.state, seq);
+                }
             }
             Event::Message(m) if m.channel == "whatsapp" && m.direction == Direction::Inbound => {
                 let last = self
@@ -125,11 +139,24 @@ impl Parties {
     pub fn from_journal(journal: &Journal) -> custos_journal::Result<Parties> {
         let mut parties = Parties::default();
         for entry in journal.entries(0) {
-            if let Opened::Event(event) = journal.open_entry(&entry?)? {
-                parties.observe(&event);
+            let entry = entry?;
+            parties.followed = entry.leaf.seq + 1;
+            if let Opened::Event(event) = journal.open_entry(&entry)? {
+                parties.observe(entry.leaf.seq, &event);
             }
         }
         Ok(parties)
+    }
+
+    /// The next journal entry the rebuild did not read (where a follower
+    /// starts).
+    pub fn followed(&self) -> u64 {
+        self.followed
+    }
+
+    /// The consent on record for `party` (a WhatsApp number).
+    pub fn consent(&self, party: &str) -> Option<ConsentState> {
+        self.consent.get(&party_key(party)).map(|(state, _)| *state)
     }
 }
 
@@ -526,7 +553,7 @@ fn check_rules(state: &AppState, to: &str, request: &SendRequest) -> Result<(), 
         .last_inbound
         .get(to)
         .is_some_and(|t| Timestamp::now().as_micros() - t.as_micros() < SERVICE_WINDOW_MICROS);
-    match parties.consent.get(to) {
+    match parties.consent.get(to).map(|(state, _)| state) {
         None => {
             let opt_in = &state.inbox.opt_in_template;
             let asks = !opt_in.is_empty()

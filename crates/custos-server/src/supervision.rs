@@ -173,8 +173,8 @@ impl Supervision {
             && !opt_outs.is_empty()
         {
             let mut parties = parties.write().unwrap_or_else(|e| e.into_inner());
-            for change in opt_outs {
-                parties.observe(&custos_model::Event::Consent(change));
+            for (seq, change) in opt_outs {
+                parties.observe(seq, &custos_model::Event::Consent(change));
             }
         }
         if raised.is_ok()

@@ -475,8 +475,8 @@ fn accept(
         .appended("twilio", appended.iter().filter(|a| !a.duplicate).count());
     {
         let mut parties = state.parties.write().unwrap_or_else(|e| e.into_inner());
-        for entry in &entries {
-            parties.observe(&entry.event);
+        for (entry, at) in entries.iter().zip(&appended) {
+            parties.observe(at.seq, &entry.event);
         }
     }
     if let Some(supervision) = &state.supervision {

@@ -1255,6 +1255,9 @@ fn serve(
                 .with_auth(auth))
         })
         .await??;
+        // What other nodes and the CLI append reaches the sending rules
+        // and the enrolment check (stops when dropped, after serving).
+        let _follower = custos_server::follow::Follower::new(&state).start();
         if let Some(smtp) = smtp_listen {
             let smtp_listener = tokio::net::TcpListener::bind(smtp)
                 .await
