@@ -1,7 +1,8 @@
 //! [`Auth`]: signing in (with throttling), sessions, CSRF tokens and
 //! bearer tokens, over the users folded from the journal.
 //!
-//! Sessions live in memory, kept by the SHA-256 of their id, so neither a
+//! Sessions live in memory (and survive a restart: [`Auth::load`] reads
+//! them back from the journal), kept by the SHA-256 of their id, so neither a
 //! lookup's timing nor a memory dump gives a usable cookie away. Every
 //! sign-in, failed or not, is journalled (`auth.signin`,
 //! `auth.signin_failed`: user id and client address, never the password);
@@ -181,23 +182,24 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 impl Auth {
     /// The service over the users and tokens already in `journal`
-    /// (blocking: reads the whole journal).
+    /// (blocking: reads the whole journal). Sessions opened before (by
+    /// this node before a restart, or by another node) and neither ended
+    /// nor expired are live again.
     pub fn load(journal: Journal, config: AuthConfig) -> Result<Auth, UserError> {
-        // Applying an event twice changes nothing, so the catch-up may
-        // start where the load began.
-        let from = journal.size();
-        let users = Users::load(&journal)?;
-        let auth = Auth::with_users(journal, config, users);
+        let auth = Auth::with_users(journal, config, Users::default());
         *auth
             .inner
             .followed
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = from;
+            .unwrap_or_else(|e| e.into_inner()) = 0;
+        auth.catch_up()?;
         Ok(auth)
     }
 
-    /// The service over `users` (e.g. none: nobody can sign in).
+    /// The service over `users` (e.g. none: nobody can sign in), following
+    /// the journal from its end.
     pub fn with_users(journal: Journal, config: AuthConfig, users: Users) -> Auth {
+        let journal_size = journal.size();
         Auth {
             inner: Arc::new(Inner {
                 journal,
@@ -205,7 +207,7 @@ impl Auth {
                 users: RwLock::new(users),
                 sessions: Mutex::new(HashMap::new()),
                 failures: Mutex::new(HashMap::new()),
-                followed: Mutex::new(0),
+                followed: Mutex::new(journal_size),
             }),
         }
     }
@@ -528,17 +530,14 @@ impl Auth {
             if entry.leaf.seq >= end {
                 break;
             }
-            *followed = entry.leaf.seq + 1;
-            if entry.leaf.kind != custos_model::EventKind::System {
-                continue;
-            }
-            // An entry whose key was shredded holds nothing to apply.
-            if let Ok(custos_journal::Opened::Event(custos_model::Event::System(s))) =
-                journal.open_entry(&entry)
+            if entry.leaf.kind == custos_model::EventKind::System
+                && let custos_journal::Opened::Event(custos_model::Event::System(s)) =
+                    journal.open_entry(&entry)?
             {
                 self.take(&s);
                 read += 1;
             }
+            *followed = entry.leaf.seq + 1;
         }
         Ok(read)
     }
@@ -913,6 +912,26 @@ mod tests {
         two.catch_up().unwrap();
         assert!(two.session(c.id.expose()).is_none());
         assert_eq!(two.catch_up().unwrap(), 0, "nothing new");
+    }
+
+    #[test]
+    fn sessions_survive_a_restart_unless_ended() {
+        let (_dir, journal, _users) = setup();
+        let before = Auth::load(journal.clone(), AuthConfig::default()).unwrap();
+        let kept = before.sign_in("rita", PASSWORD, None).unwrap();
+        let ended = before.sign_in("rita", PASSWORD, None).unwrap();
+        before.sign_out(ended.id.expose()).unwrap();
+        drop(before);
+        let after = Auth::load(journal.clone(), AuthConfig::default()).unwrap();
+        let (p, csrf) = after.session(kept.id.expose()).expect("still signed in");
+        assert_eq!((p.user.as_str(), &csrf), ("rita", &kept.csrf));
+        assert!(after.session(ended.id.expose()).is_none());
+        // Past its end it is gone, restart or not.
+        assert!(
+            after
+                .session_at(kept.id.expose(), kept.expires_at)
+                .is_none()
+        );
     }
 
     #[test]
