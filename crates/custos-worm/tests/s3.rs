@@ -816,3 +816,64 @@ async fn check_fails_an_object_locked_for_less_than_its_recorded_extension() {
     );
     journal.close().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_longer_default_retention_extends_the_locks_it_set() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "extend-default").await;
+    let tmp = tempfile::tempdir().unwrap();
+    Journal::init(tmp.path(), None, "test")
+        .unwrap()
+        .close()
+        .unwrap();
+    let journal = small_segments(tmp.path());
+    // No schedule: every record is kept for the default retention.
+    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
+    for i in 0..12 {
+        journal
+            .append(&message(i, sent, None), Some("+5511988887777"))
+            .unwrap();
+    }
+    journal.sign_head().unwrap();
+    let mut progress = custos_worm::Progress::default();
+    let first = custos_worm::sync_from(&journal, &store, Period::years(7), "test", &mut progress)
+        .await
+        .unwrap();
+    let seven = Period::years(7).after(sent).unwrap();
+    let messages: Vec<Copy> = first
+        .uploaded
+        .iter()
+        .filter(|c| c.retain_until == seven)
+        .cloned()
+        .collect();
+    assert!(!messages.is_empty(), "{:?}", first.uploaded);
+    // Nothing new and the same default: the same Progress weighs nothing.
+    let idle = custos_worm::sync_from(&journal, &store, Period::years(7), "test", &mut progress)
+        .await
+        .unwrap();
+    assert!(idle.extended.is_empty());
+
+    // The configured default grows to nine years: the same Progress (as
+    // serve --worm keeps it) notices and extends.
+    let nine = Period::years(9).after(sent).unwrap();
+    let longer = custos_worm::sync_from(&journal, &store, Period::years(9), "test", &mut progress)
+        .await
+        .unwrap();
+    for c in &messages {
+        assert!(
+            longer
+                .extended
+                .iter()
+                .any(|e| e.object == c.object && e.retain_until == nine),
+            "{}: {:?}",
+            c.object,
+            longer.extended
+        );
+        let state = store.lock_of(&c.object, &c.version_id).await.unwrap();
+        assert_eq!(state.retain_until, Some(nine), "{}", c.object);
+    }
+    assert_eq!(extension_events(&journal).len(), longer.extended.len());
+    let report = custos_worm::check(&journal, &store, None).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    journal.close().unwrap();
+}
