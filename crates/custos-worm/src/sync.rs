@@ -64,10 +64,10 @@ pub struct SyncReport {
     /// Objects whose compliance lock was extended because their records'
     /// retention now ends later (a lengthened schedule).
     pub extended: Vec<Extension>,
-    /// Of the objects uploaded before, how many keep a longer lock than
-    /// the retention schedule now gives (it was shortened; a lock is never
-    /// shortened). `None` when this sync did not weigh the plan (nothing
-    /// changed since the last one that did).
+    /// Of the objects on record (uploaded before or now), how many keep a
+    /// longer lock than the retention schedule now gives (it was
+    /// shortened; a lock is never shortened). `None` when this sync did
+    /// not weigh the plan (nothing changed since the last one that did).
     pub kept_longer: Option<usize>,
 }
 

@@ -4,7 +4,12 @@
 //! refuses to delete a locked version; an overwrite leaves the locked
 //! version intact and is reported; a shorter lock than asked is reported;
 //! an archive syncs, re-syncs nothing, and its bucket copy verifies on its
-//! own, with retain-until dates from the retention schedule.
+//! own, with retain-until dates from the retention schedule; a lengthened
+//! schedule (or default) extends the locks in the bucket, a shortened one
+//! leaves them and is counted, and check holds the bucket to the latest
+//! date on record. moto 5.2.5 accepts a shortened compliance lock on
+//! PutObjectRetention (it does not enforce that rule), so the refusal
+//! tested is custos's own, before anything is sent.
 
 use custos_governance::retention::{Period, Schedules};
 use custos_journal::{Journal, Options};
