@@ -144,7 +144,8 @@ pub(crate) async fn weigh(
     Ok(())
 }
 
-/// Extends the lock of `copy` to `until`, reads it back, and journals it.
+/// Extends the lock of `copy` to `until` (or records the later date the
+/// bucket already holds), reads it back, and journals it.
 async fn extend(
     journal: &Journal,
     store: &WormStore,
@@ -154,6 +155,13 @@ async fn extend(
     retention: &Retention,
     report: &mut SyncReport,
 ) -> Result<(), WormError> {
+    // The bucket may already hold a later date than the one on record
+    // (an extension whose event a crash cut off): keep it, never ask less.
+    let in_force = store.lock_of(&copy.object, &copy.version_id).await?;
+    let until = match in_force.retain_until {
+        Some(held) if held > until => held,
+        _ => until,
+    };
     store
         .extend_retention(&copy.object, &copy.version_id, until)
         .await?;

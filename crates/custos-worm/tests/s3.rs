@@ -882,3 +882,67 @@ async fn a_longer_default_retention_extends_the_locks_it_set() {
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     journal.close().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_already_later_in_the_bucket_is_recorded_not_shortened() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "extend-crash").await;
+    let tmp = tempfile::tempdir().unwrap();
+    Journal::init(tmp.path(), None, "test")
+        .unwrap()
+        .close()
+        .unwrap();
+    let journal = small_segments(tmp.path());
+    let mut schedules = Schedules::load(&journal).unwrap();
+    schedules
+        .set(&journal, "test", &whatsapp_kept_for("2y"))
+        .unwrap();
+    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
+    for i in 0..12 {
+        journal
+            .append(&message(i, sent, None), Some("+5511988887777"))
+            .unwrap();
+    }
+    journal.sign_head().unwrap();
+    let first = custos_worm::sync(&journal, &store, Period::years(7), "test")
+        .await
+        .unwrap();
+    let two = Period::years(2).after(sent).unwrap();
+    let victim = first
+        .uploaded
+        .iter()
+        .find(|c| c.retain_until == two)
+        .unwrap()
+        .clone();
+    // An extension to twelve years reached the bucket but not the journal
+    // (a crash in between); then the schedule becomes ten years.
+    let twelve = Period::years(12).after(sent).unwrap();
+    store
+        .extend_retention(&victim.object, &victim.version_id, twelve)
+        .await
+        .unwrap();
+    schedules
+        .set(&journal, "test", &whatsapp_kept_for("10y"))
+        .unwrap();
+    let report = custos_worm::sync(&journal, &store, Period::years(7), "test")
+        .await
+        .unwrap();
+    let e = report
+        .extended
+        .iter()
+        .find(|e| e.object == victim.object)
+        .unwrap();
+    assert_eq!(e.previous_retain_until, two);
+    assert_eq!(
+        e.retain_until, twelve,
+        "the bucket's later date is recorded"
+    );
+    let state = store
+        .lock_of(&victim.object, &victim.version_id)
+        .await
+        .unwrap();
+    assert_eq!(state.retain_until, Some(twelve));
+    let check = custos_worm::check(&journal, &store, None).await.unwrap();
+    assert!(check.failures.is_empty(), "{:?}", check.failures);
+    journal.close().unwrap();
+}
