@@ -4,7 +4,9 @@
 //!
 //! Per object ([`WormStore::verify_copy`]): the recorded version is in the
 //! bucket with the recorded SHA-256, locked in COMPLIANCE mode until at
-//! least the recorded date (with its legal hold if one was set), and no
+//! least the latest recorded date (its `worm.uploaded`, or a later
+//! `worm.retention_extended`: a lock earlier than an extension on record
+//! fails), with its legal hold if one was set, and no
 //! later version with other bytes or delete marker hides it; the local
 //! file (segment, blob, or the first heads of the heads file) has the same
 //! bytes (a blob whose key was shredded is gone locally by design). Then

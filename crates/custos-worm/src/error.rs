@@ -44,6 +44,36 @@ pub enum WormError {
         /// The S3 error code (`AccessDenied`).
         code: String,
     },
+    /// A lock was asked to end earlier than the one in force: compliance
+    /// mode is only ever lengthened. Refused before anything is sent.
+    #[error(
+        "{object}: version {version} is locked until {in_force}; a lock is never shortened (asked {asked})"
+    )]
+    ShortenRefused {
+        /// The object.
+        object: String,
+        /// The version.
+        version: String,
+        /// The retain-until the store reports.
+        in_force: String,
+        /// The earlier date asked.
+        asked: String,
+    },
+    /// The store refused to change a version's retention (S3 answers 403
+    /// `AccessDenied` to a shortened compliance lock).
+    #[error(
+        "{object}: the store refused to set the retention of version {version}: {status} {code}"
+    )]
+    RetentionRefused {
+        /// The object.
+        object: String,
+        /// The version.
+        version: String,
+        /// The HTTP status.
+        status: u16,
+        /// The S3 error code.
+        code: String,
+    },
     /// The bucket's copy is not what was uploaded or asked for.
     #[error("{object}: {problem}")]
     Mismatch {

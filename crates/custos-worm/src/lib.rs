@@ -17,9 +17,17 @@
 //! the store for the version's lock (mode and date). [`sync()`] uploads what
 //! is not yet up and journals a `worm.uploaded` event per object (object,
 //! SHA-256, version id, retain-until): the journal is the list of what the
-//! bucket must hold. [`check()`] verifies every uploaded object against the
-//! bucket and the local files, and runs the journal's own verification over
-//! the bucket's segments and heads.
+//! bucket must hold. When the retention schedule lengthens (a new version,
+//! a longer period, or a record's facts now matching a longer rule), the
+//! next sync extends each affected object's compliance lock to the new end
+//! ([`WormStore::extend_retention`], read back) and journals
+//! `worm.retention_extended` ([`extend`]); a shortened schedule leaves the
+//! locks as they are (compliance mode cannot be shortened and custos never
+//! asks) and the [`SyncReport`] counts the objects kept longer.
+//! [`check()`] verifies every uploaded object against the bucket (its lock
+//! no earlier than the latest retain-until on record) and the local files,
+//! and runs the journal's own verification over the bucket's segments and
+//! heads.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), custos_worm::WormError> {
@@ -37,12 +45,14 @@
 
 mod check;
 mod error;
+pub mod extend;
 pub mod plan;
 mod store;
 mod sync;
 
 pub use check::{CheckReport, Failure, check};
 pub use error::WormError;
+pub use extend::{Extension, WORM_RETENTION_EXTENDED};
 pub use store::{Copy, Lock, LockState, StoreConfig, WormStore, retain_until_text};
 pub use sync::{
     Progress, SyncReport, WORM_ALARM, WORM_HOLDS_APPLIED, WORM_LEGAL_HOLD, WORM_UPLOADED, sync,

@@ -14,9 +14,10 @@
 //! entry in it (archive entries, which the planner leaves out, take their
 //! recorded time plus the default); a blob until the latest end of the
 //! records naming its digest (a blob no record names: now plus the
-//! default); a heads snapshot until the latest of everything uploaded. The
-//! date is never earlier than a day from now (S3 refuses a past date) and
-//! is rounded up to a whole second (S3's format).
+//! default); a heads snapshot until the latest lock of the segments it
+//! vouches for (those starting below its tree size), and at least now plus
+//! the default. The date is never earlier than a day from now (S3 refuses
+//! a past date) and is rounded up to a whole second (S3's format).
 
 use crate::error::WormError;
 use custos_governance::Holds;
@@ -157,6 +158,8 @@ fn is_hex(text: &str, len: usize) -> bool {
 #[derive(Debug)]
 pub struct Retention {
     default: Period,
+    /// The schedule version in force (0: none loaded).
+    version: u64,
     now: Timestamp,
     /// Record → (end, held), for the records the planner sees.
     by_seq: HashMap<u64, (Timestamp, bool)>,
@@ -196,6 +199,7 @@ impl Retention {
         }
         let mut retention = Retention {
             default,
+            version,
             now,
             by_seq,
             by_digest: HashMap::new(),
@@ -261,15 +265,48 @@ impl Retention {
         first_seq: u64,
         bytes: &[u8],
     ) -> Result<(Timestamp, bool), WormError> {
+        let (end, held) = self.segment_end(path, first_seq, bytes)?;
+        Ok((lock_date(end.unwrap_or(self.now), self.now), held))
+    }
+
+    /// The latest end of a segment's entries (`None` for a segment with
+    /// none), and whether any is held: what its lock is made from before
+    /// the floor of a day from now. It does not move with the clock, so a
+    /// lock is extended only when the schedule (or a record's facts)
+    /// gives a later end.
+    pub fn segment_end(
+        &self,
+        path: &Path,
+        first_seq: u64,
+        bytes: &[u8],
+    ) -> Result<(Option<Timestamp>, bool), WormError> {
         let parsed = segment::parse(path, bytes, first_seq)?;
-        let mut until = self.now;
+        let mut until: Option<Timestamp> = None;
         let mut held = false;
         for e in &parsed.entries {
             let (end, h) = self.record(e.leaf.seq, e.leaf.recorded_at);
-            until = until.max(end);
+            until = Some(until.map_or(end, |u| u.max(end)));
             held |= h;
         }
-        Ok((lock_date(until, self.now), held))
+        Ok((until, held))
+    }
+
+    /// The latest end of the records naming the blob with `digest` (hex),
+    /// and whether any is held; `None` when no record names it (its lock
+    /// is then the floor, now plus the default).
+    pub fn blob_end(&self, digest: &str) -> Option<(Timestamp, bool)> {
+        self.by_digest.get(&digest.to_ascii_lowercase()).copied()
+    }
+
+    /// `at` plus the default retention: the floor of an object no record
+    /// dates (a blob no record names, a heads snapshot).
+    pub fn floor_at(&self, at: Timestamp) -> Timestamp {
+        self.default.after(at).unwrap_or(far_future())
+    }
+
+    /// The schedule version the ends come from (0: no schedule loaded).
+    pub fn schedule_version(&self) -> u64 {
+        self.version
     }
 
     /// The lock of the blob with `digest` (hex).
@@ -284,7 +321,7 @@ impl Retention {
 
     /// Now plus the default retention: the least any object is kept.
     pub fn floor(&self) -> Timestamp {
-        self.default.after(self.now).unwrap_or(far_future())
+        self.floor_at(self.now)
     }
 }
 

@@ -13,8 +13,10 @@
 //! (`x-amz-sdk-checksum-algorithm: SHA256`, `x-amz-checksum-sha256`: S3
 //! refuses a locked upload without one), signed (SigV4) by object_store's
 //! own [`AwsAuthorizer`] and sent through object_store's HTTP client; so are
-//! the lock's state (a HEAD of one version), a delete of one version and
-//! creating a bucket with Object Lock. Reads of a version, plain puts and
+//! the lock's state (a HEAD of one version), a delete of one version, a
+//! legal hold, a lock extended (PutObjectRetention, `?retention`, with the
+//! `Content-MD5` S3 asks of it; an earlier date than the lock in force is
+//! refused here, never sent) and creating a bucket with Object Lock. Reads of a version, plain puts and
 //! deletes without a version (which only add a delete marker) use
 //! object_store's [`AmazonS3`]. Secrets never reach a log: [`StoreConfig`]'s
 //! `Debug` redacts them.
@@ -310,7 +312,7 @@ impl WormStore {
             Some(until) if until >= copy.retain_until => {}
             Some(until) => {
                 return Err(mismatch(format!(
-                    "version {} is retained until {}, earlier than the {} asked",
+                    "version {} is retained until {}, earlier than the {} on record",
                     copy.version_id,
                     retain_until_text(until),
                     retain_until_text(copy.retain_until)
@@ -507,6 +509,104 @@ impl WormStore {
         Ok(())
     }
 
+    /// Lengthens the compliance lock of one version of `object` to `until`
+    /// (rounded up to a whole second): S3's PutObjectRetention
+    /// (`PUT ?retention&versionId=`, with the `Content-MD5` of its body),
+    /// then the lock read back, which must be COMPLIANCE until at least
+    /// `until`. The lock in force is read first: a date earlier than it is
+    /// refused here ([`WormError::ShortenRefused`]) and never sent, so a
+    /// store that does not enforce compliance mode is not shortened by us
+    /// either; a date equal to it sends nothing. A refusal by the store is
+    /// [`WormError::RetentionRefused`]. Returns the lock before and after.
+    pub async fn extend_retention(
+        &self,
+        object: &str,
+        version: &str,
+        until: Timestamp,
+    ) -> Result<(LockState, LockState), WormError> {
+        let until = crate::plan::lock_date(until, Timestamp::from_micros(0));
+        let before = self.lock_of(object, version).await?;
+        match before.retain_until {
+            Some(in_force) if in_force > until => {
+                return Err(WormError::ShortenRefused {
+                    object: object.to_string(),
+                    version: version.to_string(),
+                    in_force: retain_until_text(in_force),
+                    asked: retain_until_text(until),
+                });
+            }
+            Some(in_force) if in_force == until && before.mode.as_deref() == Some("COMPLIANCE") => {
+                return Ok((before.clone(), before));
+            }
+            _ => {}
+        }
+        let (status, _, answer) = self.put_retention(object, version, until).await?;
+        match status {
+            200 | 204 => {}
+            403 => {
+                return Err(WormError::RetentionRefused {
+                    object: object.to_string(),
+                    version: version.to_string(),
+                    status,
+                    code: error_code(&answer),
+                });
+            }
+            _ => return Err(http_error(object, status, &answer)),
+        }
+        let after = self.lock_of(object, version).await?;
+        let mismatch = |problem: String| WormError::Mismatch {
+            object: object.to_string(),
+            problem,
+        };
+        if after.mode.as_deref() != Some("COMPLIANCE") {
+            return Err(mismatch(format!(
+                "after extending, version {version} is locked in mode {}, not COMPLIANCE",
+                after.mode.as_deref().unwrap_or("none")
+            )));
+        }
+        match after.retain_until {
+            Some(found) if found >= until => {}
+            found => {
+                return Err(mismatch(format!(
+                    "after extending to {}, version {version} is retained until {}",
+                    retain_until_text(until),
+                    found.map_or("no date".to_string(), retain_until_text)
+                )));
+            }
+        }
+        tracing::debug!(object, version, until = %retain_until_text(until), "lock extended");
+        Ok((before, after))
+    }
+
+    /// Sends PutObjectRetention (COMPLIANCE until `until`) for one version
+    /// as it is, with no check of the lock in force: (status, headers,
+    /// body). Only [`WormStore::extend_retention`] calls it, after refusing
+    /// an earlier date itself.
+    async fn put_retention(
+        &self,
+        object: &str,
+        version: &str,
+        until: Timestamp,
+    ) -> Result<(u16, HeaderMap, Vec<u8>), WormError> {
+        let body = retention_body(until).into_bytes();
+        let sha256 = Digest::of(&body);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "content-md5",
+            HeaderValue::from_str(&content_md5(&body)).expect("ASCII"),
+        );
+        headers.insert("content-type", HeaderValue::from_static("application/xml"));
+        self.signed(
+            Method::PUT,
+            object,
+            &[("retention", ""), ("versionId", version)],
+            headers,
+            body,
+            Some(sha256.as_bytes()),
+        )
+        .await
+    }
+
     /// Deletes `object` as a client without version ids does: the store
     /// adds a delete marker and keeps every version.
     pub async fn delete(&self, object: &str) -> Result<(), WormError> {
@@ -616,6 +716,20 @@ impl WormStore {
     }
 }
 
+/// The `Content-MD5` header of a body: its MD5, base64 (RFC 1864).
+fn content_md5(body: &[u8]) -> String {
+    use md5::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
+}
+
+/// The body of PutObjectRetention: compliance mode until `until`.
+fn retention_body(until: Timestamp) -> String {
+    format!(
+        "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>COMPLIANCE</Mode><RetainUntilDate>{}</RetainUntilDate></Retention>",
+        retain_until_text(until)
+    )
+}
+
 fn client_options(config: &StoreConfig) -> ClientOptions {
     let plain_http = config
         .endpoint
@@ -690,6 +804,22 @@ mod tests {
         assert_eq!(retain_until_text(at), "2033-05-01T10:00:00Z");
         let lock = Lock::until(Timestamp::parse("2033-05-01T10:00:00.5Z").unwrap());
         assert_eq!(retain_until_text(lock.retain_until), "2033-05-01T10:00:01Z");
+    }
+
+    #[test]
+    fn a_retention_body_asks_compliance_until_the_date() {
+        let body = retention_body(Timestamp::parse("2040-02-29T12:00:00Z").unwrap());
+        assert_eq!(
+            body,
+            "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>COMPLIANCE</Mode><RetainUntilDate>2040-02-29T12:00:00Z</RetainUntilDate></Retention>"
+        );
+    }
+
+    #[test]
+    fn content_md5_is_the_base64_md5_of_the_body() {
+        // RFC 1321's test vectors.
+        assert_eq!(content_md5(b""), "1B2M2Y8AsgTpgAmY7PhCfg==");
+        assert_eq!(content_md5(b"abc"), "kAFQmDzST7DWlj99KOF/cg==");
     }
 
     #[test]

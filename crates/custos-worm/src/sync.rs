@@ -18,10 +18,19 @@
 //! has weighed the holds up to a point (`worm.holds_applied`), so it does
 //! the work again only after the next hold event.
 //!
+//! Locks follow the retention schedule ([`crate::extend`]): when a sync
+//! weighs the plan (it uploads something, a hold or the schedule changed,
+//! the default retention differs, or it is the first sync of its
+//! [`Progress`]), each object uploaded before whose records now end later
+//! than its lock on record gets its compliance lock extended
+//! (`worm.retention_extended`); a shortened schedule leaves the locks and
+//! is counted in the report.
+//!
 //! These functions block on the journal: call them from a thread of their
 //! own (the CLI, or the serve loop's thread), not a shared runtime's.
 
 use crate::error::WormError;
+use crate::extend::{self, Extension, WORM_RETENTION_EXTENDED};
 use crate::plan::{self, Kind, Local, Retention};
 use crate::store::{Copy, Lock, WormStore};
 use custos_governance::retention::Period;
@@ -52,6 +61,14 @@ pub struct SyncReport {
     /// Objects whose S3 legal hold was turned on (true) or off (false)
     /// because a hold was placed or released since their upload.
     pub legal_holds: Vec<(String, bool)>,
+    /// Objects whose compliance lock was extended because their records'
+    /// retention now ends later (a lengthened schedule).
+    pub extended: Vec<Extension>,
+    /// Of the objects on record (uploaded before or now), how many keep a
+    /// longer lock than the retention schedule now gives (it was
+    /// shortened; a lock is never shortened). `None` when this sync did
+    /// not weigh the plan (nothing changed since the last one that did).
+    pub kept_longer: Option<usize>,
 }
 
 /// The objects the journal records as uploaded, by name (the latest record
@@ -68,6 +85,14 @@ pub fn uploaded(journal: &Journal) -> Result<BTreeMap<String, Copy>, WormError> 
 #[derive(Debug, Default)]
 pub struct Progress {
     copies: BTreeMap<String, Copy>,
+    /// When each object's `worm.uploaded` was recorded.
+    uploaded_at: BTreeMap<String, Timestamp>,
+    /// The last retention schedule version loaded (its entry).
+    last_schedule: Option<u64>,
+    /// The plan was weighed against every lock for the entries before
+    /// this one, with this default retention (in memory only: a new
+    /// Progress weighs again).
+    weighed: Option<(u64, Period)>,
     /// The last hold event (placed or released).
     last_hold: Option<u64>,
     /// Legal holds were weighed for every entry before this one.
@@ -108,8 +133,23 @@ fn fold_range(
             WORM_UPLOADED => {
                 let value = serde_json::Value::Object(s.details.clone());
                 if let Ok(copy) = serde_json::from_value::<Copy>(value) {
+                    state
+                        .uploaded_at
+                        .insert(copy.object.clone(), entry.leaf.recorded_at);
                     state.copies.insert(copy.object.clone(), copy);
                 }
+            }
+            WORM_RETENTION_EXTENDED => {
+                let value = serde_json::Value::Object(s.details.clone());
+                if let Ok(e) = serde_json::from_value::<Extension>(value)
+                    && let Some(copy) = state.copies.get_mut(&e.object)
+                    && copy.version_id == e.version_id
+                {
+                    copy.retain_until = copy.retain_until.max(e.retain_until);
+                }
+            }
+            custos_governance::retention::RULE_SET => {
+                state.last_schedule = Some(entry.leaf.seq);
             }
             WORM_LEGAL_HOLD => {
                 let object = s.details.get("object").and_then(|v| v.as_str());
@@ -171,6 +211,17 @@ pub async fn sync_from(
         .last_hold
         .is_some_and(|seq| seq >= progress.holds_applied_through);
     let done = progress.copies.clone();
+    let uploaded_at = progress.uploaded_at.clone();
+    // The plan is weighed against the locks on record the first time, and
+    // again after a new schedule version or with another default.
+    let retention_changed = !done.is_empty()
+        && match progress.weighed {
+            None => true,
+            Some((through, weighed_default)) => {
+                weighed_default != default
+                    || progress.last_schedule.is_some_and(|seq| seq >= through)
+            }
+        };
     let dir = journal.dir().to_path_buf();
     let mut report = SyncReport {
         already: done.len(),
@@ -192,7 +243,12 @@ pub async fn sync_from(
     let any_heads = done.keys().any(|o| plan::heads_size(o).is_some());
     let heads_pending =
         (!segments.is_empty() || !any_heads) && !done.contains_key(&plan::heads_object(newest));
-    if segments.is_empty() && blobs.is_empty() && !heads_pending && !holds_changed {
+    if segments.is_empty()
+        && blobs.is_empty()
+        && !heads_pending
+        && !holds_changed
+        && !retention_changed
+    {
         return Ok(report);
     }
 
@@ -201,9 +257,12 @@ pub async fn sync_from(
     let through_seq = journal.size();
     let any_blobs = !blobs.is_empty() || done.keys().any(|o| Kind::of(o) == Some(Kind::Blob));
     let retention = Retention::compute(journal, default, now, any_blobs)?;
+    // A heads snapshot vouches for the segments starting below its tree
+    // size, and is kept as long as the longest of them.
+    let covered = |object: &str| plan::segment_first_seq(object).is_some_and(|f| f < newest);
     let mut longest = done
         .values()
-        .filter(|c| Kind::of(&c.object) == Some(Kind::Segment))
+        .filter(|c| covered(&c.object))
         .map(|c| c.retain_until)
         .max()
         .unwrap_or(retention.floor())
@@ -214,7 +273,9 @@ pub async fn sync_from(
         let bytes = std::fs::read(path).map_err(|e| WormError::io(path, e))?;
         let first = plan::segment_first_seq(&local.object).expect("named by plan");
         let (until, held) = retention.segment(path, first, &bytes)?;
-        longest = longest.max(until);
+        if first < newest {
+            longest = longest.max(until);
+        }
         let lock = Lock {
             retain_until: until,
             legal_hold: held,
@@ -278,6 +339,29 @@ pub async fn sync_from(
         details.insert("changed".into(), report.legal_holds.len().into());
         journal.append_system(actor, WORM_HOLDS_APPLIED, None, details)?;
     }
+    // Whatever brought the plan here, weigh it against every lock on
+    // record: a schedule lengthened (or a record's facts changed) extends.
+    // Copies made now are weighed too: a heads snapshot just uploaded took
+    // its date from the segments' locks on record, which the plan may
+    // lengthen in this very pass.
+    let mut all = done;
+    for copy in report.uploaded.iter().chain(&report.adopted) {
+        all.insert(copy.object.clone(), copy.clone());
+    }
+    if !all.is_empty() {
+        extend::weigh(
+            journal,
+            store,
+            actor,
+            &all,
+            &uploaded_at,
+            &retention,
+            now,
+            &mut report,
+        )
+        .await?;
+    }
+    progress.weighed = Some((through_seq, default));
     Ok(report)
 }
 

@@ -4,7 +4,12 @@
 //! refuses to delete a locked version; an overwrite leaves the locked
 //! version intact and is reported; a shorter lock than asked is reported;
 //! an archive syncs, re-syncs nothing, and its bucket copy verifies on its
-//! own, with retain-until dates from the retention schedule.
+//! own, with retain-until dates from the retention schedule; a lengthened
+//! schedule (or default) extends the locks in the bucket, a shortened one
+//! leaves them and is counted, and check holds the bucket to the latest
+//! date on record. moto 5.2.5 accepts a shortened compliance lock on
+//! PutObjectRetention (it does not enforce that rule), so the refusal
+//! tested is custos's own, before anything is sent.
 
 use custos_governance::retention::{Period, Schedules};
 use custos_journal::{Journal, Options};
@@ -526,5 +531,418 @@ async fn objects_holding_a_record_under_legal_hold_get_the_s3_legal_hold() {
     );
     let report = custos_worm::check(&journal, &store, None).await.unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
+    journal.close().unwrap();
+}
+
+#[tokio::test]
+async fn the_store_extends_a_lock_and_never_shortens_one() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "extend-store").await;
+    let two = Lock::until(in_years(2)).retain_until;
+    let copy = store
+        .put_locked("segments/a.seg", b"sealed".to_vec(), &Lock::until(two))
+        .await
+        .unwrap();
+    let five = Lock::until(in_years(5)).retain_until;
+    let (before, after) = store
+        .extend_retention("segments/a.seg", &copy.version_id, five)
+        .await
+        .unwrap();
+    assert_eq!(before.retain_until, Some(two));
+    assert_eq!(after.retain_until, Some(five));
+    // Read from the bucket, not from what the call returned.
+    let state = store
+        .lock_of("segments/a.seg", &copy.version_id)
+        .await
+        .unwrap();
+    assert_eq!(state.mode.as_deref(), Some("COMPLIANCE"));
+    assert_eq!(state.retain_until, Some(five));
+
+    // An earlier date is refused before anything is sent (moto itself
+    // would accept it: it does not enforce compliance mode on this call).
+    let three = Lock::until(in_years(3)).retain_until;
+    let refused = store
+        .extend_retention("segments/a.seg", &copy.version_id, three)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, WormError::ShortenRefused { .. }),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("segments/a.seg")
+            && refused.to_string().contains("never shortened"),
+        "{refused}"
+    );
+    let state = store
+        .lock_of("segments/a.seg", &copy.version_id)
+        .await
+        .unwrap();
+    assert_eq!(state.retain_until, Some(five));
+
+    // The same date again changes nothing; a version that is not there is
+    // an error naming the object.
+    let (before, after) = store
+        .extend_retention("segments/a.seg", &copy.version_id, five)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    let err = store
+        .extend_retention("segments/none.seg", "no-such-version", five)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("segments/none.seg"), "{err}");
+}
+
+fn whatsapp_kept_for(period: &str) -> String {
+    format!(
+        "[[rule]]\nname = \"whatsapp\"\npreset = \"custom\"\nperiod = \"{period}\"\nsource = \"test\"\nchannels = [\"whatsapp\"]\n"
+    )
+}
+
+/// The `worm.retention_extended` events of the journal, as recorded.
+fn extension_events(journal: &Journal) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    journal
+        .entries(0)
+        .filter_map(|e| match journal.open_entry(&e.unwrap()).unwrap() {
+            custos_journal::Opened::Event(Event::System(s))
+                if s.action == custos_worm::WORM_RETENTION_EXTENDED =>
+            {
+                Some(s.details)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lengthened_schedule_extends_the_locks_and_a_shortened_one_leaves_them() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "extend").await;
+    let tmp = tempfile::tempdir().unwrap();
+    Journal::init(tmp.path(), None, "test")
+        .unwrap()
+        .close()
+        .unwrap();
+    let journal = small_segments(tmp.path());
+    let mut schedules = Schedules::load(&journal).unwrap();
+    schedules
+        .set(&journal, "test", &whatsapp_kept_for("2y"))
+        .unwrap();
+    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
+    let blob = journal
+        .put_blob(Some("+5511988887777"), sent, b"%PDF")
+        .unwrap();
+    for i in 0..12 {
+        let attachment = (i == 0).then_some(blob.digest);
+        journal
+            .append(&message(i, sent, attachment), Some("+5511988887777"))
+            .unwrap();
+    }
+    journal.sign_head().unwrap();
+    let blob_object = format!("blobs/{}/{}", blob.key_id, blob.digest);
+    let two = Period::years(2).after(sent).unwrap();
+    let twelve = Period::years(12).after(sent).unwrap();
+
+    // One Progress across syncs, as serve --worm keeps it.
+    let mut progress = custos_worm::Progress::default();
+    let first = custos_worm::sync_from(&journal, &store, Period::years(7), "test", &mut progress)
+        .await
+        .unwrap();
+    assert!(first.extended.is_empty());
+    // The objects holding only whatsapp records are locked to their
+    // two-year end: the message segments and the blob.
+    let short: Vec<Copy> = first
+        .uploaded
+        .iter()
+        .filter(|c| c.retain_until == two)
+        .cloned()
+        .collect();
+    assert!(short.iter().any(|c| c.object == blob_object), "{short:?}");
+    assert!(
+        short.iter().any(|c| c.object.starts_with("segments/")),
+        "{short:?}"
+    );
+
+    // The schedule lengthens (a new version: 12 years).
+    schedules
+        .set(&journal, "test", &whatsapp_kept_for("12y"))
+        .unwrap();
+    let second = custos_worm::sync_from(&journal, &store, Period::years(7), "test", &mut progress)
+        .await
+        .unwrap();
+    for c in &short {
+        let e = second
+            .extended
+            .iter()
+            .find(|e| e.object == c.object)
+            .unwrap_or_else(|| panic!("{} was not extended: {:?}", c.object, second.extended));
+        assert_eq!(e.version_id, c.version_id);
+        assert_eq!(e.previous_retain_until, two);
+        assert_eq!(e.retain_until, twelve);
+        // The bucket's own lock, read back from it.
+        let state = store.lock_of(&c.object, &c.version_id).await.unwrap();
+        assert_eq!(state.mode.as_deref(), Some("COMPLIANCE"), "{}", c.object);
+        assert_eq!(state.retain_until, Some(twelve), "{}", c.object);
+    }
+    // The heads snapshot vouching for them follows them.
+    let heads = second
+        .extended
+        .iter()
+        .find(|e| e.object.starts_with("heads/"))
+        .expect("the heads snapshot is extended too");
+    assert_eq!(heads.retain_until, twelve);
+    // Every extension is in the bucket and on record, one event each.
+    let recorded = custos_worm::uploaded(&journal).unwrap();
+    for e in &second.extended {
+        let state = store.lock_of(&e.object, &e.version_id).await.unwrap();
+        assert_eq!(state.retain_until, Some(e.retain_until), "{}", e.object);
+        assert_eq!(recorded[&e.object].retain_until, e.retain_until);
+    }
+    let events = extension_events(&journal);
+    assert_eq!(events.len(), second.extended.len());
+    for (event, e) in events.iter().zip(&second.extended) {
+        assert_eq!(event["object"], e.object.as_str());
+        assert_eq!(event["version_id"], e.version_id.as_str());
+        assert_eq!(
+            event["previous_retain_until"],
+            serde_json::to_value(e.previous_retain_until).unwrap()
+        );
+        assert_eq!(
+            event["retain_until"],
+            serde_json::to_value(e.retain_until).unwrap()
+        );
+        assert_eq!(event["schedule_version"], 2);
+    }
+    assert_eq!(second.kept_longer, Some(0));
+
+    // A third sync changes no lock: with the same Progress, and afresh.
+    let third = custos_worm::sync_from(&journal, &store, Period::years(7), "test", &mut progress)
+        .await
+        .unwrap();
+    assert!(third.extended.is_empty(), "{:?}", third.extended);
+    let afresh = custos_worm::sync(&journal, &store, Period::years(7), "test")
+        .await
+        .unwrap();
+    assert!(afresh.extended.is_empty(), "{:?}", afresh.extended);
+    assert_eq!(afresh.kept_longer, Some(0));
+    assert_eq!(extension_events(&journal).len(), second.extended.len());
+    let report = custos_worm::check(&journal, &store, None).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+
+    // The schedule shortens (one year): every lock stays, and the sync
+    // counts the objects kept longer than the schedule now gives.
+    schedules
+        .set(&journal, "test", &whatsapp_kept_for("1y"))
+        .unwrap();
+    let shortened =
+        custos_worm::sync_from(&journal, &store, Period::years(7), "test", &mut progress)
+            .await
+            .unwrap();
+    assert!(shortened.extended.is_empty(), "{:?}", shortened.extended);
+    for c in &short {
+        let state = store.lock_of(&c.object, &c.version_id).await.unwrap();
+        assert_eq!(state.retain_until, Some(twelve), "{}", c.object);
+    }
+    let at_twelve = custos_worm::uploaded(&journal)
+        .unwrap()
+        .values()
+        .filter(|c| c.retain_until == twelve)
+        .count();
+    assert!(at_twelve > short.len(), "the heads snapshot too");
+    assert_eq!(shortened.kept_longer, Some(at_twelve));
+    assert_eq!(extension_events(&journal).len(), second.extended.len());
+    let report = custos_worm::check(&journal, &store, None).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    journal.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_fails_an_object_locked_for_less_than_its_recorded_extension() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "extend-check").await;
+    let tmp = tempfile::tempdir().unwrap();
+    Journal::init(tmp.path(), None, "test")
+        .unwrap()
+        .close()
+        .unwrap();
+    let journal = small_segments(tmp.path());
+    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
+    for i in 0..12 {
+        journal
+            .append(&message(i, sent, None), Some("+5511988887777"))
+            .unwrap();
+    }
+    journal.sign_head().unwrap();
+    let report = custos_worm::sync(&journal, &store, Period::years(7), "test")
+        .await
+        .unwrap();
+    let victim = report
+        .uploaded
+        .iter()
+        .find(|c| c.object.starts_with("segments/"))
+        .unwrap()
+        .clone();
+    let clean = custos_worm::check(&journal, &store, None).await.unwrap();
+    assert!(clean.failures.is_empty(), "{:?}", clean.failures);
+
+    // The journal records an extension the bucket does not hold (a store
+    // that dropped it, or a lock shortened behind custos's back).
+    let later = Lock::until(in_years(30)).retain_until;
+    let extension = custos_worm::Extension {
+        object: victim.object.clone(),
+        version_id: victim.version_id.clone(),
+        previous_retain_until: victim.retain_until,
+        retain_until: later,
+    };
+    let serde_json::Value::Object(details) = serde_json::to_value(&extension).unwrap() else {
+        unreachable!()
+    };
+    journal
+        .append_system(
+            "test",
+            custos_worm::WORM_RETENTION_EXTENDED,
+            Some(&victim.object),
+            details,
+        )
+        .unwrap();
+    assert_eq!(
+        custos_worm::uploaded(&journal).unwrap()[&victim.object].retain_until,
+        later
+    );
+    let report = custos_worm::check(&journal, &store, None).await.unwrap();
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert_eq!(report.failures[0].object, victim.object);
+    assert!(
+        report.failures[0].problem.contains("earlier than"),
+        "{:?}",
+        report.failures
+    );
+    journal.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_longer_default_retention_extends_the_locks_it_set() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "extend-default").await;
+    let tmp = tempfile::tempdir().unwrap();
+    Journal::init(tmp.path(), None, "test")
+        .unwrap()
+        .close()
+        .unwrap();
+    let journal = small_segments(tmp.path());
+    // No schedule: every record is kept for the default retention.
+    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
+    for i in 0..12 {
+        journal
+            .append(&message(i, sent, None), Some("+5511988887777"))
+            .unwrap();
+    }
+    journal.sign_head().unwrap();
+    let mut progress = custos_worm::Progress::default();
+    let first = custos_worm::sync_from(&journal, &store, Period::years(7), "test", &mut progress)
+        .await
+        .unwrap();
+    let seven = Period::years(7).after(sent).unwrap();
+    let messages: Vec<Copy> = first
+        .uploaded
+        .iter()
+        .filter(|c| c.retain_until == seven)
+        .cloned()
+        .collect();
+    assert!(!messages.is_empty(), "{:?}", first.uploaded);
+    // Nothing new and the same default: the same Progress weighs nothing.
+    let idle = custos_worm::sync_from(&journal, &store, Period::years(7), "test", &mut progress)
+        .await
+        .unwrap();
+    assert!(idle.extended.is_empty());
+
+    // The configured default grows to nine years: the same Progress (as
+    // serve --worm keeps it) notices and extends.
+    let nine = Period::years(9).after(sent).unwrap();
+    let longer = custos_worm::sync_from(&journal, &store, Period::years(9), "test", &mut progress)
+        .await
+        .unwrap();
+    for c in &messages {
+        assert!(
+            longer
+                .extended
+                .iter()
+                .any(|e| e.object == c.object && e.retain_until == nine),
+            "{}: {:?}",
+            c.object,
+            longer.extended
+        );
+        let state = store.lock_of(&c.object, &c.version_id).await.unwrap();
+        assert_eq!(state.retain_until, Some(nine), "{}", c.object);
+    }
+    assert_eq!(extension_events(&journal).len(), longer.extended.len());
+    let report = custos_worm::check(&journal, &store, None).await.unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    journal.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_already_later_in_the_bucket_is_recorded_not_shortened() {
+    let Some(url) = endpoint() else { return };
+    let store = bucket(&url, "extend-crash").await;
+    let tmp = tempfile::tempdir().unwrap();
+    Journal::init(tmp.path(), None, "test")
+        .unwrap()
+        .close()
+        .unwrap();
+    let journal = small_segments(tmp.path());
+    let mut schedules = Schedules::load(&journal).unwrap();
+    schedules
+        .set(&journal, "test", &whatsapp_kept_for("2y"))
+        .unwrap();
+    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
+    for i in 0..12 {
+        journal
+            .append(&message(i, sent, None), Some("+5511988887777"))
+            .unwrap();
+    }
+    journal.sign_head().unwrap();
+    let first = custos_worm::sync(&journal, &store, Period::years(7), "test")
+        .await
+        .unwrap();
+    let two = Period::years(2).after(sent).unwrap();
+    let victim = first
+        .uploaded
+        .iter()
+        .find(|c| c.retain_until == two)
+        .unwrap()
+        .clone();
+    // An extension to twelve years reached the bucket but not the journal
+    // (a crash in between); then the schedule becomes ten years.
+    let twelve = Period::years(12).after(sent).unwrap();
+    store
+        .extend_retention(&victim.object, &victim.version_id, twelve)
+        .await
+        .unwrap();
+    schedules
+        .set(&journal, "test", &whatsapp_kept_for("10y"))
+        .unwrap();
+    let report = custos_worm::sync(&journal, &store, Period::years(7), "test")
+        .await
+        .unwrap();
+    let e = report
+        .extended
+        .iter()
+        .find(|e| e.object == victim.object)
+        .unwrap();
+    assert_eq!(e.previous_retain_until, two);
+    assert_eq!(
+        e.retain_until, twelve,
+        "the bucket's later date is recorded"
+    );
+    let state = store
+        .lock_of(&victim.object, &victim.version_id)
+        .await
+        .unwrap();
+    assert_eq!(state.retain_until, Some(twelve));
+    let check = custos_worm::check(&journal, &store, None).await.unwrap();
+    assert!(check.failures.is_empty(), "{:?}", check.failures);
     journal.close().unwrap();
 }

@@ -106,32 +106,7 @@ pub fn run(
             if *json {
                 writeln!(out, "{}", serde_json::to_string(&report)?)?;
             } else {
-                for copy in report.uploaded.iter().chain(&report.adopted) {
-                    writeln!(
-                        out,
-                        "{} version {} sha256 {} locked until {}{}",
-                        copy.object,
-                        copy.version_id,
-                        copy.sha256,
-                        custos_worm::retain_until_text(copy.retain_until),
-                        if copy.legal_hold { " (legal hold)" } else { "" }
-                    )?;
-                }
-                for (object, on) in &report.legal_holds {
-                    writeln!(
-                        out,
-                        "{object} legal hold {}",
-                        if *on { "on" } else { "off" }
-                    )?;
-                }
-                writeln!(
-                    out,
-                    "worm sync: {} uploaded, {} found already in the bucket, {} uploaded before, {} legal hold(s) changed",
-                    report.uploaded.len(),
-                    report.adopted.len(),
-                    report.already,
-                    report.legal_holds.len()
-                )?;
+                print_sync(&report, out)?;
             }
         }
         WormCommand::CreateBucket { config } => {
@@ -143,6 +118,57 @@ pub fn run(
                 s.store.config().bucket
             )?;
         }
+    }
+    Ok(())
+}
+
+/// The text report of `custos worm sync`: a line per object uploaded,
+/// adopted, whose legal hold changed or whose lock was extended, then the
+/// counts.
+fn print_sync(report: &custos_worm::SyncReport, out: &mut impl Write) -> Result<()> {
+    use custos_worm::retain_until_text;
+    for copy in report.uploaded.iter().chain(&report.adopted) {
+        writeln!(
+            out,
+            "{} version {} sha256 {} locked until {}{}",
+            copy.object,
+            copy.version_id,
+            copy.sha256,
+            retain_until_text(copy.retain_until),
+            if copy.legal_hold { " (legal hold)" } else { "" }
+        )?;
+    }
+    for (object, on) in &report.legal_holds {
+        writeln!(
+            out,
+            "{object} legal hold {}",
+            if *on { "on" } else { "off" }
+        )?;
+    }
+    for e in &report.extended {
+        writeln!(
+            out,
+            "{} version {} lock extended from {} to {}",
+            e.object,
+            e.version_id,
+            retain_until_text(e.previous_retain_until),
+            retain_until_text(e.retain_until)
+        )?;
+    }
+    writeln!(
+        out,
+        "worm sync: {} uploaded, {} found already in the bucket, {} uploaded before, {} legal hold(s) changed, {} lock(s) extended",
+        report.uploaded.len(),
+        report.adopted.len(),
+        report.already,
+        report.legal_holds.len(),
+        report.extended.len()
+    )?;
+    if let Some(n) = report.kept_longer.filter(|n| *n > 0) {
+        writeln!(
+            out,
+            "worm sync: {n} object(s) keep a longer lock than the retention schedule now gives (a compliance lock is never shortened)"
+        )?;
     }
     Ok(())
 }
@@ -228,12 +254,14 @@ pub fn schedule(journal: Journal, settings: Settings) -> Result<Running> {
                         Ok(r)
                             if r.uploaded.is_empty()
                                 && r.adopted.is_empty()
-                                && r.legal_holds.is_empty() => {}
+                                && r.legal_holds.is_empty()
+                                && r.extended.is_empty() => {}
                         Ok(r) => eprintln!(
-                            "worm sync: {} uploaded, {} found already in the bucket, {} legal hold(s) changed",
+                            "worm sync: {} uploaded, {} found already in the bucket, {} legal hold(s) changed, {} lock(s) extended",
                             r.uploaded.len(),
                             r.adopted.len(),
-                            r.legal_holds.len()
+                            r.legal_holds.len(),
+                            r.extended.len()
                         ),
                         Err(e) => eprintln!("worm sync failed: {e}"),
                     }
@@ -250,4 +278,46 @@ pub fn schedule(journal: Journal, settings: Settings) -> Result<Running> {
         stop: Some(stop),
         thread: Some(thread),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custos_model::Timestamp;
+
+    #[test]
+    fn the_sync_report_prints_extensions_and_locks_kept_longer() {
+        let at = |t: &str| Timestamp::parse(t).unwrap();
+        let report = custos_worm::SyncReport {
+            already: 3,
+            extended: vec![custos_worm::Extension {
+                object: "segments/00000000000000000000.seg".into(),
+                version_id: "v1".into(),
+                previous_retain_until: at("2028-03-12T14:05:33Z"),
+                retain_until: at("2038-03-12T14:05:33Z"),
+            }],
+            kept_longer: Some(2),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        print_sync(&report, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("segments/00000000000000000000.seg version v1 lock extended from 2028-03-12T14:05:33Z to 2038-03-12T14:05:33Z"),
+            "{text}"
+        );
+        assert!(text.contains("3 uploaded before"), "{text}");
+        assert!(text.contains("1 lock(s) extended"), "{text}");
+        assert!(text.contains("2 object(s) keep a longer lock"), "{text}");
+
+        let quiet = custos_worm::SyncReport {
+            kept_longer: Some(0),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        print_sync(&quiet, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("0 lock(s) extended"), "{text}");
+        assert!(!text.contains("longer lock"), "{text}");
+    }
 }
