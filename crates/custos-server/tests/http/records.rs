@@ -16,12 +16,13 @@ use custos_server::{AppState, Secret, WhatsAppConfig};
 use std::collections::BTreeMap;
 
 /// The users of these tests: (id, role).
-const USERS: [(&str, Role); 5] = [
+const USERS: [(&str, Role); 6] = [
     ("cora", Role::ComplianceOfficer),
     ("adam", Role::Admin),
     ("aud", Role::Auditor),
     ("rex", Role::Reviewer),
     ("dana", Role::Dpo),
+    ("agnes", Role::Agent),
 ];
 
 struct Setup {
@@ -40,9 +41,10 @@ async fn setup() -> Setup {
     let mut tokens = BTreeMap::new();
     for (id, role) in USERS {
         let units: &[&str] = if role == Role::Reviewer { &["fx"] } else { &[] };
+        let custodian = (role == Role::Agent).then_some("ana");
         tokens.insert(
             id,
-            crate::grant(&journal, &mut users, id, &[role], units, None),
+            crate::grant(&journal, &mut users, id, &[role], units, custodian),
         );
     }
     let config = WhatsAppConfig {
@@ -276,7 +278,7 @@ async fn holds_are_listed_from_the_store_paged_and_guarded() {
     assert_bad(&s.get("cora", "/api/v1/holds?state=pending").await, "state");
 
     // Roles without the permission.
-    for who in ["rex", "dana"] {
+    for who in ["rex", "dana", "agnes"] {
         let (status, kind, problem) = s.get(who, "/api/v1/holds").await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{who}: {problem}");
         assert!(kind.starts_with("application/problem+json"), "{kind}");
@@ -372,7 +374,7 @@ async fn cases_and_users_are_listed_paged_and_guarded() {
     assert_eq!(closed.len(), 1);
     assert_bad(&s.get("cora", "/api/v1/cases?state=shut").await, "state");
     assert_bad(&s.get("cora", "/api/v1/cases?cursor=%%%").await, "cursor");
-    for who in ["adam", "rex", "dana"] {
+    for who in ["adam", "rex", "dana", "agnes"] {
         let (status, _, problem) = s.get(who, "/api/v1/cases").await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{who}: {problem}");
     }
@@ -381,8 +383,9 @@ async fn cases_and_users_are_listed_paged_and_guarded() {
     let (users, pages) = s.walk("adam", "/api/v1/users?", "users", 2).await;
     assert_eq!(pages, 3);
     let got: Vec<&str> = users.iter().map(|u| u["id"].as_str().unwrap()).collect();
-    assert_eq!(got, ["adam", "aud", "cora", "dana", "rex"]);
-    let rex = &users[4];
+    assert_eq!(got, ["adam", "agnes", "aud", "cora", "dana", "rex"]);
+    assert_eq!(users[1]["custodian"], "ana");
+    let rex = &users[5];
     assert_eq!(rex["roles"], serde_json::json!(["reviewer"]));
     assert_eq!(rex["units"], serde_json::json!(["fx"]));
     assert_eq!(rex["disabled"], false);
@@ -402,7 +405,7 @@ async fn cases_and_users_are_listed_paged_and_guarded() {
         .await,
         "cursor",
     );
-    for who in ["cora", "aud", "rex", "dana"] {
+    for who in ["cora", "aud", "rex", "dana", "agnes"] {
         let (status, _, problem) = s.get(who, "/api/v1/users").await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{who}: {problem}");
     }
@@ -452,8 +455,10 @@ async fn consent_is_read_from_the_store_newest_state_per_channel_and_journalled(
     assert_eq!(history[0]["party"], party_id(written));
     assert!(history[0]["seq"].as_u64().is_some());
     assert_eq!(s.content_reads(), reads + 1, "the read is journalled");
-    let (status, _, _) = s.get("rex", "/api/v1/consent/5511988887777").await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    for who in ["rex", "agnes", "adam", "aud"] {
+        let (status, _, _) = s.get(who, "/api/v1/consent/5511988887777").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{who}");
+    }
 
     // The console: figures, then the history newest first.
     let dana = s.session("dana").await;
