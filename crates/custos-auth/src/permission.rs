@@ -30,11 +30,18 @@ pub enum Permission {
     RecordConsent,
     /// Revoke API tokens and disable users in a running server.
     ManageUsers,
+    /// List legal holds (what is held, by whom, why): governance records,
+    /// not content.
+    ReadHolds,
+    /// List cases with their searches, holds and decision counts.
+    ReadCases,
+    /// List users and their API tokens (never a secret).
+    ReadUsers,
 }
 
 impl Permission {
     /// Every permission, in a stable order.
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 14] = [
         Permission::Search,
         Permission::Export,
         Permission::ReadAlerts,
@@ -46,6 +53,9 @@ impl Permission {
         Permission::ReadConsent,
         Permission::RecordConsent,
         Permission::ManageUsers,
+        Permission::ReadHolds,
+        Permission::ReadCases,
+        Permission::ReadUsers,
     ];
 }
 
@@ -55,14 +65,22 @@ impl Role {
     pub fn permits(self, p: Permission) -> bool {
         use Permission as P;
         match self {
-            // Admins configure: they see policies, never content.
-            Role::Admin => matches!(p, P::ReadPolicies | P::ManageUsers),
-            Role::ComplianceOfficer => !matches!(p, P::Send | P::ManageUsers),
+            // Admins configure: they see policies, users and what is held
+            // (a hold stops their retention jobs), never content.
+            Role::Admin => matches!(
+                p,
+                P::ReadPolicies | P::ManageUsers | P::ReadUsers | P::ReadHolds
+            ),
+            Role::ComplianceOfficer => !matches!(p, P::Send | P::ManageUsers | P::ReadUsers),
             Role::Reviewer => matches!(
                 p,
                 P::Search | P::Export | P::ReadAlerts | P::ActOnAlerts | P::ReadPolicies
             ),
-            Role::Auditor => matches!(p, P::ReadAuditLog | P::ReadPolicies),
+            // Auditors check the records of governance, read-only.
+            Role::Auditor => matches!(
+                p,
+                P::ReadAuditLog | P::ReadPolicies | P::ReadHolds | P::ReadCases
+            ),
             // Agents capture a customer's opt-in or opt-out as they talk.
             Role::Agent => matches!(p, P::Send | P::Search | P::RecordConsent),
             // Privacy work: finding and producing a subject's data, consent.
@@ -126,7 +144,12 @@ mod tests {
         let expected: &[(Role, &[Permission])] = &[
             (
                 Role::Admin,
-                &[Permission::ReadPolicies, Permission::ManageUsers],
+                &[
+                    Permission::ReadPolicies,
+                    Permission::ManageUsers,
+                    Permission::ReadHolds,
+                    Permission::ReadUsers,
+                ],
             ),
             (
                 Role::ComplianceOfficer,
@@ -140,6 +163,8 @@ mod tests {
                     Permission::ReadAuditLog,
                     Permission::ReadConsent,
                     Permission::RecordConsent,
+                    Permission::ReadHolds,
+                    Permission::ReadCases,
                 ],
             ),
             (
@@ -154,7 +179,12 @@ mod tests {
             ),
             (
                 Role::Auditor,
-                &[Permission::ReadPolicies, Permission::ReadAuditLog],
+                &[
+                    Permission::ReadPolicies,
+                    Permission::ReadAuditLog,
+                    Permission::ReadHolds,
+                    Permission::ReadCases,
+                ],
             ),
             (
                 Role::Agent,

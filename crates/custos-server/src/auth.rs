@@ -66,6 +66,9 @@ pub const PERMISSIONS: &[(&str, &str, Access)] = {
         ("POST", "/api/v1/consent", Needs(P::RecordConsent)),
         ("POST", "/api/v1/tokens/{id}/revoke", Needs(P::ManageUsers)),
         ("POST", "/api/v1/users/{id}/disable", Needs(P::ManageUsers)),
+        ("GET", "/api/v1/holds", Needs(P::ReadHolds)),
+        ("GET", "/api/v1/cases", Needs(P::ReadCases)),
+        ("GET", "/api/v1/users", Needs(P::ReadUsers)),
     ]
 };
 

@@ -12,6 +12,11 @@
 //! The acting user is the signed-in principal (reading needs the
 //! `ReadConsent` permission, recording `RecordConsent`). The sending rules
 //! see the change at once.
+//!
+//! The history is read from the SQL state projection when the server keeps
+//! one (`custos serve` always does: one indexed query instead of a scan of
+//! the journal), after the rows reach what was committed before the
+//! request; without one, from the journal.
 
 use crate::{AppState, Problem};
 use axum::extract::{Path, State};
@@ -181,32 +186,16 @@ pub async fn show(
     Path(party): Path<String>,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let actor = principal.user;
+    if let Some(store) = state.store.clone() {
+        return show_from_store(&state, store, actor, &party).await;
+    }
     let journal = state.journal.clone();
     let wanted = party.clone();
     let changes = tokio::task::spawn_blocking(move || history(&journal, &wanted))
         .await
         .map_err(|e| Problem::internal(&e))?
         .map_err(|e| Problem::internal(&e))?;
-    let mut details = serde_json::Map::new();
-    details.insert("reason".into(), "consent history".into());
-    details.insert(
-        "entries".into(),
-        changes.iter().map(|(s, _)| *s).collect::<Vec<_>>().into(),
-    );
-    state
-        .journal
-        .append_async(
-            &Event::System(custos_model::SystemEvent {
-                actor,
-                action: "content.read".into(),
-                target: Some("consent".into()),
-                at: Timestamp::now(),
-                details,
-            }),
-            None,
-        )
-        .await
-        .map_err(|e| Problem::internal(&e))?;
+    journal_read(&state, actor, changes.iter().map(|(s, _)| *s).collect()).await?;
     let mut current = serde_json::Map::new();
     for (_, c) in &changes {
         current.insert(
@@ -224,6 +213,88 @@ pub async fn show(
         .collect();
     Ok(Json(serde_json::json!({
         "party": party_id(&party),
+        "current": current,
+        "history": history,
+    })))
+}
+
+/// Records the read of consent entries `entries` by `actor`.
+async fn journal_read(state: &AppState, actor: String, entries: Vec<u64>) -> Result<(), Problem> {
+    let mut details = serde_json::Map::new();
+    details.insert("reason".into(), "consent history".into());
+    details.insert("entries".into(), entries.into());
+    state
+        .journal
+        .append_async(
+            &Event::System(custos_model::SystemEvent {
+                actor,
+                action: "content.read".into(),
+                target: Some("consent".into()),
+                at: Timestamp::now(),
+                details,
+            }),
+            None,
+        )
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    Ok(())
+}
+
+/// Consent changes read a page at a time from the state store.
+const HISTORY_PAGE: usize = 500;
+
+/// [`show`] from the SQL state projection, after the rows reach what was
+/// committed before the request: the same answer as the journal scan
+/// (oldest first; `party` of each change normalised, as the rows keep it).
+async fn show_from_store(
+    state: &AppState,
+    store: crate::store::StoreService,
+    actor: String,
+    party: &str,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let rows = store.current().await;
+    let wanted = party_id(party);
+    let mut changes = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = rows
+            .consent_history(&wanted, None, after.as_deref(), HISTORY_PAGE)
+            .await
+            .map_err(|e| Problem::internal(&e))?;
+        changes.extend(page.changes);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    changes.reverse();
+    let now = rows
+        .consent_now(&wanted)
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    journal_read(state, actor, changes.iter().map(|c| c.seq).collect()).await?;
+    let mut current = serde_json::Map::new();
+    for n in now {
+        current.insert(n.channel, serde_json::to_value(n.state).unwrap_or_default());
+    }
+    let history: Vec<serde_json::Value> = changes
+        .into_iter()
+        .map(|c| {
+            let change = ConsentChange {
+                channel: c.channel,
+                party: wanted.clone(),
+                state: c.state,
+                evidence: c.evidence,
+                at: c.at,
+                recorded_by: c.recorded_by,
+            };
+            let mut v = serde_json::to_value(change).unwrap_or_default();
+            v["seq"] = c.seq.into();
+            v
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "party": wanted,
         "current": current,
         "history": history,
     })))

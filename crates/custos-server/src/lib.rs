@@ -25,6 +25,7 @@ pub mod ops;
 pub mod outbound;
 mod paging;
 mod problem;
+pub mod records_api;
 pub mod redaction;
 pub mod request_log;
 pub mod search;

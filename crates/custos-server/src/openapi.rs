@@ -41,6 +41,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "search", description = "Search, opening messages and exports; every read is journalled"),
         (name = "audit", description = "The access log"),
         (name = "consent", description = "Consent records per party"),
+        (name = "governance", description = "Legal holds, cases and users, read from the state store"),
         (name = "sending", description = "Outbound WhatsApp messages within consent and the service window"),
         (name = "session", description = "Who is signed in; the API's own description"),
     )
@@ -155,7 +156,7 @@ pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 
 /// The guarded `/api/v1` routes with their documentation.
 fn guarded() -> OpenApiRouter<AppState> {
-    use crate::{audit_api, auth, consent_api, outbound, search_api, supervision};
+    use crate::{audit_api, auth, consent_api, outbound, records_api, search_api, supervision};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(outbound::send_handler))
         .routes(routes!(supervision::list_alerts))
@@ -174,6 +175,9 @@ fn guarded() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::me))
         .routes(routes!(auth::revoke_token))
         .routes(routes!(auth::disable_user))
+        .routes(routes!(records_api::list_holds))
+        .routes(routes!(records_api::list_cases))
+        .routes(routes!(records_api::list_users))
 }
 
 /// The whole document: the guarded routes (each with its 401/403) and the

@@ -22,7 +22,14 @@
 //!   `custos_governance::{Holds, Cases}`, `custos_auth::Users`, the custodian
 //!   registry) say changed;
 //! - [`queries`]: keyset-paged readers (the alert queue with the
-//!   information barrier inside the SQL, custodians).
+//!   information barrier inside the SQL, custodians);
+//! - [`records`]: keyset-paged readers of the governance records and the
+//!   user register (legal holds, a party's consent history and consent now,
+//!   cases with their searches and decision counts, users with their API
+//!   tokens). Archive-level records: no barrier applies; never a secret.
+//!
+//! Every reader is one SQL text run on both backends, and the test suite
+//! (`src/tests.rs`) runs each reader on SQLite and on PostgreSQL.
 //!
 //! ```no_run
 //! # async fn example(journal: &custos_journal::Journal) -> Result<(), custos_store::Error> {
@@ -34,6 +41,7 @@
 
 pub mod projector;
 pub mod queries;
+pub mod records;
 mod write;
 
 #[cfg(test)]
@@ -41,6 +49,10 @@ mod tests;
 
 pub use projector::Projector;
 pub use queries::{AlertFilter, AlertPage, AlertRow, CustodianPage, CustodianRow, Visibility};
+pub use records::{
+    CasePage, CaseRow, CaseState, ConsentChangeRow, ConsentFigures, ConsentHistoryPage, ConsentNow,
+    DecisionCounts, HoldPage, HoldRow, HoldState, SavedSearchRow, TokenRow, UserPage, UserRow,
+};
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;

@@ -174,8 +174,8 @@ pub struct CustodianPage {
 
 /// A statement being built, with `$N` parameters numbered as they come.
 #[derive(Default)]
-struct Sql {
-    text: String,
+pub(crate) struct Sql {
+    pub(crate) text: String,
     args: Vec<Arg>,
 }
 
@@ -185,17 +185,17 @@ enum Arg {
 }
 
 impl Sql {
-    fn int(&mut self, v: i64) -> String {
+    pub(crate) fn int(&mut self, v: i64) -> String {
         self.args.push(Arg::Int(v));
         format!("${}", self.args.len())
     }
 
-    fn text(&mut self, v: &str) -> String {
+    pub(crate) fn text(&mut self, v: &str) -> String {
         self.args.push(Arg::Text(v.to_string()));
         format!("${}", self.args.len())
     }
 
-    fn list(&mut self, values: &[String]) -> String {
+    pub(crate) fn list(&mut self, values: &[String]) -> String {
         values
             .iter()
             .map(|v| self.text(v))
@@ -203,7 +203,7 @@ impl Sql {
             .join(", ")
     }
 
-    async fn fetch(self, store: &Store) -> Result<Vec<AnyRow>> {
+    pub(crate) async fn fetch(self, store: &Store) -> Result<Vec<AnyRow>> {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text));
         for a in self.args {
             q = match a {
@@ -246,7 +246,7 @@ fn key_of(text: &str) -> Result<(i64, i64)> {
     Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
 }
 
-fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
+pub(crate) fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
@@ -254,7 +254,7 @@ where
         .map_err(|e| Error::Row(format!("column {col}: {e}")))
 }
 
-fn list(text: &str, col: &str) -> Result<Vec<String>> {
+pub(crate) fn list(text: &str, col: &str) -> Result<Vec<String>> {
     serde_json::from_str(text).map_err(|e| Error::Row(format!("column {col}: {e}")))
 }
 
@@ -473,7 +473,7 @@ fn labels(evidence: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn where_clause(conditions: &[String]) -> String {
+pub(crate) fn where_clause(conditions: &[String]) -> String {
     if conditions.is_empty() {
         String::new()
     } else {

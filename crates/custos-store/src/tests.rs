@@ -145,6 +145,11 @@ suite!(
     an_erasure_removes_the_subjects_rows,
     the_position_resumes_where_it_stopped,
     two_nodes_project_into_one_database,
+    holds_page_active_first_and_filter_by_state,
+    a_partys_consent_pages_newest_first_with_its_state_now,
+    cases_page_open_first_with_searches_holds_and_decisions,
+    users_page_by_id_with_their_tokens_and_no_secret,
+    an_erasure_empties_the_readers_of_rows_under_its_key,
 );
 
 const POLICY: &str = r#"
@@ -788,4 +793,605 @@ fn urls_name_their_backend_and_hide_passwords() {
         with_database("postgres://u@h:5/postgres?sslmode=disable", "t1"),
         "postgres://u@h:5/t1?sslmode=disable"
     );
+}
+
+/// Every page of a keyset list, `limit` at a time, asserting each page but
+/// the last is full; `fetch(after)` gives (rows, next key).
+async fn walk<T, F, Fut>(limit: usize, mut fetch: F) -> Vec<T>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = (Vec<T>, Option<String>)>,
+{
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let (rows, next) = fetch(after.clone()).await;
+        assert!(rows.len() <= limit);
+        if next.is_some() {
+            assert_eq!(rows.len(), limit, "a page before the last is full");
+        }
+        all.extend(rows);
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    all
+}
+
+fn consent_on(party: &str, channel: &str, state: ConsentState, evidence: &str) -> Event {
+    Event::Consent(ConsentChange {
+        channel: channel.into(),
+        party: party.into(),
+        state,
+        evidence: evidence.into(),
+        at: Timestamp::now(),
+        recorded_by: "api".into(),
+    })
+}
+
+fn custodian_scope(who: &str) -> HoldScope {
+    HoldScope {
+        custodians: vec![who.into()],
+        ..Default::default()
+    }
+}
+
+async fn holds_page_active_first_and_filter_by_state(db: &Db) {
+    use crate::HoldState;
+    let a = archive();
+    let mut holds = Holds::load(&a.journal).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let scope = HoldScope {
+            custodians: vec!["ana".into()],
+            participants: vec![format!("+55 11 9999{i}-0000")],
+            ..Default::default()
+        };
+        ids.push(
+            holds
+                .place(&a.journal, "cco", &format!("Matter {i}"), "a letter", scope)
+                .unwrap(),
+        );
+    }
+    holds
+        .release(&a.journal, "cco", &ids[1], "settled")
+        .unwrap();
+    holds
+        .release(&a.journal, "cco", &ids[3], "withdrawn")
+        .unwrap();
+    let store = db.store().await;
+    let mut projector = Projector::open(store.clone(), &a.journal).await.unwrap();
+    projector.catch_up(&a.journal).await.unwrap();
+
+    let every = walk(2, |after| {
+        let store = store.clone();
+        async move {
+            let p = store
+                .holds(HoldState::Any, after.as_deref(), 2)
+                .await
+                .unwrap();
+            (p.holds, p.next)
+        }
+    })
+    .await;
+    let got: Vec<&str> = every.iter().map(|h| h.id.as_str()).collect();
+    // Active first, newest placed first within each group.
+    let expected: Vec<&str> = [4, 2, 0, 3, 1].iter().map(|i| ids[*i].as_str()).collect();
+    assert_eq!(got, expected);
+    assert!(
+        every[..3]
+            .iter()
+            .all(|h| h.active && h.released_at.is_none())
+    );
+    assert!(every[3..].iter().all(|h| !h.active));
+    let one = store.holds(HoldState::Any, None, 100).await.unwrap();
+    assert_eq!(one.holds, every, "paged or not, the same rows");
+    assert!(one.next.is_none());
+    // What the hold covers comes back as placed (participants normalised).
+    assert_eq!(every[0].name, "Matter 4");
+    assert_eq!(every[0].custodians, vec!["ana".to_string()]);
+    assert_eq!(every[0].participants, vec![party_id("+5511999940000")]);
+    assert_eq!(every[0].placed_by, "cco");
+    // Filters.
+    let active = store.holds(HoldState::Active, None, 100).await.unwrap();
+    assert_eq!(active.holds.len(), 3);
+    let released = store.holds(HoldState::Released, None, 1).await.unwrap();
+    assert_eq!(released.holds[0].id, ids[3]);
+    assert_eq!(
+        released.holds[0].release_reason.as_deref(),
+        Some("withdrawn")
+    );
+    assert_eq!(released.holds[0].released_by.as_deref(), Some("cco"));
+    let rest = store
+        .holds(HoldState::Released, released.next.as_deref(), 1)
+        .await
+        .unwrap();
+    assert_eq!(rest.holds[0].id, ids[1]);
+    assert!(rest.next.is_none());
+    // A released hold shows at once.
+    holds.release(&a.journal, "cco", &ids[4], "done").unwrap();
+    projector.catch_up(&a.journal).await.unwrap();
+    let active = store.holds(HoldState::Active, None, 100).await.unwrap();
+    assert_eq!(active.holds.len(), 2);
+    // Keys no page gave.
+    for bad in ["yesterday", "7:1:LH-1", "1:x:LH-1", "1:5:"] {
+        let err = store.holds(HoldState::Any, Some(bad), 2).await.unwrap_err();
+        assert!(matches!(err, crate::Error::Cursor(_)), "{bad}: {err}");
+        assert!(err.to_string().contains(bad), "{err}");
+    }
+    store.close().await;
+}
+
+async fn a_partys_consent_pages_newest_first_with_its_state_now(db: &Db) {
+    let a = archive();
+    let ana = "+55 11 99999-0000";
+    let mut seqs = Vec::new();
+    for (i, (channel, state)) in [
+        ("whatsapp", ConsentState::OptIn),
+        ("sms", ConsentState::OptIn),
+        ("whatsapp", ConsentState::OptOut),
+        ("sms", ConsentState::OptOut),
+        ("whatsapp", ConsentState::OptIn),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Any written form of the number is the same party.
+        let form = if i % 2 == 0 { ana } else { "+5511999990000" };
+        seqs.push(append(
+            &a.journal,
+            consent_on(form, channel, state, &format!("change {i}")),
+        ));
+    }
+    append(
+        &a.journal,
+        consent_on("+5511777770000", "whatsapp", ConsentState::OptOut, "STOP"),
+    );
+    let store = db.store().await;
+    let mut projector = Projector::open(store.clone(), &a.journal).await.unwrap();
+    projector.catch_up(&a.journal).await.unwrap();
+
+    let history = walk(2, |after| {
+        let store = store.clone();
+        async move {
+            let p = store
+                .consent_history("5511999990000", None, after.as_deref(), 2)
+                .await
+                .unwrap();
+            (p.changes, p.next)
+        }
+    })
+    .await;
+    let got: Vec<u64> = history.iter().map(|c| c.seq).collect();
+    let mut newest_first = seqs.clone();
+    newest_first.reverse();
+    assert_eq!(got, newest_first, "every change, newest first");
+    assert_eq!(history[0].evidence, "change 4");
+    assert_eq!(history[0].state, ConsentState::OptIn);
+    assert_eq!(history[0].recorded_by, "api");
+    let sms = store
+        .consent_history(ana, Some("sms"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        sms.changes.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        vec![seqs[3], seqs[1]]
+    );
+    let now = store.consent_now(ana).await.unwrap();
+    let now: Vec<(&str, ConsentState, u64)> = now
+        .iter()
+        .map(|n| (n.channel.as_str(), n.state, n.seq))
+        .collect();
+    assert_eq!(
+        now,
+        vec![
+            ("sms", ConsentState::OptOut, seqs[3]),
+            ("whatsapp", ConsentState::OptIn, seqs[4]),
+        ]
+    );
+    // Two parties; the second's last word is an opt-out; Ana's last change
+    // (whatsapp) is an opt-in.
+    let figures = store.consent_figures().await.unwrap();
+    assert_eq!((figures.parties, figures.opted_out), (2, 1));
+    // Nobody on record: empty, not an error.
+    assert!(
+        store
+            .consent_history("+5511000000000", None, None, 10)
+            .await
+            .unwrap()
+            .changes
+            .is_empty()
+    );
+    assert!(
+        store
+            .consent_now("+5511000000000")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = store
+        .consent_history(ana, None, Some("last week"), 2)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("last week"), "{err}");
+    store.close().await;
+}
+
+async fn cases_page_open_first_with_searches_holds_and_decisions(db: &Db) {
+    use crate::CaseState;
+    let a = archive();
+    let mut cases = Cases::load(&a.journal).unwrap();
+    let mut holds = Holds::load(&a.journal).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(
+            cases
+                .open(
+                    &a.journal,
+                    "cco",
+                    Opening {
+                        name: format!("Inquiry {i}"),
+                        description: format!("desk inquiry {i}"),
+                        custodians: vec!["ana".into()],
+                        from: Some(Timestamp::from_micros(1_780_000_000_000_000)),
+                        to: None,
+                    },
+                )
+                .unwrap(),
+        );
+    }
+    cases
+        .save_search(&a.journal, "cco", &ids[2], "promises", "guaranteed")
+        .unwrap();
+    cases
+        .save_search(&a.journal, "cco", &ids[2], "apps", "telegram OR signal")
+        .unwrap();
+    for (seq, tag) in [
+        (10, Tag::Relevant),
+        (11, Tag::Relevant),
+        (12, Tag::Privileged),
+        (13, Tag::NotRelevant),
+        (12, Tag::Relevant),
+    ] {
+        cases.tag(&a.journal, "cco", &ids[2], seq, tag, "").unwrap();
+    }
+    let hold = cases
+        .hold(&a.journal, &mut holds, "cco", &ids[2], "preserve")
+        .unwrap();
+    cases.close(&a.journal, "cco", &ids[1], "answered").unwrap();
+    let store = db.store().await;
+    let mut projector = Projector::open(store.clone(), &a.journal).await.unwrap();
+    projector.catch_up(&a.journal).await.unwrap();
+
+    let every = walk(3, |after| {
+        let store = store.clone();
+        async move {
+            let p = store
+                .cases(CaseState::Any, after.as_deref(), 3)
+                .await
+                .unwrap();
+            (p.cases, p.next)
+        }
+    })
+    .await;
+    let got: Vec<&str> = every.iter().map(|c| c.id.as_str()).collect();
+    let expected: Vec<&str> = [3, 2, 0, 1].iter().map(|i| ids[*i].as_str()).collect();
+    assert_eq!(got, expected, "open first, newest opened first");
+    let two = &every[1];
+    assert!(two.open);
+    assert_eq!(two.name, "Inquiry 2");
+    assert_eq!(two.custodians, vec!["ana".to_string()]);
+    assert_eq!(
+        two.from,
+        Some(Timestamp::from_micros(1_780_000_000_000_000))
+    );
+    assert_eq!(two.holds, vec![hold]);
+    let searches: Vec<(&str, &str)> = two
+        .searches
+        .iter()
+        .map(|s| (s.name.as_str(), s.query.as_str()))
+        .collect();
+    assert_eq!(
+        searches,
+        vec![("apps", "telegram OR signal"), ("promises", "guaranteed")]
+    );
+    // The later tag of a message stands: 10, 11, 12 relevant; 13 not.
+    assert_eq!(
+        (
+            two.decisions.relevant,
+            two.decisions.not_relevant,
+            two.decisions.privileged
+        ),
+        (3, 1, 0)
+    );
+    assert!(every[0].searches.is_empty() && every[0].holds.is_empty());
+    let closed = store.cases(CaseState::Closed, None, 10).await.unwrap();
+    assert_eq!(closed.cases.len(), 1);
+    assert_eq!(closed.cases[0].id, ids[1]);
+    assert!(!closed.cases[0].open);
+    assert_eq!(closed.cases[0].close_reason.as_deref(), Some("answered"));
+    let open = store.cases(CaseState::Open, None, 10).await.unwrap();
+    assert_eq!(open.cases.len(), 3);
+    let err = store
+        .cases(CaseState::Any, Some("CASE-1"), 2)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("CASE-1"), "{err}");
+    store.close().await;
+}
+
+async fn users_page_by_id_with_their_tokens_and_no_secret(db: &Db) {
+    let a = archive();
+    let mut users = Users::load(&a.journal).unwrap();
+    let mut secrets = Vec::new();
+    for (id, role) in [
+        ("rita", Role::Reviewer),
+        ("adam", Role::Admin),
+        ("cora", Role::ComplianceOfficer),
+    ] {
+        users
+            .add(
+                &a.journal,
+                "admin",
+                NewUser {
+                    id: id.into(),
+                    name: format!("{id} the {role}"),
+                    roles: [role].into(),
+                    units: if role == Role::Reviewer {
+                        vec!["fx".into()]
+                    } else {
+                        vec![]
+                    },
+                    custodian: None,
+                },
+                "a long enough password 1",
+            )
+            .unwrap();
+    }
+    let expires = Timestamp::from_micros(1_900_000_000_000_000);
+    let (first, secret) = users
+        .create_token(&a.journal, "admin", "rita", &Default::default(), expires)
+        .unwrap();
+    secrets.push(secret);
+    let (second, secret) = users
+        .create_token(
+            &a.journal,
+            "admin",
+            "rita",
+            &[Role::Reviewer].into(),
+            expires,
+        )
+        .unwrap();
+    secrets.push(secret);
+    users.revoke_token(&a.journal, "admin", &first.id).unwrap();
+    users.disable(&a.journal, "admin", "adam").unwrap();
+    let store = db.store().await;
+    let mut projector = Projector::open(store.clone(), &a.journal).await.unwrap();
+    projector.catch_up(&a.journal).await.unwrap();
+
+    let every = walk(2, |after| {
+        let store = store.clone();
+        async move {
+            let p = store.users(after.as_deref(), 2).await.unwrap();
+            (p.users, p.next)
+        }
+    })
+    .await;
+    let got: Vec<&str> = every.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(got, ["adam", "cora", "rita"], "by id");
+    assert!(every[0].disabled && !every[1].disabled);
+    assert_eq!(every[2].roles, vec![Role::Reviewer]);
+    assert_eq!(every[2].units, vec!["fx".to_string()]);
+    assert_eq!(every[2].name, "rita the reviewer");
+    let tokens: Vec<(&str, bool, &[Role])> = every[2]
+        .tokens
+        .iter()
+        .map(|t| (t.id.as_str(), t.revoked, t.roles.as_slice()))
+        .collect();
+    assert_eq!(
+        tokens,
+        vec![
+            // No roles asked for: the user's.
+            (first.id.as_str(), true, &[Role::Reviewer][..]),
+            (second.id.as_str(), false, &[Role::Reviewer][..]),
+        ]
+    );
+    assert_eq!(every[2].tokens[1].expires_at, expires);
+    assert!(every[0].tokens.is_empty());
+    // Never a secret, whatever form the rows are given in.
+    let text = format!("{every:?} {}", serde_json::to_string(&every).unwrap());
+    assert!(!text.contains("argon2"), "{text}");
+    for s in &secrets {
+        let secret = s.expose();
+        let tail = secret.rsplit('_').next().unwrap();
+        assert!(!text.contains(tail), "a token secret in {text}");
+    }
+    assert!(store.users(Some(""), 2).await.is_err());
+    store.close().await;
+}
+
+/// Appends `event` (taken from another journal) sealed under `subject`'s
+/// key: system records are sealed under the archive's key, which cannot
+/// be shredded, so this is how a test makes a hold, a case or a user whose
+/// creating entry an erasure reaches.
+fn sealed_under(journal: &Journal, event: &Event, subject: &str) -> u64 {
+    journal.append(event, Some(subject)).unwrap().seq
+}
+
+/// The event of entry `seq` of `journal`.
+fn event_at(journal: &Journal, seq: u64) -> Event {
+    match journal.open_entry(&journal.entry(seq).unwrap()).unwrap() {
+        custos_journal::Opened::Event(e) => e,
+        other => panic!("entry {seq}: {other:?}"),
+    }
+}
+
+async fn an_erasure_empties_the_readers_of_rows_under_its_key(db: &Db) {
+    use crate::{CaseState, HoldState};
+    let a = archive();
+    let customer = "+5511999990000";
+    // Records of the archive (under its own key) that must survive.
+    let mut holds = Holds::load(&a.journal).unwrap();
+    let kept_hold = holds
+        .place(
+            &a.journal,
+            "cco",
+            "Matter",
+            "a letter",
+            custodian_scope("ana"),
+        )
+        .unwrap();
+    let mut cases = Cases::load(&a.journal).unwrap();
+    let kept_case = cases
+        .open(
+            &a.journal,
+            "cco",
+            Opening {
+                name: "Kept".into(),
+                description: "stays".into(),
+                custodians: vec!["ana".into()],
+                from: None,
+                to: None,
+            },
+        )
+        .unwrap();
+    let mut users = Users::load(&a.journal).unwrap();
+    users
+        .add(
+            &a.journal,
+            "admin",
+            NewUser {
+                id: "rita".into(),
+                name: "Rita".into(),
+                roles: [Role::Reviewer].into(),
+                units: vec!["fx".into()],
+                custodian: None,
+            },
+            "a long enough password 1",
+        )
+        .unwrap();
+    // The same kinds of record, sealed under the customer's key.
+    let scratch_dir = tempfile::tempdir().unwrap();
+    let scratch = Journal::init(&scratch_dir.path().join("s"), None, "scratch").unwrap();
+    let mut other_holds = Holds::load(&scratch).unwrap();
+    let h = other_holds
+        .place(
+            &scratch,
+            "cco",
+            "Subject's matter",
+            "theirs",
+            custodian_scope("ben"),
+        )
+        .unwrap();
+    let h_seq: u64 = h.trim_start_matches("LH-").parse().unwrap();
+    let gone_hold = format!(
+        "LH-{}",
+        sealed_under(&a.journal, &event_at(&scratch, h_seq), customer)
+    );
+    let mut other_cases = Cases::load(&scratch).unwrap();
+    let c = other_cases
+        .open(
+            &scratch,
+            "cco",
+            Opening {
+                name: "Theirs".into(),
+                description: "goes".into(),
+                custodians: vec!["ben".into()],
+                from: None,
+                to: None,
+            },
+        )
+        .unwrap();
+    let c_seq: u64 = c.trim_start_matches("CASE-").parse().unwrap();
+    let gone_case = format!(
+        "CASE-{}",
+        sealed_under(&a.journal, &event_at(&scratch, c_seq), customer)
+    );
+    let mut other_users = Users::load(&scratch).unwrap();
+    let u_seq = other_users
+        .add(
+            &scratch,
+            "admin",
+            NewUser {
+                id: "sam".into(),
+                name: "Sam".into(),
+                roles: [Role::Auditor].into(),
+                units: vec![],
+                custodian: None,
+            },
+            "a long enough password 1",
+        )
+        .unwrap();
+    sealed_under(&a.journal, &event_at(&scratch, u_seq), customer);
+    // Consent of the customer, and of someone else.
+    append(&a.journal, consent(customer, ConsentState::OptIn));
+    append(&a.journal, consent("+5511777770000", ConsentState::OptOut));
+
+    let store = db.store().await;
+    let mut projector = Projector::open(store.clone(), &a.journal).await.unwrap();
+    projector.catch_up(&a.journal).await.unwrap();
+    let hold_ids = |p: crate::HoldPage| p.holds.into_iter().map(|h| h.id).collect::<Vec<_>>();
+    let case_ids = |p: crate::CasePage| p.cases.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let user_ids = |p: crate::UserPage| p.users.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    let mut both = hold_ids(store.holds(HoldState::Any, None, 10).await.unwrap());
+    both.sort();
+    let mut want = vec![kept_hold.clone(), gone_hold.clone()];
+    want.sort();
+    assert_eq!(both, want);
+    assert_eq!(
+        case_ids(store.cases(CaseState::Any, None, 10).await.unwrap()),
+        [gone_case, kept_case.clone()],
+        "newest opened first"
+    );
+    assert_eq!(
+        user_ids(store.users(None, 10).await.unwrap()),
+        ["rita", "sam"]
+    );
+    assert_eq!(
+        store
+            .consent_history(customer, None, None, 10)
+            .await
+            .unwrap()
+            .changes
+            .len(),
+        1
+    );
+    assert_eq!(store.consent_figures().await.unwrap().parties, 2);
+
+    a.journal.shred(customer, "dpo", "erasure request").unwrap();
+    projector.catch_up(&a.journal).await.unwrap();
+    assert_eq!(
+        hold_ids(store.holds(HoldState::Any, None, 10).await.unwrap()),
+        [kept_hold]
+    );
+    assert_eq!(
+        case_ids(store.cases(CaseState::Any, None, 10).await.unwrap()),
+        [kept_case]
+    );
+    assert_eq!(user_ids(store.users(None, 10).await.unwrap()), ["rita"]);
+    assert!(
+        store
+            .consent_history(customer, None, None, 10)
+            .await
+            .unwrap()
+            .changes
+            .is_empty()
+    );
+    assert!(store.consent_now(customer).await.unwrap().is_empty());
+    assert_eq!(
+        store.consent_figures().await.unwrap(),
+        crate::ConsentFigures {
+            parties: 1,
+            opted_out: 1
+        }
+    );
+    // A rebuild, which cannot open the erased entries, agrees.
+    let other = database(Which::of(&store)).await.unwrap();
+    let fresh = other.store().await;
+    Projector::rebuild(fresh.clone(), &a.journal).await.unwrap();
+    assert_eq!(fresh.dump().await.unwrap(), store.dump().await.unwrap());
+    fresh.close().await;
+    other.finish().await;
+    store.close().await;
 }

@@ -2,6 +2,11 @@
 //! party's whole consent history), `/privacy` (the DSAR queue with its
 //! deadlines) and `/custodians`. Holds are placed and released through
 //! `custos_governance::holds`, the code the CLI uses.
+//!
+//! Holds, consent and custodians are read from the SQL state projection
+//! when the server keeps one (`custos serve` always does), after the rows
+//! reach what was committed before the request; the console's in-memory
+//! fold answers only when there is none.
 
 use super::{Layout, PageError, Section, require, when};
 use crate::AppState;
@@ -31,19 +36,108 @@ pub(super) struct HoldRow {
 pub(super) struct HoldsPage {
     layout: Layout,
     holds: Vec<HoldRow>,
+    /// The next page's URL (SQL state: a page at a time).
+    next: Option<String>,
 }
 
 fn day(ts: Timestamp) -> String {
     when(ts, &jiff::tz::TimeZone::UTC)
 }
 
-/// `GET /holds`.
+/// What a hold's scope covers, in words.
+fn covers(
+    custodians: &[String],
+    conversations: &[String],
+    participants: &[String],
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> Vec<String> {
+    let mut covers = Vec::new();
+    if !custodians.is_empty() {
+        covers.push(format!("custodians: {}", custodians.join(", ")));
+    }
+    if !conversations.is_empty() {
+        covers.push(format!("conversations: {}", conversations.join(", ")));
+    }
+    if !participants.is_empty() {
+        covers.push(format!("participants: {}", participants.join(", ")));
+    }
+    if let Some(f) = from {
+        covers.push(format!("sent from {}", day(f)));
+    }
+    if let Some(t) = to {
+        covers.push(format!("sent before {}", day(t)));
+    }
+    covers
+}
+
+/// `?cursor=` of a console list read a page at a time.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct CursorQuery {
+    cursor: Option<String>,
+}
+
+/// Holds a page.
+const HOLDS_PAGE: usize = 200;
+
+/// `GET /holds`: from the SQL state projection a page at a time (active
+/// first, then newest placed) when the server keeps it, after the rows
+/// reach what was committed before the request (a hold just placed
+/// shows); else the whole fold.
 pub(super) async fn holds(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Extension(csrf): Extension<CsrfToken>,
+    axum::extract::Query(q): axum::extract::Query<CursorQuery>,
 ) -> Result<HoldsPage, PageError> {
     require(&p, Section::Holds)?;
+    if let Some(store) = state.store.clone() {
+        let cursor = q.cursor.unwrap_or_default();
+        let bad = || PageError::BadRequest(format!("cursor {cursor:?}: not a page of this list"));
+        let after = crate::paging::key("holds", Some(&cursor)).map_err(|_| bad())?;
+        let page = store
+            .current()
+            .await
+            .holds(custos_store::HoldState::Any, after.as_deref(), HOLDS_PAGE)
+            .await
+            .map_err(|e| match e {
+                custos_store::Error::Cursor(_) => bad(),
+                other => PageError::internal(&other),
+            })?;
+        let holds = page
+            .holds
+            .into_iter()
+            .map(|h| HoldRow {
+                covers: covers(
+                    &h.custodians,
+                    &h.conversations,
+                    &h.participants,
+                    h.from,
+                    h.to,
+                ),
+                placed: format!("{} by {}", day(h.placed_at), h.placed_by),
+                released: match (&h.released_by, h.released_at) {
+                    (Some(by), Some(at)) => format!(
+                        "{} by {by}: {}",
+                        day(at),
+                        h.release_reason.as_deref().unwrap_or_default()
+                    ),
+                    _ => String::new(),
+                },
+                active: h.active,
+                id: h.id,
+                name: h.name,
+                reason: h.reason,
+            })
+            .collect();
+        return Ok(HoldsPage {
+            layout: Layout::new(&p, &csrf, Section::Holds, "Legal holds"),
+            holds,
+            next: page
+                .next
+                .map(|k| format!("/holds?cursor={}", crate::paging::encode_key("holds", &k))),
+        });
+    }
     let journal = state.journal.clone();
     let console = state.console.clone();
     let holds = tokio::task::spawn_blocking(move || {
@@ -54,27 +148,17 @@ pub(super) async fn holds(
                 .values()
                 .map(|h| {
                     let s = &h.placed.scope;
-                    let mut covers = Vec::new();
-                    if !s.custodians.is_empty() {
-                        covers.push(format!("custodians: {}", s.custodians.join(", ")));
-                    }
-                    if !s.conversations.is_empty() {
-                        covers.push(format!("conversations: {}", s.conversations.join(", ")));
-                    }
-                    if !s.participants.is_empty() {
-                        covers.push(format!("participants: {}", s.participants.join(", ")));
-                    }
-                    if let Some(f) = s.from {
-                        covers.push(format!("sent from {}", day(f)));
-                    }
-                    if let Some(t) = s.to {
-                        covers.push(format!("sent before {}", day(t)));
-                    }
                     HoldRow {
                         id: h.id.clone(),
                         name: h.placed.name.clone(),
                         reason: h.placed.reason.clone(),
-                        covers,
+                        covers: covers(
+                            &s.custodians,
+                            &s.conversations,
+                            &s.participants,
+                            s.from,
+                            s.to,
+                        ),
                         placed: format!("{} by {}", day(h.placed_at), h.placed_by),
                         released: h
                             .released
@@ -93,6 +177,7 @@ pub(super) async fn holds(
     Ok(HoldsPage {
         layout: Layout::new(&p, &csrf, Section::Holds, "Legal holds"),
         holds,
+        next: None,
     })
 }
 
@@ -254,6 +339,18 @@ pub(super) async fn consent(
     Extension(csrf): Extension<CsrfToken>,
 ) -> Result<ConsentPage, PageError> {
     require(&p, Section::Consent)?;
+    if let Some(store) = state.store.clone() {
+        let figures = store
+            .current()
+            .await
+            .consent_figures()
+            .await
+            .map_err(|e| PageError::internal(&e))?;
+        let mut page = consent_page(&p, &csrf);
+        page.parties = figures.parties as usize;
+        page.opted_out = figures.opted_out as usize;
+        return Ok(page);
+    }
     let journal = state.journal.clone();
     let console = state.console.clone();
     let (parties, opted_out) = tokio::task::spawn_blocking(move || {
@@ -280,7 +377,83 @@ pub(super) struct LookupForm {
     party: String,
 }
 
-/// `POST /consent`: one party's whole history, oldest first; the read of
+/// Consent changes read a page at a time from the state store.
+const CONSENT_PAGE: usize = 500;
+
+/// `POST /consent` from the SQL state projection: the party's whole
+/// history (newest first), its state now per channel, the figures.
+async fn consent_lookup_from_store(
+    state: &AppState,
+    store: crate::store::StoreService,
+    who: String,
+    party: &str,
+) -> Result<(Vec<ConsentRow>, Vec<(String, &'static str)>, usize, usize), PageError> {
+    let rows = store.current().await;
+    let mut history = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = rows
+            .consent_history(party, None, after.as_deref(), CONSENT_PAGE)
+            .await
+            .map_err(|e| PageError::internal(&e))?;
+        history.extend(page.changes);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let now = rows
+        .consent_now(party)
+        .await
+        .map_err(|e| PageError::internal(&e))?;
+    let figures = rows
+        .consent_figures()
+        .await
+        .map_err(|e| PageError::internal(&e))?;
+    if !history.is_empty() {
+        let mut details = serde_json::Map::new();
+        details.insert(
+            "entries".into(),
+            history.iter().map(|r| r.seq).collect::<Vec<_>>().into(),
+        );
+        details.insert("reason".into(), "consent lookup".into());
+        details.insert("via".into(), "console".into());
+        let event = custos_model::Event::System(custos_model::SystemEvent {
+            actor: who,
+            action: "content.read".into(),
+            target: None,
+            at: Timestamp::now(),
+            details,
+        });
+        state
+            .journal
+            .append_async(&event, None)
+            .await
+            .map_err(|e| PageError::internal(&e))?;
+    }
+    let rows = history
+        .into_iter()
+        .map(|r| ConsentRow {
+            at: day(r.at),
+            channel: r.channel,
+            state: state_name(r.state),
+            evidence: r.evidence,
+            recorded_by: r.recorded_by,
+        })
+        .collect();
+    let current = now
+        .into_iter()
+        .map(|n| (n.channel, state_name(n.state)))
+        .collect();
+    Ok((
+        rows,
+        current,
+        figures.parties as usize,
+        figures.opted_out as usize,
+    ))
+}
+
+/// `POST /consent`: one party's whole history, newest first; the read of
 /// its evidence is journalled (`content.read`).
 pub(super) async fn consent_lookup(
     State(state): State<AppState>,
@@ -294,6 +467,18 @@ pub(super) async fn consent_lookup(
         return Err(PageError::BadRequest(
             "party: give a number or address".into(),
         ));
+    }
+    if let Some(store) = state.store.clone() {
+        let (rows, current, parties, opted_out) =
+            consent_lookup_from_store(&state, store, p.user.clone(), &party).await?;
+        let mut page = consent_page(&p, &csrf);
+        page.party = party;
+        page.looked_up = true;
+        page.parties = parties;
+        page.opted_out = opted_out;
+        page.current = current;
+        page.rows = rows;
+        return Ok(page);
     }
     let journal = state.journal.clone();
     let console = state.console.clone();
@@ -338,6 +523,7 @@ pub(super) async fn consent_lookup(
     page.current = current.into_iter().collect();
     page.rows = history
         .into_iter()
+        .rev()
         .map(|r| ConsentRow {
             at: day(r.at),
             channel: r.channel,

@@ -9,6 +9,7 @@ mod media;
 mod oidc;
 mod ops;
 mod outbound;
+mod records;
 mod state;
 mod supervision;
 mod tls;

@@ -139,3 +139,107 @@ fn serve_keeps_the_state_current_and_a_rebuild_agrees() {
     a.ok(&["rebuild", "state"]);
     assert_eq!(rows(&a).1, served);
 }
+
+/// `GET path` on `addr` with a bearer token: (status, body).
+fn get(addr: std::net::SocketAddr, path: &str, token: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn serve_lists_holds_and_users_from_the_state_database() {
+    let a = Archive::initialised();
+    let out = a.ok(&[
+        "hold",
+        "place",
+        "SEC inquiry",
+        "--reason",
+        "subpoena 24-113",
+        "--participant",
+        "+55 11 98888-7777",
+    ]);
+    let hold = out.split_whitespace().nth(1).unwrap().to_string();
+    assert!(hold.starts_with("LH-"), "{out}");
+    let mut tokens = Vec::new();
+    for (user, role) in [("aud", "auditor"), ("adam", "admin")] {
+        let added = crate::users::with_stdin(
+            &a,
+            &["user", "add", user, "--name", user, "--role", role],
+            "correct horse battery staple\n",
+        );
+        assert!(added.status.success(), "{added:?}");
+        let made = a.ok(&["token", "create", "--user", user, "--expires", "1d"]);
+        tokens.push(made.lines().nth(1).unwrap().to_string());
+    }
+    let (auditor, admin) = (&tokens[0], &tokens[1]);
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(["--data", a.data.to_str().unwrap(), "serve", "--listen"])
+        .arg(listen.to_string())
+        .env("CUSTOS_ACTOR", "tester")
+        .env_remove("CUSTOS_STATE_URL")
+        .env_remove("CUSTOS_KEK")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(listen).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve never listened");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The hold placed before the start is listed (the read waits for the
+    // projector to take the archive in); the admin sees it too.
+    let (status, body) = get(listen, "/api/v1/holds?state=active", auditor);
+    let (admin_status, admin_body) = get(listen, "/api/v1/holds?limit=1", admin);
+    let (users_status, users) = get(listen, "/api/v1/users", admin);
+    let (refused, _) = get(listen, "/api/v1/users", auditor);
+    let (bad, problem) = get(listen, "/api/v1/holds?cursor=bm9wZQ", auditor);
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(server.wait().unwrap().success());
+
+    assert_eq!(status, 200, "{body}");
+    let holds: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(holds["holds"][0]["id"], hold.as_str(), "{holds}");
+    assert_eq!(holds["holds"][0]["participants"], json!(["+5511988887777"]));
+    assert_eq!(holds["next_cursor"], serde_json::Value::Null);
+    assert_eq!(admin_status, 200, "{admin_body}");
+    assert_eq!(users_status, 200, "{users}");
+    let users: serde_json::Value = serde_json::from_str(&users).unwrap();
+    let ids: Vec<&str> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["adam", "aud"]);
+    assert_eq!(users["users"][1]["roles"], json!(["auditor"]));
+    assert_eq!(users["users"][1]["tokens"].as_array().unwrap().len(), 1);
+    let text = users.to_string();
+    assert!(!text.contains("argon2"), "{text}");
+    assert!(
+        !text.contains(auditor.rsplit('_').next().unwrap()),
+        "a token secret in {text}"
+    );
+    assert_eq!(refused, 403);
+    assert_eq!(bad, 400, "{problem}");
+    assert!(problem.contains("\"parameter\":\"cursor\""), "{problem}");
+}
