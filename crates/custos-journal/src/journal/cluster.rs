@@ -1275,13 +1275,26 @@ pub fn drop_scratch_database(base_url: &str, url: &str) -> Result<()> {
             let mut conn = PgConnection::connect(base_url)
                 .await
                 .map_err(db("connecting to the database server"))?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await
-            .map_err(db("dropping a database"))?;
-            Ok(())
+            // FORCE ends our own sessions but not a server process of the
+            // superuser's (autovacuum after a large load): wait for it.
+            let mut tries = 0;
+            loop {
+                let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await;
+                match dropped {
+                    Ok(_) => return Ok(()),
+                    Err(sqlx::Error::Database(e))
+                        if e.code().as_deref() == Some("42501") && tries < 120 =>
+                    {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(e) => return Err(db("dropping a database")(e)),
+                }
+            }
         })
     })
 }
