@@ -17,7 +17,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::thread::JoinHandle;
@@ -60,6 +60,10 @@ pub struct Options {
     /// the journal; the data directory is then this node's cache of it.
     /// `None`: the embedded journal, the data directory alone.
     pub journal_url: Option<String>,
+    /// Cluster mode: how often an idle node reads the database for other
+    /// nodes' commits when it is not told of them (it is told at once by
+    /// their notifications).
+    pub follow_every: Duration,
 }
 
 impl std::fmt::Debug for Options {
@@ -71,6 +75,7 @@ impl std::fmt::Debug for Options {
             .field("segment_bytes", &self.segment_bytes)
             .field("holder", &self.holder)
             .field("journal_url", &self.journal_url.as_ref().map(|_| "<set>"))
+            .field("follow_every", &self.follow_every)
             .finish()
     }
 }
@@ -83,6 +88,7 @@ impl Default for Options {
             segment_bytes: 8 << 20,
             holder: std::env::args().take(2).collect::<Vec<_>>().join(" "),
             journal_url: None,
+            follow_every: cluster::FOLLOW_EVERY,
         }
     }
 }
@@ -295,6 +301,9 @@ struct Inner {
     cluster: bool,
     /// Cluster mode: the database, for the duties' locks ([`Duty`]).
     duty_url: Option<String>,
+    /// Cluster mode: this node's name in its notifications and the flag of
+    /// a queued catch-up, for the commit listener.
+    listen: Option<(String, Arc<AtomicBool>)>,
     /// The writer and syncer threads, joined in that order on stop.
     writer: Mutex<Vec<JoinHandle<()>>>,
     cadence_stop: Mutex<Option<Sender<()>>>,
@@ -661,6 +670,7 @@ impl Journal {
                 link,
             };
             let duty_url = Some(writer.link.url().to_string());
+            let listen = Some(writer.link.listen_handle());
             let handle = writer.start(rx)?;
             let journal = Journal {
                 inner: Arc::new(Inner {
@@ -672,6 +682,7 @@ impl Journal {
                     requests: RwLock::new(Some(tx)),
                     cluster: true,
                     duty_url,
+                    listen,
                     writer: Mutex::new(vec![handle]),
                     cadence_stop: Mutex::new(None),
                     shredding: Mutex::new(()),
@@ -679,6 +690,7 @@ impl Journal {
                 }),
             };
             journal.finish_pending_shred()?;
+            cluster::listen(&journal);
             if let Some(every) = options.head_every {
                 journal.start_cadence(every);
             }
@@ -720,6 +732,7 @@ impl Journal {
                 requests: RwLock::new(Some(tx)),
                 cluster: false,
                 duty_url: None,
+                listen: None,
                 writer: Mutex::new(vec![handle, syncer]),
                 cadence_stop: Mutex::new(None),
                 shredding: Mutex::new(()),

@@ -23,7 +23,11 @@
 //! so the key of a (subject, month) is created once for all nodes (a
 //! keyed hash of its name is unique among live keys), keys are committed
 //! before the entries they seal, and the chain of heads has one order.
-//! Between batches the writer catches up every [`FOLLOW_EVERY`], so
+//! Between batches the writer catches up when told: each batch's insert
+//! also notifies (`pg_notify('custos_journal', node)`, delivered at
+//! commit), and a listener thread on its own connection wakes the writer
+//! of every other node. It also catches up every [`FOLLOW_EVERY`] without
+//! being told (a notification lost with a connection, keys and heads), so
 //! entries written elsewhere reach this node's readers.
 
 use super::*;
@@ -35,8 +39,9 @@ use tokio::runtime::Runtime;
 /// business unit gives each unit its own shard id, tables and tree
 /// (`docs/deployment.md`).
 pub const SHARD: i64 = 1;
-/// How often an idle writer catches up with other nodes' commits.
-const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+/// How often an idle writer catches up with other nodes' commits when
+/// it is not told of them (`Options::follow_every`'s default).
+pub const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// Entries read from the database per query while catching up.
 const PAGE: i64 = 5000;
 const META_FORMAT: &str = "format";
@@ -80,18 +85,114 @@ pub(super) enum Work {
         digest: Digest,
         reply: mpsc::SyncSender<Result<()>>,
     },
+    /// Another node committed entries (its NOTIFY): catch up now.
+    Follow,
 }
 
 /// What the writer needs to reach the database.
 pub(super) struct Link {
     url: String,
     public_key: [u8; 32],
+    /// This node's name in its notifications (random per open), so it
+    /// ignores its own.
+    node: String,
+    /// How often an idle writer catches up without being told.
+    follow_every: Duration,
+    /// A [`Work::Follow`] is queued and not yet taken (the listener sends
+    /// one at a time).
+    follow_queued: Arc<AtomicBool>,
 }
 
 impl Link {
     /// The database's URL.
     pub(super) fn url(&self) -> &str {
         &self.url
+    }
+
+    /// What the commit listener needs: this node's name and the flag of a
+    /// queued catch-up.
+    pub(super) fn listen_handle(&self) -> (String, Arc<AtomicBool>) {
+        (self.node.clone(), self.follow_queued.clone())
+    }
+}
+
+/// The channel a writer notifies after committing entries; the payload is
+/// the committing node's name.
+const NOTIFY_CHANNEL: &str = "custos_journal";
+
+/// Starts the thread that listens for other nodes' commits
+/// (`LISTEN custos_journal`) and wakes `journal`'s writer to catch up at
+/// once instead of at its next poll. It holds the journal weakly and ends
+/// within a second of the journal's last handle going. A lost connection
+/// is made again (PgListener does); meanwhile the poll catches up.
+pub(super) fn listen(journal: &Journal) {
+    let Some(url) = journal.inner.duty_url.clone() else {
+        return;
+    };
+    let (node, queued) = match &journal.inner.listen {
+        Some((node, queued)) => (node.clone(), queued.clone()),
+        None => return,
+    };
+    let weak = Arc::downgrade(&journal.inner);
+    let spawned = std::thread::Builder::new()
+        .name("custos-journal-listen".into())
+        .spawn(move || {
+            let Ok(rt) = runtime() else { return };
+            rt.block_on(async move {
+                let mut listener: Option<sqlx::postgres::PgListener> = None;
+                while weak.strong_count() > 0 {
+                    let l = match listener.as_mut() {
+                        Some(l) => l,
+                        None => {
+                            let made = async {
+                                let mut l = sqlx::postgres::PgListener::connect(&url).await?;
+                                l.listen(NOTIFY_CHANNEL).await?;
+                                Ok::<_, sqlx::Error>(l)
+                            };
+                            match made.await {
+                                Ok(l) => listener.insert(l),
+                                Err(e) => {
+                                    tracing::debug!(error = %e, "listening for other nodes' commits");
+                                    tokio::time::sleep(Duration::from_secs(1)).await;
+                                    continue;
+                                }
+                            }
+                        }
+                    };
+                    match tokio::time::timeout(Duration::from_secs(1), l.try_recv()).await {
+                        // Nothing within a second: check the journal is still open.
+                        Err(_) => {}
+                        Ok(Ok(Some(n))) if n.payload() == node => {}
+                        // Told, or the connection was lost (and may have
+                        // missed a notification): catch up.
+                        Ok(Ok(_)) => wake(&weak, &queued),
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "listening for other nodes' commits");
+                            listener = None;
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "starting the commit listener; following by polling only");
+    }
+}
+
+/// Queues one [`Work::Follow`] for the writer unless one is waiting.
+fn wake(journal: &Weak<Inner>, queued: &AtomicBool) {
+    if queued.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let Some(inner) = journal.upgrade() else {
+        return;
+    };
+    let sent = read(&inner.requests)
+        .as_ref()
+        .is_some_and(|tx| tx.send(Msg::Cluster(Work::Follow)).is_ok());
+    if !sent {
+        queued.store(false, Ordering::SeqCst);
     }
 }
 
@@ -308,9 +409,14 @@ pub(super) fn open(dir: &Path, url: &str, options: Options) -> Result<Journal> {
     } else {
         lay_out_cache(dir, &meta.signing_key, &meta.public_key)?;
     }
+    let mut node = [0u8; 8];
+    crate::keys::random(&mut node);
     let link = Link {
         url: url.to_string(),
         public_key: meta.public_key,
+        node: hex::encode(node),
+        follow_every: options.follow_every,
+        follow_queued: Arc::new(AtomicBool::new(false)),
     };
     Journal::open_local(dir, options, Some(link))
 }
@@ -460,7 +566,7 @@ impl ClusterWriter {
         loop {
             let msg = match pending.take() {
                 Some(m) => m,
-                None => match requests.recv_timeout(FOLLOW_EVERY) {
+                None => match requests.recv_timeout(self.link.follow_every) {
                     Ok(m) => m,
                     Err(RecvTimeoutError::Timeout) => {
                         if let Err(e) = self.follow(&mut session) {
@@ -881,12 +987,18 @@ impl ClusterWriter {
         if !frames.is_empty() {
             let seqs: Vec<i64> = frames.iter().map(|(s, _)| *s as i64).collect();
             let bodies: Vec<Vec<u8>> = frames.iter().map(|(_, f)| f.clone()).collect();
+            // The other nodes' listeners are told at commit, in the same
+            // round trip as the insert.
             rt.block_on(
                 sqlx::query(
-                    "INSERT INTO journal_entries (seq, frame) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
+                    "WITH inserted AS (INSERT INTO journal_entries (seq, frame) \
+                     SELECT * FROM UNNEST($1::bigint[], $2::bytea[])) \
+                     SELECT pg_notify($3, $4)",
                 )
                 .bind(seqs)
                 .bind(bodies)
+                .bind(NOTIFY_CHANNEL)
+                .bind(&self.link.node)
                 .execute(&mut *tx),
             )
             .map_err(db("inserting journal entries"))?;
@@ -940,6 +1052,12 @@ impl ClusterWriter {
                     session.conn = None;
                 }
                 let _ = reply.send(r);
+            }
+            Work::Follow => {
+                self.link.follow_queued.store(false, Ordering::SeqCst);
+                if let Err(e) = self.follow(session) {
+                    tracing::warn!(error = %e, "catching up with the journal database failed");
+                }
             }
             Work::FetchBlob {
                 key_id,
@@ -1429,6 +1547,36 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    #[test]
+    fn a_node_is_told_of_another_nodes_commits_without_polling() {
+        let Some(url) = database() else { return };
+        let kek = Kek::generate().0;
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let writer = init_cluster(a.path(), &url, Some(kek.clone()), "test").unwrap();
+        // Node b never polls within the test: only the notification of
+        // node a's commit can bring the entries.
+        let told = Journal::open(
+            b.path(),
+            Options {
+                kek: Some(kek),
+                journal_url: Some(url.to_string()),
+                follow_every: Duration::from_secs(3600),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        // Its listener connects in the background: give it a moment.
+        std::thread::sleep(Duration::from_millis(500));
+        for round in 0..3 {
+            let size = writer.size();
+            writer
+                .append_all(&[message(&format!("m-{round}"), "+447700900001")])
+                .unwrap();
+            wait_for_size(&told, size + 1);
+        }
+        assert_eq!(source_ids(&told), ["m-0", "m-1", "m-2"]);
     }
 
     #[test]
