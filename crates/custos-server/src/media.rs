@@ -9,12 +9,16 @@
 //! failure is journalled (`whatsapp.media.retry`) and retried with
 //! exponential back-off; after the last attempt `whatsapp.media.failed`
 //! says so. Nothing is dropped: at start-up every media message with
-//! neither outcome on record is queued again.
+//! neither outcome on record is queued again, and every [`SWEEP_EVERY`]
+//! the node holding the `media` duty queues the downloads still without an
+//! outcome [`TAKE_OVER_AFTER`] after their capture (those a cluster node
+//! had in flight when it died). Two nodes fetching the same media record
+//! one outcome (its de-duplication key).
 
 use crate::Secret;
 use custos_journal::{Journal, Opened};
 use custos_model::{Digest, Event, Message, SystemEvent, Timestamp};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -117,8 +121,87 @@ impl MediaQueue {
     }
 }
 
-/// Starts the fetcher on the current runtime and queues every media job
-/// the journal holds without an outcome.
+/// How often a node looks for downloads left without an outcome.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How long after its capture a download without an outcome is taken
+/// over: well past the fetcher's own retries (eight attempts, about 9
+/// minutes of back-off plus their time-outs).
+pub const TAKE_OVER_AFTER: Duration = Duration::from_secs(30 * 60);
+
+/// The media downloads the journal holds without an outcome, followed
+/// through the journal from where the last read stopped.
+#[derive(Debug, Default)]
+pub struct Pending {
+    next: u64,
+    /// By (wamid, media id): the job and when its message was captured.
+    jobs: HashMap<(String, String), (MediaJob, Timestamp)>,
+}
+
+impl Pending {
+    /// Reads what the journal gained since the last call.
+    pub fn catch_up(&mut self, journal: &Journal) -> custos_journal::Result<()> {
+        let end = journal.size();
+        for entry in journal.entries(self.next) {
+            let entry = entry?;
+            if entry.leaf.seq >= end {
+                break;
+            }
+            self.next = entry.leaf.seq + 1;
+            // An erased subject's entries hold nothing to fetch.
+            let Ok(Opened::Event(event)) = journal.open_entry(&entry) else {
+                continue;
+            };
+            match event {
+                Event::Message(m) if m.channel == "whatsapp" => {
+                    let subject = m.external_party().map(str::to_string);
+                    for job in jobs_of(&m, subject.as_deref()) {
+                        let key = (job.wamid.clone(), job.media_id.clone());
+                        self.jobs.insert(key, (job, m.captured_at));
+                    }
+                }
+                Event::System(s)
+                    if s.action == "whatsapp.media.fetched"
+                        || s.action == "whatsapp.media.failed" =>
+                {
+                    let field = |k: &str| {
+                        s.details
+                            .get(k)
+                            .and_then(|v| v.as_str())
+                            .unwrap_or("")
+                            .to_string()
+                    };
+                    self.jobs.remove(&(field("wamid"), field("media_id")));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Every download without an outcome.
+    pub fn all(&self) -> Vec<MediaJob> {
+        let mut jobs: Vec<MediaJob> = self.jobs.values().map(|(j, _)| j.clone()).collect();
+        jobs.sort_by(|a, b| (&a.wamid, &a.media_id).cmp(&(&b.wamid, &b.media_id)));
+        jobs
+    }
+
+    /// The downloads without an outcome whose message was captured before
+    /// `before`.
+    pub fn due(&self, before: Timestamp) -> Vec<MediaJob> {
+        let mut jobs: Vec<MediaJob> = self
+            .jobs
+            .values()
+            .filter(|(_, captured)| *captured < before)
+            .map(|(j, _)| j.clone())
+            .collect();
+        jobs.sort_by(|a, b| (&a.wamid, &a.media_id).cmp(&(&b.wamid, &b.media_id)));
+        jobs
+    }
+}
+
+/// Starts the fetcher on the current runtime, queues every media job the
+/// journal holds without an outcome, and sweeps for abandoned ones every
+/// [`SWEEP_EVERY`] (see the module's documentation).
 pub fn start(
     journal: Journal,
     graph_url: String,
@@ -147,47 +230,54 @@ pub fn start(
             tokio::spawn(async move { fetcher.run(job).await });
         }
     });
-    let pending = {
-        let journal = journal.clone();
-        tokio::task::block_in_place(|| pending_jobs(&journal))
-    };
-    for job in pending {
+    let mut pending = Pending::default();
+    let read = tokio::task::block_in_place(|| pending.catch_up(&journal));
+    if let Err(e) = read {
+        tracing::error!(error = %e, "reading the media downloads without an outcome");
+    }
+    for job in pending.all() {
         queue.push(job);
     }
+    tokio::spawn(sweep(journal, queue.clone(), pending));
     Ok(queue)
 }
 
-/// Media jobs in the journal with neither a fetched nor a failed outcome.
-fn pending_jobs(journal: &Journal) -> Vec<MediaJob> {
-    let mut jobs = Vec::new();
-    let mut done = HashSet::new();
-    for entry in journal.entries(0) {
-        let Ok(entry) = entry else { break };
-        let Ok(Opened::Event(event)) = journal.open_entry(&entry) else {
-            continue;
-        };
-        match event {
-            Event::Message(m) if m.channel == "whatsapp" => {
-                let subject = m.external_party().map(str::to_string);
-                jobs.extend(jobs_of(&m, subject.as_deref()));
+/// Every [`SWEEP_EVERY`], under the `media` duty, queues the downloads
+/// without an outcome [`TAKE_OVER_AFTER`] after their capture. Ends with
+/// the runtime.
+async fn sweep(journal: Journal, queue: MediaQueue, pending: Pending) {
+    let pending = Arc::new(Mutex::new(pending));
+    loop {
+        tokio::time::sleep(SWEEP_EVERY).await;
+        let (journal, pending) = (journal.clone(), pending.clone());
+        let due = tokio::task::spawn_blocking(move || {
+            let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+            pending.catch_up(&journal)?;
+            let Some(_duty) = journal.try_duty("media")? else {
+                return Ok(Vec::new());
+            };
+            let take_over = i64::try_from(TAKE_OVER_AFTER.as_micros()).unwrap_or(i64::MAX);
+            Ok::<_, custos_journal::Error>(pending.due(Timestamp::from_micros(
+                Timestamp::now().as_micros().saturating_sub(take_over),
+            )))
+        })
+        .await;
+        match due {
+            Ok(Ok(jobs)) => {
+                if !jobs.is_empty() {
+                    tracing::info!(
+                        jobs = jobs.len(),
+                        "taking over media downloads without an outcome"
+                    );
+                }
+                for job in jobs {
+                    queue.push(job);
+                }
             }
-            Event::System(s)
-                if s.action == "whatsapp.media.fetched" || s.action == "whatsapp.media.failed" =>
-            {
-                let field = |k: &str| {
-                    s.details
-                        .get(k)
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("")
-                        .to_string()
-                };
-                done.insert((field("wamid"), field("media_id")));
-            }
-            _ => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "sweeping for media downloads"),
+            Err(e) => tracing::warn!(error = %e, "media sweep task failed"),
         }
     }
-    jobs.retain(|j| !done.contains(&(j.wamid.clone(), j.media_id.clone())));
-    jobs
 }
 
 struct Fetcher {
@@ -317,4 +407,74 @@ fn record(
         details,
     });
     journal.append(&event, None).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custos_model::{Attachment, Direction};
+
+    /// A customer's image message, captured at `captured` (microseconds).
+    fn image(wamid: &str, media_id: &str, captured: i64) -> Event {
+        let mut extra = serde_json::Map::new();
+        extra.insert(
+            "whatsapp".into(),
+            serde_json::json!({"type": "image", "image": {"id": media_id}}),
+        );
+        Event::Message(Message {
+            channel: "whatsapp".into(),
+            source_id: wamid.into(),
+            conversation: "c".into(),
+            sender: "+5511900000001".into(),
+            recipients: vec!["+447700900001".into()],
+            direction: Direction::Inbound,
+            sent_at: Timestamp::from_micros(captured),
+            captured_at: Timestamp::from_micros(captured),
+            text: None,
+            attachments: vec![Attachment {
+                name: None,
+                media_type: "image/jpeg".into(),
+                sha256: Digest::of(media_id.as_bytes()),
+                size: 10,
+            }],
+            reply_to: None,
+            raw_digest: Digest::of(wamid.as_bytes()),
+            extra,
+        })
+    }
+
+    #[test]
+    fn downloads_without_an_outcome_are_followed_and_fall_due_after_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::init(dir.path(), None, "test").unwrap();
+        let customer = Some("+5511900000001");
+        journal
+            .append(&image("wamid.old", "m-old", 1_000), customer)
+            .unwrap();
+        journal
+            .append(&image("wamid.new", "m-new", 9_000), customer)
+            .unwrap();
+        let mut pending = Pending::default();
+        pending.catch_up(&journal).unwrap();
+        let ids = |jobs: Vec<MediaJob>| jobs.into_iter().map(|j| j.media_id).collect::<Vec<_>>();
+        assert_eq!(ids(pending.all()), ["m-new", "m-old"]);
+        assert_eq!(ids(pending.due(Timestamp::from_micros(5_000))), ["m-old"]);
+
+        // Another node records the old one's outcome: it is no longer due;
+        // a third message arrives. Only the new entries are read.
+        let old = &pending.all()[1].clone();
+        record(&journal, "whatsapp.media.fetched", old, |_| {}).unwrap();
+        journal
+            .append(&image("wamid.third", "m-third", 2_000), customer)
+            .unwrap();
+        pending.catch_up(&journal).unwrap();
+        assert_eq!(ids(pending.all()), ["m-new", "m-third"]);
+        assert_eq!(ids(pending.due(Timestamp::from_micros(5_000))), ["m-third"]);
+        // A failure is an outcome too.
+        let third = pending.all()[1].clone();
+        record(&journal, "whatsapp.media.failed", &third, |_| {}).unwrap();
+        pending.catch_up(&journal).unwrap();
+        assert!(pending.due(Timestamp::from_micros(5_000)).is_empty());
+        assert_eq!(ids(pending.all()), ["m-new"]);
+    }
 }
