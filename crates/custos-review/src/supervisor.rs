@@ -96,7 +96,13 @@ pub struct Supervisor {
     keyword_opt_outs: HashSet<String>,
     /// Keyword opt-outs appended since the last [`Supervisor::take_consent_changes`].
     consent_out: Vec<(u64, custos_model::ConsentChange)>,
+    /// Reads a custodian enrolled after opening from its journal event.
+    custodian_of: Option<CustodianOf>,
 }
+
+/// Reads the custodian a system event enrols (at entry `seq`), if any:
+/// the enrolment events belong to the governance crate, which supplies it.
+pub type CustodianOf = fn(u64, &custos_model::SystemEvent) -> Option<Custodian>;
 
 /// An alert raised by a pass, for notification.
 #[derive(Clone, Debug)]
@@ -136,6 +142,7 @@ impl Supervisor {
             opt_out_words: Vec::new(),
             keyword_opt_outs: HashSet::new(),
             consent_out: Vec::new(),
+            custodian_of: None,
         };
         // The state must be whole before anything is judged (an alert
         // further on must be known before its message is looked at again):
@@ -173,6 +180,9 @@ impl Supervisor {
             }
             Event::System(system) => {
                 self.state.apply(seq, system);
+                if let Some(c) = self.custodian_of.and_then(|of| of(seq, system)) {
+                    self.custodians.insert(c.address.clone(), c);
+                }
                 // Later messages are judged by the policies in force then.
                 self.stale |= matches!(
                     system.action.as_str(),
@@ -194,6 +204,13 @@ impl Supervisor {
             Some((trained, _)) => Some(load_model(journal, &trained.version, &trained.blob)?),
         };
         Ok(())
+    }
+
+    /// Takes in custodians enrolled after opening (by the CLI, or on another
+    /// node of a cluster), read from their journal events by `of`, so
+    /// later messages are attributed to them and their units.
+    pub fn follow_custodians(&mut self, of: CustodianOf) {
+        self.custodian_of = Some(of);
     }
 
     /// Whether a policy or the model changed (in the entries read) since
@@ -826,6 +843,36 @@ terms = ["guaranteed return*", "garantia NEAR/3 retorno"]
         assert!(again.catch_up(&journal).unwrap().is_empty());
         assert_eq!(journal.size(), size);
         assert_eq!(again.state.alerts.len(), 1);
+    }
+
+    /// The test's enrolment event: target = id, details = address and units.
+    fn enrolled(_seq: u64, e: &custos_model::SystemEvent) -> Option<Custodian> {
+        (e.action == "test.enrol").then(|| Custodian {
+            id: e.target.clone().unwrap_or_default(),
+            address: e.details["address"].as_str().unwrap_or_default().into(),
+            units: vec![e.details["unit"].as_str().unwrap_or_default().into()],
+        })
+    }
+
+    #[test]
+    fn a_custodian_enrolled_after_opening_is_attributed() {
+        let (_dir, journal) = with_policy();
+        let mut sup = Supervisor::open(&journal, Vec::new(), 0).unwrap();
+        sup.follow_custodians(enrolled);
+        let mut details = serde_json::Map::new();
+        details.insert("address".into(), "+447700900009".into());
+        details.insert("unit".into(), "rates".into());
+        journal
+            .append_system("admin", "test.enrol", Some("emp-9"), details)
+            .unwrap();
+        let mut m = message("w1", "c1", "+5511999990001", "A garantia de bom retorno");
+        if let Event::Message(msg) = &mut m {
+            msg.recipients = vec!["+447700900009".into()];
+        }
+        append(&journal, m);
+        let raised = sup.catch_up(&journal).unwrap();
+        assert_eq!(raised.len(), 1);
+        assert_eq!(raised[0].raised.custodian.as_deref(), Some("emp-9"));
     }
 
     #[test]

@@ -162,9 +162,23 @@ fn custodians(journal: &Journal) -> Result<Vec<Custodian>> {
         .collect())
 }
 
-/// Opens the supervisor at its saved position.
+/// Opens the supervisor at its saved position; custodians enrolled later
+/// (by the CLI, or on another node of a cluster) are taken in as their
+/// events arrive.
 pub fn open_supervisor(journal: &Journal) -> Result<Supervisor> {
-    Supervisor::open_saved(journal, custodians(journal)?).context("opening supervision")
+    let mut supervisor =
+        Supervisor::open_saved(journal, custodians(journal)?).context("opening supervision")?;
+    supervisor.follow_custodians(enrolled);
+    Ok(supervisor)
+}
+
+/// The custodian a `custodian.add` event enrols, as supervision needs it.
+fn enrolled(seq: u64, event: &custos_model::SystemEvent) -> Option<Custodian> {
+    custos_governance::custodians::from_event(seq, event).map(|c| Custodian {
+        id: c.id,
+        address: custos_model::party_id(&c.phone),
+        units: c.units,
+    })
 }
 
 /// Evaluates everything captured since the last pass; returns how many
