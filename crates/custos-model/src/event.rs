@@ -239,8 +239,9 @@ impl SystemEvent {
     /// the actions a duty running on several cluster nodes at once may
     /// record twice: an alert raised (its id, which is derived from the
     /// policy and the message), a repeat of an alert (the alert and the
-    /// repeating message), and a media download's outcome (the message and
-    /// the media id). `None` for every other action: audit
+    /// repeating message), and a media download's outcome (WhatsApp: the
+    /// message and the media id; Twilio: the message SID and the media's
+    /// index). `None` for every other action: audit
     /// events each record a distinct act.
     pub fn once_key(&self) -> Option<String> {
         match self.action.as_str() {
@@ -254,6 +255,11 @@ impl SystemEvent {
                 "{}\0{}",
                 self.target.as_deref()?,
                 self.details.get("media_id")?.as_str()?
+            )),
+            "twilio.media.fetched" | "twilio.media.failed" => Some(format!(
+                "{}\0{}",
+                self.details.get("message_sid")?.as_str()?,
+                self.details.get("index")?.as_u64()?
             )),
             _ => None,
         }
@@ -511,6 +517,22 @@ mod tests {
             system("whatsapp.media.fetched", "wamid.1", None).dedup_key(),
             None
         );
+        let twilio = |index: u64| {
+            let mut details = Extra::new();
+            details.insert("message_sid".into(), "MM1".into());
+            details.insert("index".into(), index.into());
+            Event::System(SystemEvent {
+                actor: "twilio-media".into(),
+                action: "twilio.media.fetched".into(),
+                target: None,
+                at: Timestamp::now(),
+                details,
+            })
+            .dedup_key()
+        };
+        assert!(twilio(0).is_some());
+        assert_eq!(twilio(0), twilio(0));
+        assert_ne!(twilio(0), twilio(1));
 
         let consent = |state: ConsentState, micros: i64| {
             Event::Consent(ConsentChange {
