@@ -157,7 +157,7 @@ pub fn of(state: &crate::AppState, principal: &custos_auth::Principal) -> Barrie
         .as_ref()
         .map(|s| s.people())
         .unwrap_or_default();
-    Barrier::new(&principal.scope, people)
+    Barrier::new(&principal.scope, &people)
 }
 
 /// Why a content read happened: `?reason=`, else the `X-Custos-Reason`

@@ -9,7 +9,9 @@
 //! an opt-out recorded on any node stops sends on every node, and a
 //! customer's message on one node opens the 24-hour window on all), and
 //! custodians enrolled elsewhere to the capture check
-//! ([`crate::enrolment::Enrolment`]). Events told twice are harmless: the
+//! ([`crate::enrolment::Enrolment`]) and to search and the information
+//! barrier ([`SearchService::enrol`]: a unit's reviewers see the new
+//! custodian's messages). Events told twice are harmless: the
 //! views keep the latest state by journal position.
 //!
 //! Users, tokens and sessions follow the journal in `custos-auth`
@@ -19,6 +21,7 @@
 use crate::AppState;
 use crate::enrolment::Enrolment;
 use crate::outbound::SharedParties;
+use crate::search::{Person, SearchService};
 use custos_journal::{Journal, Opened};
 use custos_model::{Event, EventKind};
 use std::sync::{Arc, Mutex};
@@ -32,6 +35,7 @@ pub struct Follower {
     journal: Journal,
     parties: SharedParties,
     enrolment: Arc<Enrolment>,
+    search: Option<SearchService>,
     /// The next entry not yet handed on.
     next: Mutex<u64>,
 }
@@ -55,6 +59,7 @@ impl Follower {
             journal: state.journal.clone(),
             parties: state.parties.clone(),
             enrolment: state.enrolment.clone(),
+            search: state.search.clone(),
             next: Mutex::new(next),
         }
     }
@@ -110,7 +115,20 @@ impl Follower {
         let mut parties = self.parties.write().unwrap_or_else(|e| e.into_inner());
         for (seq, event) in &events {
             match event {
-                Event::System(s) => self.enrolment.observe(*seq, s),
+                Event::System(s) => {
+                    self.enrolment.observe(*seq, s);
+                    if let (Some(search), Some(c)) = (
+                        &self.search,
+                        custos_governance::custodians::from_event(*seq, s),
+                    ) {
+                        search.enrol(Person {
+                            id: c.id,
+                            name: c.name,
+                            address: custos_model::party_id(&c.phone),
+                            units: c.units,
+                        });
+                    }
+                }
                 other => parties.observe(*seq, other),
             }
         }
@@ -147,6 +165,22 @@ mod tests {
         let mut state =
             AppState::new(journal.clone(), Default::default(), MediaQueue::disabled()).unwrap();
         state.enrolment = Arc::new(Enrolment::new(true, Vec::<String>::new()));
+        let index = custos_search::SearchIndex::open(&dir.path().join("index")).unwrap();
+        state.search = Some(SearchService::start(
+            journal.clone(),
+            index,
+            Vec::new(),
+            None,
+        ));
+        let fx_reviewer = custos_auth::Principal {
+            user: "rita".into(),
+            name: "Rita".into(),
+            roles: [custos_auth::Role::Reviewer].into(),
+            scope: custos_auth::Scope::Units(["fx".to_string()].into()),
+        };
+        let sees_ana = |state: &AppState| {
+            crate::barrier::of(state, &fx_reviewer).allows_parties(["+447700900001"])
+        };
         let follower = Follower::new(&state);
         let consent_now = || state.parties.read().unwrap().consent(CUSTOMER);
         assert_eq!(consent_now(), Some(ConsentState::OptIn));
@@ -179,14 +213,23 @@ mod tests {
             "Ana",
             "+447700900001",
             "2026-01-05",
-            &[],
+            &["fx".into()],
         )
         .unwrap();
         assert!(state.enrolment.refuses("+447700900001"));
+        assert!(!sees_ana(&state), "the fx reviewer does not know Ana yet");
         assert_eq!(follower.catch_up().unwrap(), 3);
         assert_eq!(consent_now(), Some(ConsentState::OptOut));
         assert!(!state.enrolment.refuses("+447700900001"));
         assert!(state.enrolment.refuses("+447700900002"));
+        // Search and the barrier count her: the fx desk sees her messages.
+        assert!(sees_ana(&state));
+        let people = state.search.as_ref().unwrap().people();
+        assert_eq!(people.len(), 1);
+        assert_eq!(
+            (people[0].id.as_str(), people[0].units.as_slice()),
+            ("ana", &["fx".to_string()][..])
+        );
 
         // Told late, an older change never undoes a newer one.
         state

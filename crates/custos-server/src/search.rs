@@ -213,7 +213,8 @@ pub struct SearchService {
 
 struct ServiceInner {
     index: custos_search::SearchIndex,
-    people: Vec<Person>,
+    /// Swapped whole when a custodian is enrolled while serving.
+    people: std::sync::RwLock<std::sync::Arc<Vec<Person>>>,
     exports_dir: Option<std::path::PathBuf>,
     wake: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
 }
@@ -238,7 +239,7 @@ impl SearchService {
         let this = SearchService {
             inner: std::sync::Arc::new(ServiceInner {
                 index,
-                people,
+                people: std::sync::RwLock::new(std::sync::Arc::new(people)),
                 exports_dir,
                 wake: std::sync::Mutex::new(tx),
             }),
@@ -279,9 +280,28 @@ impl SearchService {
         &self.inner.index
     }
 
-    /// The custodians queries may name.
-    pub fn people(&self) -> &[Person] {
-        &self.inner.people
+    /// The custodians queries may name (and the barrier counts).
+    pub fn people(&self) -> std::sync::Arc<Vec<Person>> {
+        self.inner
+            .people
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes in a custodian enrolled while serving (by the CLI, or on
+    /// another node of a cluster): queries may name them and the barrier
+    /// counts them from now on. A custodian enrolled again replaces the
+    /// earlier record.
+    pub fn enrol(&self, person: Person) {
+        let mut people = self.inner.people.write().unwrap_or_else(|e| e.into_inner());
+        let mut next: Vec<Person> = people
+            .iter()
+            .filter(|p| p.id != person.id)
+            .cloned()
+            .collect();
+        next.push(person);
+        *people = std::sync::Arc::new(next);
     }
 
     /// Where API exports are written.
