@@ -517,28 +517,22 @@ impl Auth {
     /// Returns how many system events it read. Blocking: reads the new
     /// entries.
     pub fn catch_up(&self) -> Result<usize, custos_journal::Error> {
-        let journal = &self.inner.journal;
         let mut followed = self
             .inner
             .followed
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let end = journal.size();
         let mut read = 0;
-        for entry in journal.entries(*followed) {
-            let entry = entry?;
-            if entry.leaf.seq >= end {
-                break;
-            }
-            if entry.leaf.kind == custos_model::EventKind::System
-                && let custos_journal::Opened::Event(custos_model::Event::System(s)) =
-                    journal.open_entry(&entry)?
-            {
-                self.take(&s);
-                read += 1;
-            }
-            *followed = entry.leaf.seq + 1;
-        }
+        self.inner.journal.events_since(
+            &mut followed,
+            &[custos_model::EventKind::System],
+            |_, event| {
+                if let custos_model::Event::System(s) = event {
+                    self.take(&s);
+                    read += 1;
+                }
+            },
+        )?;
         Ok(read)
     }
 

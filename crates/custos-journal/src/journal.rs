@@ -457,22 +457,7 @@ impl Journal {
         fs::create_dir_all(dir.join("keys")).at(dir)?;
         fs::create_dir_all(dir.join(SEGMENTS_DIR)).at(dir)?;
         let lock = take_lock(dir, "custos init")?;
-        let kek = match kek {
-            Some(kek) => kek,
-            None => {
-                let (kek, text) = Kek::generate();
-                let path = dir.join(KEK_FILE);
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode_0600()
-                    .open(&path)
-                    .at(&path)?;
-                writeln!(file, "{text}").at(&path)?;
-                file.sync_all().at(&path)?;
-                kek
-            }
-        };
+        let kek = kek_or_new(dir, kek)?;
         let signer = SigningKey::create(&dir.join(SIGNING_KEY_FILE), &kek)?;
         drop(KeyStore::create(&dir.join(SUBJECTS_FILE), kek.clone())?);
         fsutil::replace_durably(
@@ -1178,6 +1163,30 @@ impl Journal {
         }
     }
 
+    /// Opens every entry of `kinds` from `*next` to the current end, in
+    /// order, and hands each event to `each`; `*next` moves past every
+    /// entry read, so a reader that follows the journal (a node's view of
+    /// what other processes append) calls again for what arrived since.
+    /// Entries whose key was shredded hold nothing and are passed over. An
+    /// entry that cannot be read or opened stops the read, `*next` at it.
+    pub fn events_since(
+        &self,
+        next: &mut u64,
+        kinds: &[EventKind],
+        mut each: impl FnMut(u64, Event),
+    ) -> Result<()> {
+        for entry in self.entries(*next) {
+            let entry = entry?;
+            if kinds.contains(&entry.leaf.kind)
+                && let Opened::Event(event) = self.open_entry(&entry)?
+            {
+                each(entry.leaf.seq, event);
+            }
+            *next = entry.leaf.seq + 1;
+        }
+        Ok(())
+    }
+
     /// Decrypts an entry's event, unless its subject's key was shredded.
     pub fn open_entry(&self, entry: &StoredEntry) -> Result<Opened> {
         let seq = entry.leaf.seq;
@@ -1499,6 +1508,25 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The KEK given, or a new one written to `dir`'s `keys/kek` (owner-only,
+/// durable) when none is: what `init` does in both modes.
+fn kek_or_new(dir: &Path, kek: Option<Kek>) -> Result<Kek> {
+    if let Some(kek) = kek {
+        return Ok(kek);
+    }
+    let (kek, text) = Kek::generate();
+    let path = dir.join(KEK_FILE);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode_0600()
+        .open(&path)
+        .at(&path)?;
+    writeln!(file, "{text}").at(&path)?;
+    file.sync_all().at(&path)?;
+    Ok(kek)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

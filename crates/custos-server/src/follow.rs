@@ -22,7 +22,7 @@ use crate::AppState;
 use crate::enrolment::Enrolment;
 use crate::outbound::SharedParties;
 use crate::search::{Person, SearchService};
-use custos_journal::{Journal, Opened};
+use custos_journal::Journal;
 use custos_model::{Event, EventKind};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -90,25 +90,12 @@ impl Follower {
     /// many events it handed on. Blocking: reads (and opens) the entries.
     pub fn catch_up(&self) -> custos_journal::Result<usize> {
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-        let end = self.journal.size();
         let mut events = Vec::new();
-        for entry in self.journal.entries(*next) {
-            let entry = entry?;
-            if entry.leaf.seq >= end {
-                break;
-            }
-            *next = entry.leaf.seq + 1;
-            if !matches!(
-                entry.leaf.kind,
-                EventKind::Message | EventKind::Consent | EventKind::System
-            ) {
-                continue;
-            }
-            // An erased subject's entries hold nothing to hand on.
-            if let Ok(Opened::Event(event)) = self.journal.open_entry(&entry) {
-                events.push((entry.leaf.seq, event));
-            }
-        }
+        self.journal.events_since(
+            &mut next,
+            &[EventKind::Message, EventKind::Consent, EventKind::System],
+            |seq, event| events.push((seq, event)),
+        )?;
         if events.is_empty() {
             return Ok(0);
         }

@@ -16,8 +16,8 @@
 //! one outcome (its de-duplication key).
 
 use crate::Secret;
-use custos_journal::{Journal, Opened};
-use custos_model::{Digest, Event, Message, SystemEvent, Timestamp};
+use custos_journal::Journal;
+use custos_model::{Digest, Event, EventKind, Message, SystemEvent, Timestamp};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -140,23 +140,16 @@ pub struct Pending {
 impl Pending {
     /// Reads what the journal gained since the last call.
     pub fn catch_up(&mut self, journal: &Journal) -> custos_journal::Result<()> {
-        let end = journal.size();
-        for entry in journal.entries(self.next) {
-            let entry = entry?;
-            if entry.leaf.seq >= end {
-                break;
-            }
-            self.next = entry.leaf.seq + 1;
-            // An erased subject's entries hold nothing to fetch.
-            let Ok(Opened::Event(event)) = journal.open_entry(&entry) else {
-                continue;
-            };
-            match event {
+        let jobs = &mut self.jobs;
+        journal.events_since(
+            &mut self.next,
+            &[EventKind::Message, EventKind::System],
+            |_, event| match event {
                 Event::Message(m) if m.channel == "whatsapp" => {
                     let subject = m.external_party().map(str::to_string);
                     for job in jobs_of(&m, subject.as_deref()) {
                         let key = (job.wamid.clone(), job.media_id.clone());
-                        self.jobs.insert(key, (job, m.captured_at));
+                        jobs.insert(key, (job, m.captured_at));
                     }
                 }
                 Event::System(s)
@@ -170,12 +163,11 @@ impl Pending {
                             .unwrap_or("")
                             .to_string()
                     };
-                    self.jobs.remove(&(field("wamid"), field("media_id")));
+                    jobs.remove(&(field("wamid"), field("media_id")));
                 }
                 _ => {}
-            }
-        }
-        Ok(())
+            },
+        )
     }
 
     /// Every download without an outcome.

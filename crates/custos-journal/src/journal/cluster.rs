@@ -315,22 +315,7 @@ pub fn init_cluster(dir: &Path, url: &str, kek: Option<Kek>, actor: &str) -> Res
         return Err(Error::AlreadyExists(dir.to_path_buf()));
     }
     fs::create_dir_all(dir.join("keys")).at(dir)?;
-    let kek = match kek {
-        Some(kek) => kek,
-        None => {
-            let (kek, text) = Kek::generate();
-            let path = dir.join(KEK_FILE);
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode_0600()
-                .open(&path)
-                .at(&path)?;
-            writeln!(file, "{text}").at(&path)?;
-            file.sync_all().at(&path)?;
-            kek
-        }
-    };
+    let kek = kek_or_new(dir, kek)?;
     let signing_path = dir.join(SIGNING_KEY_FILE);
     let signer = SigningKey::create(&signing_path, &kek)?;
     let signing_key = fs::read(&signing_path).at(&signing_path)?;
