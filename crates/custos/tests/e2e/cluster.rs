@@ -9,14 +9,14 @@
 //! Needs `CUSTOS_TEST_PG` (`scripts/test` sets it from `scripts/pg-start`);
 //! without it the test fails, unless `CUSTOS_TEST_NO_PG=1` says to skip.
 
-use custos_bench::webhook::{self, Client, Server};
+use crate::deliveries::{Delivery, Load, Outcome, post};
+use custos_bench::webhook::{Client, Server};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const EXE: &str = env!("CARGO_BIN_EXE_custos");
@@ -107,65 +107,12 @@ impl Node {
     }
 }
 
-#[derive(Clone, Debug)]
-struct Delivery {
-    body: String,
-    messages: Vec<(String, String)>,
-}
-
-fn delivery(tag: &str, n: u64) -> Delivery {
-    let (body, texts) = webhook::synthetic(tag, n, 1 + (n % 2) as usize);
-    Delivery {
-        body,
-        messages: texts.into_iter().map(|t| (t.wamid, t.body)).collect(),
-    }
-}
-
-fn post(client: &mut Client, d: &Delivery) -> std::io::Result<u16> {
-    client.deliver(
-        &webhook::sign(SECRET.as_bytes(), d.body.as_bytes()),
-        d.body.as_bytes(),
-    )
-}
-
-#[derive(Default)]
-struct Outcome {
-    acked: Mutex<Vec<Delivery>>,
-    unanswered: Mutex<Vec<Delivery>>,
-    count: AtomicUsize,
-}
-
-/// Posts from [`THREADS`] threads to `addr`, each until `per_thread` are
-/// acknowledged or, with `None`, until its connection fails.
-fn load(addr: std::net::SocketAddr, tag: &str, per_thread: Option<u64>, out: &Outcome) {
-    std::thread::scope(|scope| {
-        for t in 0..THREADS {
-            scope.spawn(move || {
-                let Ok(mut client) = Client::connect(addr) else {
-                    return;
-                };
-                for n in 0.. {
-                    if per_thread.is_some_and(|max| n >= max) {
-                        return;
-                    }
-                    let d = delivery(&format!("{tag}t{t}"), n);
-                    match post(&mut client, &d) {
-                        Ok(200) => {
-                            out.acked.lock().unwrap().push(d);
-                            out.count.fetch_add(1, Ordering::SeqCst);
-                        }
-                        Ok(status) => panic!("delivery {tag}t{t} {n} answered {status}"),
-                        Err(e) => {
-                            assert!(per_thread.is_none(), "delivery {tag}t{t} {n}: {e}");
-                            out.unanswered.lock().unwrap().push(d);
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-}
+/// Deliveries of 1 or 2 messages from [`THREADS`] threads per node.
+const LOAD: Load = Load {
+    secret: SECRET,
+    threads: THREADS,
+    most: 2,
+};
 
 fn encode(text: &str) -> String {
     text.bytes()
@@ -314,8 +261,8 @@ fn two_nodes_share_one_journal_and_a_killed_node_loses_nothing_acknowledged() {
     let (to_first, to_second) = (Outcome::default(), Outcome::default());
     let first_addr = first.addr;
     std::thread::scope(|scope| {
-        scope.spawn(|| load(first_addr, "a", None, &to_first));
-        scope.spawn(|| load(second.addr, "b", Some(SURVIVOR_PER_THREAD), &to_second));
+        scope.spawn(|| LOAD.run(first_addr, "a", None, &to_first));
+        scope.spawn(|| LOAD.run(second.addr, "b", Some(SURVIVOR_PER_THREAD), &to_second));
         let deadline = Instant::now() + Duration::from_secs(90);
         while to_first.count.load(Ordering::SeqCst) < KILL_AFTER && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
@@ -342,7 +289,7 @@ fn two_nodes_share_one_journal_and_a_killed_node_loses_nothing_acknowledged() {
     // sends it to the survivor.
     let mut client = Client::connect(second.addr).unwrap();
     for d in &unanswered {
-        assert_eq!(post(&mut client, d).unwrap(), 200);
+        assert_eq!(post(&mut client, SECRET, d).unwrap(), 200);
     }
     acked.extend(unanswered.iter().cloned());
 

@@ -4,6 +4,7 @@
 mod cli;
 mod cluster;
 mod common;
+mod deliveries;
 mod demo;
 mod faults;
 mod governance;

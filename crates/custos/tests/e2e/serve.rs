@@ -5,12 +5,12 @@
 //! exactly once, and `custos verify` passes.
 
 use crate::common::Archive;
-use custos_bench::webhook::{self, Client, Server};
+use crate::deliveries::{Load, Outcome, post};
+use custos_bench::webhook::{Client, Server};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const EXE: &str = env!("CARGO_BIN_EXE_custos");
@@ -20,70 +20,12 @@ const THREADS: usize = 8;
 /// Deliveries acknowledged before the server is killed.
 const KILL_AFTER: usize = 300;
 
-/// One delivery: its body and the (wamid, text) of its messages.
-#[derive(Clone, Debug)]
-struct Delivery {
-    body: String,
-    messages: Vec<(String, String)>,
-}
-
-fn delivery(tag: &str, n: u64) -> Delivery {
-    // 1 to 3 messages per delivery.
-    let (body, texts) = webhook::synthetic(tag, n, 1 + (n % 3) as usize);
-    Delivery {
-        body,
-        messages: texts.into_iter().map(|t| (t.wamid, t.body)).collect(),
-    }
-}
-
-fn post(client: &mut Client, d: &Delivery) -> std::io::Result<u16> {
-    client.deliver(
-        &webhook::sign(SECRET.as_bytes(), d.body.as_bytes()),
-        d.body.as_bytes(),
-    )
-}
-
-#[derive(Default)]
-struct Outcome {
-    /// Answered 200.
-    acked: Mutex<Vec<Delivery>>,
-    /// Sent but not answered (the server died meanwhile).
-    unanswered: Mutex<Vec<Delivery>>,
-    acked_count: AtomicUsize,
-}
-
-/// Posts deliveries tagged `tag` from [`THREADS`] threads, each until
-/// `per_thread` are acknowledged or, when `per_thread` is `None`, until
-/// its connection fails.
-fn load(addr: std::net::SocketAddr, tag: &str, per_thread: Option<u64>, out: &Outcome) {
-    std::thread::scope(|scope| {
-        for t in 0..THREADS {
-            scope.spawn(move || {
-                let Ok(mut client) = Client::connect(addr) else {
-                    return;
-                };
-                for n in 0.. {
-                    if per_thread.is_some_and(|max| n >= max) {
-                        return;
-                    }
-                    let d = delivery(&format!("{tag}t{t}"), n);
-                    match post(&mut client, &d) {
-                        Ok(200) => {
-                            out.acked.lock().unwrap().push(d);
-                            out.acked_count.fetch_add(1, Ordering::SeqCst);
-                        }
-                        Ok(status) => panic!("delivery {tag}t{t} {n} answered {status}"),
-                        Err(e) => {
-                            assert!(per_thread.is_none(), "delivery {tag}t{t} {n}: {e}");
-                            out.unanswered.lock().unwrap().push(d);
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-}
+/// Deliveries of 1 to 3 messages from [`THREADS`] threads.
+const LOAD: Load = Load {
+    secret: SECRET,
+    threads: THREADS,
+    most: 3,
+};
 
 #[test]
 fn every_acknowledged_delivery_survives_a_kill_and_a_restart_exactly_once() {
@@ -97,9 +39,9 @@ fn every_acknowledged_delivery_survives_a_kill_and_a_restart_exactly_once() {
     let before = Outcome::default();
     let addr = server.addr;
     std::thread::scope(|scope| {
-        scope.spawn(|| load(addr, "before", None, &before));
+        scope.spawn(|| LOAD.run(addr, "before", None, &before));
         let deadline = Instant::now() + Duration::from_secs(60);
-        while before.acked_count.load(Ordering::SeqCst) < KILL_AFTER && Instant::now() < deadline {
+        while before.count.load(Ordering::SeqCst) < KILL_AFTER && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
         server.kill().unwrap();
@@ -118,16 +60,16 @@ fn every_acknowledged_delivery_survives_a_kill_and_a_restart_exactly_once() {
     // (as Meta does) and some of what was acknowledged.
     let server = Server::start(Path::new(EXE), &data, SECRET, &server_log).unwrap();
     let after = Outcome::default();
-    load(server.addr, "after", Some(20), &after);
+    LOAD.run(server.addr, "after", Some(20), &after);
     let mut acked_after = after.acked.into_inner().unwrap();
     assert_eq!(acked_after.len(), THREADS * 20);
     let mut client = Client::connect(server.addr).unwrap();
     for d in &unanswered {
-        assert_eq!(post(&mut client, d).unwrap(), 200);
+        assert_eq!(post(&mut client, SECRET, d).unwrap(), 200);
     }
     acked_after.extend(unanswered.iter().cloned());
     for d in acked_before.iter().take(5) {
-        assert_eq!(post(&mut client, d).unwrap(), 200);
+        assert_eq!(post(&mut client, SECRET, d).unwrap(), 200);
     }
     drop(client);
     let status = server.terminate(Duration::from_secs(30)).unwrap();
@@ -193,7 +135,7 @@ fn every_acknowledged_delivery_survives_a_kill_and_a_restart_exactly_once() {
         &acked_after[0],
     ];
     for d in retried {
-        assert_eq!(post(&mut client, d).unwrap(), 200);
+        assert_eq!(post(&mut client, SECRET, d).unwrap(), 200);
     }
     drop(client);
     assert!(server.terminate(Duration::from_secs(30)).unwrap().success());
