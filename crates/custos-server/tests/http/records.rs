@@ -3,7 +3,9 @@
 //! with an opaque cursor, refuse a bad one with a 400 problem+json, and
 //! answer 403 to roles without the permission; the console's `/holds` and
 //! `/consent` and `GET /api/v1/consent/{party}` read the same rows, after
-//! they reach what was committed before the request.
+//! they reach what was committed before the request. Each test runs on
+//! SQLite and on PostgreSQL (`CUSTOS_TEST_PG`; without it the PostgreSQL
+//! half fails unless `CUSTOS_TEST_NO_PG=1`).
 
 use axum::http::StatusCode;
 use custos_auth::Role;
@@ -25,7 +27,73 @@ const USERS: [(&str, Role); 6] = [
     ("agnes", Role::Agent),
 ];
 
+/// Which database holds the state.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A scratch PostgreSQL database, dropped with the setup.
+struct Scratch {
+    base: String,
+    url: String,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Err(e) = custos_journal::drop_scratch_database(&self.base, &self.url) {
+            eprintln!("dropping {}: {e}", self.url);
+        }
+    }
+}
+
+/// The state database's URL for `backend`, or `None` when a developer
+/// skips the PostgreSQL half.
+fn state_url(backend: Backend, dir: &std::path::Path) -> Option<(String, Option<Scratch>)> {
+    match backend {
+        Backend::Sqlite => Some((custos_store::sqlite_url(&dir.join("state.db")), None)),
+        Backend::Postgres => match std::env::var("CUSTOS_TEST_PG") {
+            Ok(base) if !base.is_empty() => {
+                let url = custos_journal::scratch_database(&base).expect("a scratch database");
+                Some((url.clone(), Some(Scratch { base, url })))
+            }
+            _ if std::env::var("CUSTOS_TEST_NO_PG").as_deref() == Ok("1") => {
+                eprintln!("skipped: the PostgreSQL half (CUSTOS_TEST_NO_PG=1)");
+                None
+            }
+            _ => panic!(
+                "CUSTOS_TEST_PG is not set: run `export CUSTOS_TEST_PG=$(scripts/pg-start)`, or set CUSTOS_TEST_NO_PG=1"
+            ),
+        },
+    }
+}
+
+/// Each test, once per backend.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await;
+            }
+        }
+    )*};
+}
+
+on_both!(
+    holds_are_listed_from_the_store_paged_and_guarded,
+    cases_and_users_are_listed_paged_and_guarded,
+    consent_is_read_from_the_store_newest_state_per_channel_and_journalled,
+);
+
 struct Setup {
+    _scratch: Option<Scratch>,
     _dir: tempfile::TempDir,
     journal: Journal,
     base: String,
@@ -34,8 +102,9 @@ struct Setup {
     tokens: BTreeMap<&'static str, String>,
 }
 
-async fn setup() -> Setup {
+async fn setup(backend: Backend) -> Option<Setup> {
     let dir = tempfile::tempdir().unwrap();
+    let (url, scratch) = state_url(backend, dir.path())?;
     let journal = Journal::init(&dir.path().join("a"), None, "test").unwrap();
     let mut users = custos_auth::Users::default();
     let mut tokens = BTreeMap::new();
@@ -54,7 +123,6 @@ async fn setup() -> Setup {
         graph_url: "http://127.0.0.1:9".into(),
         phone_number_id: "1065".into(),
     };
-    let url = custos_store::sqlite_url(&dir.path().join("state.db"));
     let store = custos_server::store::StoreService::start(journal.clone(), &url)
         .await
         .unwrap();
@@ -69,7 +137,8 @@ async fn setup() -> Setup {
         state,
         std::future::pending(),
     ));
-    Setup {
+    Some(Setup {
+        _scratch: scratch,
         _dir: dir,
         journal,
         base,
@@ -78,7 +147,7 @@ async fn setup() -> Setup {
             .build()
             .unwrap(),
         tokens,
-    }
+    })
 }
 
 impl Setup {
@@ -214,9 +283,10 @@ fn scope(custodian: &str) -> HoldScope {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn holds_are_listed_from_the_store_paged_and_guarded() {
-    let s = setup().await;
+async fn holds_are_listed_from_the_store_paged_and_guarded(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
     let mut holds = Holds::load(&s.journal).unwrap();
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -319,9 +389,10 @@ fn base64_of(text: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cases_and_users_are_listed_paged_and_guarded() {
-    let s = setup().await;
+async fn cases_and_users_are_listed_paged_and_guarded(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
     let mut cases = Cases::load(&s.journal).unwrap();
     let mut holds = Holds::load(&s.journal).unwrap();
     let mut ids = Vec::new();
@@ -411,9 +482,10 @@ async fn cases_and_users_are_listed_paged_and_guarded() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consent_is_read_from_the_store_newest_state_per_channel_and_journalled() {
-    let s = setup().await;
+async fn consent_is_read_from_the_store_newest_state_per_channel_and_journalled(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
     let written = "+55 11 98888-7777";
     for (channel, state) in [
         ("whatsapp", ConsentState::OptIn),
