@@ -1163,6 +1163,14 @@ impl Journal {
         }
     }
 
+    /// A 32-byte key for `purpose` derived from the archive's KEK: every
+    /// node of a cluster, and every restart, derives the same one, and it
+    /// serves nothing else (e.g. sealing short-lived cookies that any node
+    /// must open). Distinct purposes give unrelated keys.
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        self.inner.keys.kek().derive(purpose)
+    }
+
     /// Opens every entry of `kinds` from `*next` to the current end, in
     /// order, and hands each event to `each`; `*next` moves past every
     /// entry read, so a reader that follows the journal (a node's view of

@@ -178,6 +178,20 @@ impl Kek {
         open(&aes_key(&self.0), aad, wrapped)
     }
 
+    /// A key for `purpose` derived from the KEK:
+    /// `HMAC-SHA256(KEK, "custos derived key: " || purpose)`. Every holder
+    /// of the KEK derives the same; it tells nothing of the KEK.
+    pub(crate) fn derive(&self, purpose: &str) -> [u8; 32] {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
+        let mut ctx = ring::hmac::Context::with_key(&key);
+        ctx.update(b"custos derived key: ");
+        ctx.update(purpose.as_bytes());
+        ctx.sign()
+            .as_ref()
+            .try_into()
+            .expect("HMAC-SHA256 is 32 bytes")
+    }
+
     /// A keyed hash of a key's name (subject and period), so a shared
     /// database can hold one live key per name without naming anyone:
     /// `HMAC-SHA256(HMAC-SHA256(KEK, "custos key name tag"), name)`.
@@ -756,6 +770,18 @@ pub fn verify_signature(public_key: &[u8; 32], message: &[u8], signature: &[u8; 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_keys_are_stable_per_kek_and_purpose() {
+        let kek = Kek::from_hex(&"ab".repeat(32)).unwrap();
+        let same = Kek::from_hex(&"ab".repeat(32)).unwrap();
+        let other = Kek::from_hex(&"cd".repeat(32)).unwrap();
+        let k = kek.derive("oidc state cookie");
+        assert_eq!(k, same.derive("oidc state cookie"), "every node derives it");
+        assert_ne!(k, kek.derive("another purpose"));
+        assert_ne!(k, other.derive("oidc state cookie"));
+        assert_ne!(&k[..], &[0xab; 32][..], "not the KEK itself");
+    }
 
     #[test]
     fn keys_survive_reopen_and_shredding_destroys_only_one() {

@@ -1,12 +1,15 @@
 //! OpenID Connect sign-in (authorization code with PKCE) for enterprise SSO.
 //!
 //! `GET /signin/oidc` sends the browser to the identity provider with a
-//! PKCE S256 challenge, a state and a nonce; the verifier, nonce and
-//! where to go after are kept here, in memory, for ten minutes and used
-//! once. The state is also bound to the browser by a short cookie
-//! (`custos_oidc`, `SameSite=Lax` so it survives the provider's
-//! redirect), so a callback URL planted in someone else's browser signs
-//! no one in. `GET /signin/oidc/callback` checks the state, exchanges the
+//! PKCE S256 challenge, a state and a nonce. The state, the verifier, the
+//! nonce, where to go after and when it started travel sealed
+//! (AES-256-GCM) in a short cookie (`custos_oidc`, `SameSite=Lax` so it
+//! survives the provider's redirect), under a key every node of a cluster
+//! derives from the KEK ([`Oidc::with_state_key`]): the callback may land
+//! on any node, a callback URL planted in someone else's browser signs no
+//! one in (no cookie), and the browser cannot read or change what it
+//! carries. A sign-in is good for ten minutes and used once per node (the
+//! provider refuses a code used twice anywhere). `GET /signin/oidc/callback` checks the state, exchanges the
 //! code (with the verifier and the client secret), verifies the ID
 //! token (signature against the provider's JWKS, issuer, audience,
 //! expiry, nonce) and signs in the **existing** custos user the
@@ -42,7 +45,8 @@ use std::time::{Duration, Instant};
 pub const STATE_COOKIE: &str = "custos_oidc";
 /// How long a started sign-in may take at the provider.
 const PENDING_TTL: Duration = Duration::from_secs(600);
-/// The most sign-ins waiting at once (older ones are dropped first).
+/// The most finished sign-ins remembered per node (older ones are
+/// dropped first; their cookies have expired by then anyway).
 const MAX_PENDING: usize = 10_000;
 /// How long the provider's metadata and keys are trusted before they are
 /// fetched again (so rotated signing keys are picked up).
@@ -123,13 +127,19 @@ impl OidcConfig {
     }
 }
 
-/// A sign-in started and not yet finished.
+/// A sign-in started and not yet finished, as its cookie carries it.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Pending {
-    verifier: PkceCodeVerifier,
-    nonce: Nonce,
+    state: String,
+    verifier: String,
+    nonce: String,
     next: String,
-    started: Instant,
+    /// UTC microseconds.
+    started: i64,
 }
+
+/// The additional data every sealed state cookie is bound to.
+const SEAL_AAD: &[u8] = b"custos oidc state v1";
 
 /// The single sign-on service: configuration, the provider's metadata
 /// (fetched on first use and every ten minutes) and sign-ins in flight.
@@ -137,7 +147,10 @@ pub struct Oidc {
     config: OidcConfig,
     http: reqwest::Client,
     metadata: tokio::sync::Mutex<Option<(Instant, CoreProviderMetadata)>>,
-    pending: Mutex<HashMap<String, Pending>>,
+    /// Seals the state cookies.
+    seal: ring::aead::LessSafeKey,
+    /// States finished on this node, with when, so each is used once.
+    used: Mutex<HashMap<String, Instant>>,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -173,6 +186,13 @@ pub enum OidcError {
     /// The configured claim is absent or not usable.
     #[error("claim {0} missing or unverified")]
     Claim(&'static str),
+}
+
+/// The AES-256-GCM key of the state cookies.
+fn seal_key(key: &[u8; 32]) -> ring::aead::LessSafeKey {
+    ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, key).expect("a 32-byte key"),
+    )
 }
 
 /// Sends one `openidconnect` request through `client`.
@@ -219,12 +239,64 @@ impl Oidc {
                 field: "oidc".into(),
                 message: format!("cannot build an HTTP client: {e}"),
             })?;
+        let mut key = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key).map_err(
+            |_| ConfigError::Invalid {
+                field: "oidc".into(),
+                message: "the system's random generator failed".into(),
+            },
+        )?;
         Ok(Oidc {
             config,
             http,
             metadata: tokio::sync::Mutex::new(None),
-            pending: Mutex::new(HashMap::new()),
+            seal: seal_key(&key),
+            used: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Seals the state cookies under `key` instead of this process's own
+    /// random one: give every node of a cluster the same key (the server
+    /// derives it from the KEK), so a sign-in started on one node finishes
+    /// on any.
+    pub fn with_state_key(mut self, key: &[u8; 32]) -> Oidc {
+        self.seal = seal_key(key);
+        self
+    }
+
+    fn seal_pending(&self, pending: &Pending) -> String {
+        use base64::Engine;
+        let mut nonce = [0u8; 12];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+            .expect("the system's random generator");
+        let mut sealed = serde_json::to_vec(pending).expect("a pending sign-in serialises");
+        self.seal
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(SEAL_AAD),
+                &mut sealed,
+            )
+            .expect("sealing a small cookie");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+    }
+
+    fn open_pending(&self, cookie: &str) -> Option<Pending> {
+        use base64::Engine;
+        let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(cookie.trim())
+            .ok()?;
+        if bytes.len() < 12 {
+            return None;
+        }
+        let mut body = bytes.split_off(12);
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(&bytes).ok()?;
+        let plain = self
+            .seal
+            .open_in_place(nonce, ring::aead::Aad::from(SEAL_AAD), &mut body)
+            .ok()?;
+        serde_json::from_slice(plain).ok()
     }
 
     /// The sign-in page's button text.
@@ -282,8 +354,8 @@ impl Oidc {
         .set_redirect_uri(redirect))
     }
 
-    /// Starts a sign-in: the provider's authorization URL and the state
-    /// (the caller binds it to the browser).
+    /// Starts a sign-in: the provider's authorization URL and the sealed
+    /// state cookie's value (the caller binds it to the browser).
     pub async fn start(&self, next: String) -> Result<(String, String), OidcError> {
         let client = self.client(self.metadata().await?)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -299,26 +371,14 @@ impl Oidc {
             UserClaim::PreferredUsername => request.add_scope(Scope::new("profile".into())),
         };
         let (url, state, nonce) = request.url();
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.retain(|_, p| p.started.elapsed() < PENDING_TTL);
-        if pending.len() >= MAX_PENDING
-            && let Some(oldest) = pending
-                .iter()
-                .min_by_key(|(_, p)| p.started)
-                .map(|(k, _)| k.clone())
-        {
-            pending.remove(&oldest);
-        }
-        pending.insert(
-            state.secret().clone(),
-            Pending {
-                verifier,
-                nonce,
-                next,
-                started: Instant::now(),
-            },
-        );
-        Ok((url.to_string(), state.secret().clone()))
+        let cookie = self.seal_pending(&Pending {
+            state: state.secret().clone(),
+            verifier: verifier.secret().clone(),
+            nonce: nonce.secret().clone(),
+            next,
+            started: custos_model::Timestamp::now().as_micros(),
+        });
+        Ok((url.to_string(), cookie))
     }
 
     /// Finishes a sign-in: checks the state against the browser's cookie,
@@ -330,15 +390,31 @@ impl Oidc {
         cookie: Option<&str>,
         code: &str,
     ) -> Result<(String, String), OidcError> {
-        let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(state)
-            .filter(|p| p.started.elapsed() < PENDING_TTL)
-            .ok_or(OidcError::State)?;
-        if !cookie.is_some_and(|c| custos_auth::constant_time_eq(c.as_bytes(), state.as_bytes())) {
-            return Err(OidcError::Browser);
+        // No cookie, or one this archive did not seal: another browser.
+        let pending = cookie
+            .and_then(|c| self.open_pending(c))
+            .ok_or(OidcError::Browser)?;
+        let age = custos_model::Timestamp::now().as_micros() - pending.started;
+        let ttl = i64::try_from(PENDING_TTL.as_micros()).unwrap_or(i64::MAX);
+        if !custos_auth::constant_time_eq(pending.state.as_bytes(), state.as_bytes())
+            || !(0..ttl).contains(&age)
+        {
+            return Err(OidcError::State);
+        }
+        {
+            let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+            used.retain(|_, at| at.elapsed() < PENDING_TTL);
+            if used.len() >= MAX_PENDING
+                && let Some(oldest) = used
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(k, _)| k.clone())
+            {
+                used.remove(&oldest);
+            }
+            if used.insert(pending.state.clone(), Instant::now()).is_some() {
+                return Err(OidcError::State);
+            }
         }
         let client = self.client(self.metadata().await?)?;
         let http_client = self.http.clone();
@@ -346,7 +422,7 @@ impl Oidc {
         let tokens = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| OidcError::Exchange(e.to_string()))?
-            .set_pkce_verifier(pending.verifier)
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
             .request_async(&http)
             .await
             .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
@@ -355,7 +431,7 @@ impl Oidc {
             .ok_or_else(|| OidcError::IdToken("the token response has no id_token".into()))?;
         let verifier = client.id_token_verifier();
         let claims = id_token
-            .claims(&verifier, &pending.nonce)
+            .claims(&verifier, &Nonce::new(pending.nonce))
             .map_err(|e| OidcError::IdToken(error_chain(&e)))?;
         let user = self.user_claim(claims)?;
         Ok((user, pending.next))

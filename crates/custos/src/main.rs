@@ -1125,8 +1125,7 @@ fn serve(
         .oidc
         .is_enabled()
         .then(|| custos_server::oidc::Oidc::new(config.oidc.clone()))
-        .transpose()?
-        .map(std::sync::Arc::new);
+        .transpose()?;
     let retention_every = retention_every.map(retention::parse_every).transpose()?;
     let worm_settings = worm
         .then(|| worm::from_config(config.worm.clone()))
@@ -1137,6 +1136,10 @@ fn serve(
         (!url.is_empty()).then(|| url.to_string())
     });
     let journal = open_at(cli, journal_url)?;
+    // Every node seals single sign-on state under the same key, so a
+    // sign-in started on one finishes on any.
+    let oidc = oidc
+        .map(|o| std::sync::Arc::new(o.with_state_key(&journal.derived_key("oidc state cookie"))));
     let worm_sync = worm_settings
         .map(|s| worm::schedule(journal.clone(), s))
         .transpose()?;

@@ -245,10 +245,9 @@ async fn setup() -> Setup {
     let idp = start_provider().await;
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::init(dir.path(), None, "test").unwrap();
-    let mut users = Users::default();
     crate::grant(
         &journal,
-        &mut users,
+        &mut Users::default(),
         "Ana@Bank.example",
         &[Role::ComplianceOfficer],
         &[],
@@ -256,14 +255,39 @@ async fn setup() -> Setup {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let oidc = Oidc::new(OidcConfig {
+    let callback = format!("{base}/signin/oidc/callback");
+    serve_node(&journal, &idp, listener, &callback, None);
+    Setup {
+        _dir: dir,
+        journal,
+        idp,
+        base,
+    }
+}
+
+/// Serves a custos node on `listener` over `journal` with single sign-on
+/// through `idp` (the provider sends browsers back to `callback`); its
+/// state cookies are sealed under `key` (a cluster's derived key), else
+/// the node's own random key.
+fn serve_node(
+    journal: &Journal,
+    idp: &Idp,
+    listener: tokio::net::TcpListener,
+    callback: &str,
+    key: Option<&[u8; 32]>,
+) {
+    let users = Users::load(journal).unwrap();
+    let mut oidc = Oidc::new(OidcConfig {
         issuer: idp.issuer.clone(),
         client_id: CLIENT_ID.into(),
         client_secret: Secret::new(CLIENT_SECRET),
-        redirect_url: format!("{base}/signin/oidc/callback"),
+        redirect_url: callback.to_string(),
         ..OidcConfig::default()
     })
     .unwrap();
+    if let Some(key) = key {
+        oidc = oidc.with_state_key(key);
+    }
     let mut state = AppState::new(
         journal.clone(),
         WhatsAppConfig::default(),
@@ -277,12 +301,6 @@ async fn setup() -> Setup {
         state,
         std::future::pending(),
     ));
-    Setup {
-        _dir: dir,
-        journal,
-        idp,
-        base,
-    }
 }
 
 /// The `auth.*` system events: action and details.
@@ -530,4 +548,51 @@ async fn an_unknown_user_is_refused() {
     assert_refused(&s, r, "unknown user").await;
     let logged = signins(&s.journal);
     assert_eq!(logged.last().unwrap().1["user"], "mallory@bank.example");
+}
+
+/// Two nodes of a cluster behind one address (the provider returns to
+/// node b): a sign-in started on node a finishes on node b when both seal
+/// with the cluster's key, and is refused as another browser's when node b
+/// has a key of its own.
+#[tokio::test]
+async fn a_sign_in_started_on_one_node_finishes_on_another() {
+    let s = setup().await;
+    let key = s.journal.derived_key("oidc state cookie");
+    let other = [7u8; 32];
+    for (b_key, signs_in) in [(&key, true), (&other, false)] {
+        let a = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let b = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (a_base, b_base) = (
+            format!("http://{}", a.local_addr().unwrap()),
+            format!("http://{}", b.local_addr().unwrap()),
+        );
+        let callback = format!("{b_base}/signin/oidc/callback");
+        serve_node(&s.journal, &s.idp, a, &callback, Some(&key));
+        serve_node(&s.journal, &s.idp, b, &callback, Some(b_key));
+        // One browser: cookies go to the host whatever the port, as they
+        // go to one load-balanced address.
+        let client = browser(false);
+        let r = client
+            .get(format!("{a_base}/signin/oidc?next=/api/v1/me"))
+            .send()
+            .await
+            .unwrap();
+        let r = client.get(location(&r)).send().await.unwrap();
+        let back = location(&r);
+        assert!(back.starts_with(&b_base), "{back}");
+        let r = client.get(back).send().await.unwrap();
+        if signs_in {
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            let me = client
+                .get(format!("{b_base}/api/v1/me"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(me.status(), StatusCode::OK);
+            let me: serde_json::Value = me.json().await.unwrap();
+            assert_eq!(me["user"], "Ana@Bank.example");
+        } else {
+            assert_refused(&s, r, "not bound to this browser").await;
+        }
+    }
 }
