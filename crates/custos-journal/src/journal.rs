@@ -749,6 +749,12 @@ impl Journal {
         *lock(&self.inner.cadence_stop) = Some(stop_tx);
     }
 
+    /// Whether the journal lives in PostgreSQL, shared with other nodes
+    /// (cluster mode), rather than in the data directory alone.
+    pub fn is_cluster(&self) -> bool {
+        self.inner.cluster
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir

@@ -29,6 +29,8 @@ use std::time::Duration;
 
 /// How often the follower reads what arrived.
 pub const EVERY: Duration = Duration::from_millis(250);
+/// Events handed on at once.
+const BATCH: usize = 4096;
 
 /// The follower's state; the thread stops once this is dropped.
 pub struct Follower {
@@ -91,13 +93,26 @@ impl Follower {
     pub fn catch_up(&self) -> custos_journal::Result<usize> {
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
         let mut events = Vec::new();
+        let mut handed = 0;
         self.journal.events_since(
             &mut next,
             &[EventKind::Message, EventKind::Consent, EventKind::System],
-            |seq, event| events.push((seq, event)),
+            |seq, event| {
+                events.push((seq, event));
+                // Handed on in bounded batches: a node far behind holds no
+                // more than a batch of events at once.
+                if events.len() == BATCH {
+                    handed += self.hand_on(std::mem::take(&mut events));
+                }
+            },
         )?;
+        Ok(handed + self.hand_on(events))
+    }
+
+    /// Hands `events` to the views (the sending rules under one write lock).
+    fn hand_on(&self, events: Vec<(u64, Event)>) -> usize {
         if events.is_empty() {
-            return Ok(0);
+            return 0;
         }
         let mut parties = self.parties.write().unwrap_or_else(|e| e.into_inner());
         for (seq, event) in &events {
@@ -119,7 +134,7 @@ impl Follower {
                 other => parties.observe(*seq, other),
             }
         }
-        Ok(events.len())
+        events.len()
     }
 }
 

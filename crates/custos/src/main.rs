@@ -1237,8 +1237,12 @@ fn serve(
             )?;
             let auth = custos_auth::Auth::load(state.journal.clone(), Default::default())?;
             // Users, tokens, revocations and sessions journalled by other
-            // processes (other cluster nodes, the CLI) hold here too.
-            auth.follow(std::time::Duration::from_millis(250));
+            // nodes (and the CLI beside them) hold here too. An embedded
+            // archive has no other writer while it serves (the data
+            // directory's lock).
+            if state.journal.is_cluster() {
+                auth.follow(std::time::Duration::from_millis(250));
+            }
             let users = auth.with_users_read(|u| u.users().filter(|u| !u.disabled).count());
             if users == 0 {
                 eprintln!(
@@ -1258,9 +1262,12 @@ fn serve(
                 .with_auth(auth))
         })
         .await??;
-        // What other nodes and the CLI append reaches the sending rules
-        // and the enrolment check (stops when dropped, after serving).
-        let _follower = custos_server::follow::Follower::new(&state).start();
+        // What other nodes and the CLI append reaches the sending rules,
+        // the enrolment check and search's custodians (stops when dropped,
+        // after serving); an embedded archive has no other writer.
+        let _follower = journal
+            .is_cluster()
+            .then(|| custos_server::follow::Follower::new(&state).start());
         if let Some(smtp) = smtp_listen {
             let smtp_listener = tokio::net::TcpListener::bind(smtp)
                 .await
