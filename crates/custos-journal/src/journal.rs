@@ -1126,12 +1126,7 @@ impl Journal {
                 state.offsets[seq as usize] as u64,
             )
         };
-        let file = File::open(&path).at(&path)?;
-        let mut header = [0u8; frame::FRAME_HEADER];
-        file.read_exact_at(&mut header, offset).at(&path)?;
-        let len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
-        let mut buf = vec![0u8; frame::framed_len(len)];
-        file.read_exact_at(&mut buf, offset).at(&path)?;
+        let buf = read_frame_at(&path, offset)?;
         let mut frames = frame::Frames::new(&buf, 0);
         let corrupt = |problem: String| Error::Corrupt {
             path: path.clone(),
@@ -1522,6 +1517,18 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The whole frame (header, body and checksum) at `offset` in segment
+/// `path`, as written; the caller checks it.
+fn read_frame_at(path: &Path, offset: u64) -> Result<Vec<u8>> {
+    let file = File::open(path).at(path)?;
+    let mut header = [0u8; frame::FRAME_HEADER];
+    file.read_exact_at(&mut header, offset).at(path)?;
+    let len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
+    let mut buf = vec![0u8; frame::framed_len(len)];
+    file.read_exact_at(&mut buf, offset).at(path)?;
+    Ok(buf)
 }
 
 /// The KEK given, or a new one written to `dir`'s `keys/kek` (owner-only,

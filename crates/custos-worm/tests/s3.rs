@@ -259,6 +259,26 @@ fn message_from(sender: &str, id: usize, sent_at: Timestamp, attachment: Option<
     })
 }
 
+/// A new archive in `dir`, opened with small segments.
+fn new_archive(dir: &std::path::Path) -> Journal {
+    Journal::init(dir, None, "test").unwrap().close().unwrap();
+    small_segments(dir)
+}
+
+/// When [`append_twelve`]'s messages were sent.
+const SENT: &str = "2026-03-12T14:05:33Z";
+
+/// Twelve messages from one customer, all sent at [`SENT`]: enough to
+/// seal several small segments.
+fn append_twelve(journal: &Journal) {
+    let sent = Timestamp::parse(SENT).unwrap();
+    for i in 0..12 {
+        journal
+            .append(&message(i, sent, None), Some("+5511988887777"))
+            .unwrap();
+    }
+}
+
 fn small_segments(dir: &std::path::Path) -> Journal {
     Journal::open(
         dir,
@@ -276,11 +296,7 @@ async fn an_archive_syncs_once_and_its_bucket_copy_verifies_on_its_own() {
     let Some(url) = endpoint() else { return };
     let store = bucket(&url, "archive").await;
     let tmp = tempfile::tempdir().unwrap();
-    Journal::init(tmp.path(), None, "test")
-        .unwrap()
-        .close()
-        .unwrap();
-    let journal = small_segments(tmp.path());
+    let journal = new_archive(tmp.path());
     Schedules::load(&journal)
         .unwrap()
         .set(
@@ -289,7 +305,7 @@ async fn an_archive_syncs_once_and_its_bucket_copy_verifies_on_its_own() {
             "[[rule]]\nname = \"whatsapp\"\npreset = \"custom\"\nperiod = \"10y\"\nsource = \"test\"\nchannels = [\"whatsapp\"]\n",
         )
         .unwrap();
-    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
+    let sent = Timestamp::parse(SENT).unwrap();
     let blob = journal
         .put_blob(Some("+5511988887777"), sent, b"%PDF")
         .unwrap();
@@ -388,17 +404,8 @@ async fn other_bytes_already_under_a_name_are_an_alarm_on_record() {
     let Some(url) = endpoint() else { return };
     let store = bucket(&url, "alarm").await;
     let tmp = tempfile::tempdir().unwrap();
-    Journal::init(tmp.path(), None, "test")
-        .unwrap()
-        .close()
-        .unwrap();
-    let journal = small_segments(tmp.path());
-    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
-    for i in 0..12 {
-        journal
-            .append(&message(i, sent, None), Some("+5511988887777"))
-            .unwrap();
-    }
+    let journal = new_archive(tmp.path());
+    append_twelve(&journal);
     let sealed = custos_worm::plan::sealed_segments(tmp.path()).unwrap();
     store
         .put_unlocked(&sealed[0].object, b"squatter".to_vec())
@@ -423,12 +430,8 @@ async fn objects_holding_a_record_under_legal_hold_get_the_s3_legal_hold() {
     let Some(url) = endpoint() else { return };
     let store = bucket(&url, "hold").await;
     let tmp = tempfile::tempdir().unwrap();
-    Journal::init(tmp.path(), None, "test")
-        .unwrap()
-        .close()
-        .unwrap();
-    let journal = small_segments(tmp.path());
-    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
+    let journal = new_archive(tmp.path());
+    let sent = Timestamp::parse(SENT).unwrap();
     const HELD: &str = "+5511988887777";
     const FREE: &str = "+34600999888";
     // Free messages first (their own segments), then the held party's.
@@ -621,16 +624,12 @@ async fn a_lengthened_schedule_extends_the_locks_and_a_shortened_one_leaves_them
     let Some(url) = endpoint() else { return };
     let store = bucket(&url, "extend").await;
     let tmp = tempfile::tempdir().unwrap();
-    Journal::init(tmp.path(), None, "test")
-        .unwrap()
-        .close()
-        .unwrap();
-    let journal = small_segments(tmp.path());
+    let journal = new_archive(tmp.path());
     let mut schedules = Schedules::load(&journal).unwrap();
     schedules
         .set(&journal, "test", &whatsapp_kept_for("2y"))
         .unwrap();
-    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
+    let sent = Timestamp::parse(SENT).unwrap();
     let blob = journal
         .put_blob(Some("+5511988887777"), sent, b"%PDF")
         .unwrap();
@@ -763,17 +762,8 @@ async fn check_fails_an_object_locked_for_less_than_its_recorded_extension() {
     let Some(url) = endpoint() else { return };
     let store = bucket(&url, "extend-check").await;
     let tmp = tempfile::tempdir().unwrap();
-    Journal::init(tmp.path(), None, "test")
-        .unwrap()
-        .close()
-        .unwrap();
-    let journal = small_segments(tmp.path());
-    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
-    for i in 0..12 {
-        journal
-            .append(&message(i, sent, None), Some("+5511988887777"))
-            .unwrap();
-    }
+    let journal = new_archive(tmp.path());
+    append_twelve(&journal);
     journal.sign_head().unwrap();
     let report = custos_worm::sync(&journal, &store, Period::years(7), "test")
         .await
@@ -827,18 +817,10 @@ async fn a_longer_default_retention_extends_the_locks_it_set() {
     let Some(url) = endpoint() else { return };
     let store = bucket(&url, "extend-default").await;
     let tmp = tempfile::tempdir().unwrap();
-    Journal::init(tmp.path(), None, "test")
-        .unwrap()
-        .close()
-        .unwrap();
-    let journal = small_segments(tmp.path());
+    let journal = new_archive(tmp.path());
     // No schedule: every record is kept for the default retention.
-    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
-    for i in 0..12 {
-        journal
-            .append(&message(i, sent, None), Some("+5511988887777"))
-            .unwrap();
-    }
+    append_twelve(&journal);
+    let sent = Timestamp::parse(SENT).unwrap();
     journal.sign_head().unwrap();
     let mut progress = custos_worm::Progress::default();
     let first = custos_worm::sync_from(&journal, &store, Period::years(7), "test", &mut progress)
@@ -888,21 +870,13 @@ async fn a_lock_already_later_in_the_bucket_is_recorded_not_shortened() {
     let Some(url) = endpoint() else { return };
     let store = bucket(&url, "extend-crash").await;
     let tmp = tempfile::tempdir().unwrap();
-    Journal::init(tmp.path(), None, "test")
-        .unwrap()
-        .close()
-        .unwrap();
-    let journal = small_segments(tmp.path());
+    let journal = new_archive(tmp.path());
     let mut schedules = Schedules::load(&journal).unwrap();
     schedules
         .set(&journal, "test", &whatsapp_kept_for("2y"))
         .unwrap();
-    let sent = Timestamp::parse("2026-03-12T14:05:33Z").unwrap();
-    for i in 0..12 {
-        journal
-            .append(&message(i, sent, None), Some("+5511988887777"))
-            .unwrap();
-    }
+    append_twelve(&journal);
+    let sent = Timestamp::parse(SENT).unwrap();
     journal.sign_head().unwrap();
     let first = custos_worm::sync(&journal, &store, Period::years(7), "test")
         .await

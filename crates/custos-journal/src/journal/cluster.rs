@@ -665,13 +665,7 @@ impl ClusterWriter {
                 state.offsets[seq as usize] as u64,
             )
         };
-        let file = File::open(&path).at(&path)?;
-        let mut header = [0u8; frame::FRAME_HEADER];
-        file.read_exact_at(&mut header, offset).at(&path)?;
-        let len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
-        let mut buf = vec![0u8; frame::framed_len(len)];
-        file.read_exact_at(&mut buf, offset).at(&path)?;
-        Ok(buf)
+        read_frame_at(&path, offset)
     }
 
     /// Catches up without the lease, between batches.
